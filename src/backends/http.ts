@@ -1,0 +1,124 @@
+// HTTP for adapters: undici with a per-request timeout, JSON bodies, Retry-After parsing and secret redaction.
+import { Agent, request } from "undici";
+
+export interface HttpResponse {
+  type: "response";
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Parsed JSON, or the raw text when the body is not JSON. */
+  body: unknown;
+}
+
+export interface HttpNetworkError {
+  type: "network-error";
+  error: string;
+}
+
+export interface HttpRequest {
+  method: "GET" | "POST" | "DELETE";
+  path: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export interface HttpClientOptions {
+  baseUrl: string;
+  timeoutMs: number;
+  connections: number;
+  /** Headers sent with every request (auth, tenant). */
+  headers: Record<string, string>;
+  /** Values that must never leave through an error message: the credential. */
+  secrets: string[];
+}
+
+export class HttpClient {
+  private readonly agent: Agent;
+
+  constructor(private readonly options: HttpClientOptions) {
+    this.agent = new Agent({ connections: options.connections, keepAliveTimeout: 10_000 });
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse | HttpNetworkError> {
+    const url = new URL(this.options.baseUrl + req.path);
+    for (const [key, value] of Object.entries(req.query ?? {})) url.searchParams.set(key, value);
+    const headers: Record<string, string> = {
+      accept: "application/json",
+      ...this.options.headers,
+      ...req.headers,
+    };
+    let body: string | undefined;
+    if (req.body !== undefined) {
+      body = JSON.stringify(req.body);
+      headers["content-type"] = "application/json";
+    }
+    try {
+      const response = await request(url, {
+        method: req.method,
+        headers,
+        body,
+        dispatcher: this.agent,
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      const text = await response.body.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text.length > 0 ? JSON.parse(text) : null;
+      } catch {
+        // Not JSON: keep the text for the error message.
+      }
+      return { type: "response", status: response.statusCode, headers: response.headers, body: parsed };
+    } catch (error) {
+      const err = error as Error & { code?: string };
+      const timedOut = err.name === "TimeoutError" || err.name === "AbortError";
+      const reason = timedOut
+        ? `no answer within ${this.options.timeoutMs} ms`
+        : `${err.code ?? err.name}: ${err.message}`;
+      return { type: "network-error", error: this.redact(`request to ${url.host} failed: ${reason}`) };
+    }
+  }
+
+  /** Replaces every secret in a backend-provided text, which may echo request headers. */
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.options.secrets) {
+      if (secret.length >= 4) out = out.split(secret).join("[redacted]");
+    }
+    return out;
+  }
+
+  /** The human-readable error of a backend answer: `detail`, `message` or `error`, else the status. */
+  errorText(response: HttpResponse): string {
+    const body = response.body as Record<string, unknown> | string | null;
+    let text: string | undefined;
+    if (typeof body === "string" && body.length > 0) text = body;
+    else if (body && typeof body === "object") {
+      const field = body.detail ?? body.message ?? body.error;
+      if (typeof field === "string") text = field;
+      else if (field !== undefined) text = JSON.stringify(field);
+    }
+    const summary = `HTTP ${response.status}${text ? `: ${text}` : ""}`;
+    return this.redact(summary.length > 500 ? `${summary.slice(0, 500)}…` : summary);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** Retry-After as milliseconds (delta-seconds or an HTTP date), or undefined. */
+export function retryAfterMs(headers: HttpResponse["headers"]): number | undefined {
+  const raw = headers["retry-after"];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 300_000);
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.min(Math.max(0, date - Date.now()), 300_000);
+}
+
+/** 429 and 5xx are worth another try; other statuses are the backend's final word. */
+export function isTransientStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}

@@ -1,0 +1,31 @@
+// The registry of backend kinds: adding a kind means adding its adapter here and nowhere else.
+
+import type { BackendConfig } from "../config.js";
+import { HttpClient } from "./http.js";
+import { splendor } from "./splendor.js";
+import type { BackendClient, BackendKind } from "./types.js";
+
+export type { BackendKind } from "./types.js";
+
+export const BACKEND_KINDS: Record<string, BackendKind> = {
+  [splendor.kind]: splendor,
+};
+
+export function kindOf(backend: BackendConfig): BackendKind {
+  const kind = BACKEND_KINDS[backend.kind];
+  if (!kind) throw new Error(`no adapter for kind ${backend.kind}`);
+  return kind;
+}
+
+/** An adapter client bound to one configured backend, with its HTTP client to close at shutdown. */
+export function connectBackend(backend: BackendConfig): { client: BackendClient; http: HttpClient } {
+  const kind = kindOf(backend);
+  const http = new HttpClient({
+    baseUrl: backend.baseUrl,
+    timeoutMs: backend.timeoutMs,
+    connections: backend.concurrency + 2,
+    headers: kind.headers(backend),
+    secrets: [backend.credential],
+  });
+  return { client: kind.createClient(backend, http), http };
+}

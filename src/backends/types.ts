@@ -1,0 +1,72 @@
+// The adapter interface: everything the gate and the runner need to know about one kind of backend.
+import type { z } from "zod";
+import type { BackendConfig } from "../config.js";
+import type { HttpClient } from "./http.js";
+
+export type Target = Record<string, unknown>;
+
+/** What one request for a batch came to. Adapters return these; they do not throw for backend answers. */
+export type BatchOutcome =
+  /** The backend finished the batch (synchronous kinds). `retryIds` are ids to send again in a new request. */
+  | {
+      type: "completed";
+      deleted: number;
+      notFound: number;
+      failed: { id: string; error: string }[];
+      retryIds?: { ids: string[]; error: string; countsAsAttempt: boolean };
+      httpStatus: number;
+      reference?: string;
+      notes?: string[];
+    }
+  /** The backend accepted the batch and runs its own job; poll it with `pollJob`. */
+  | { type: "accepted"; backendJobId: string; httpStatus: number }
+  /** A transient failure: send the same request again after a backoff (at least `retryAfterMs`). */
+  | { type: "retry"; error: string; retryAfterMs?: number; httpStatus?: number }
+  /** A permanent failure of the whole batch: no retry. */
+  | { type: "failed"; error: string; httpStatus?: number };
+
+export type PollOutcome =
+  | { type: "running"; status: string }
+  | { type: "succeeded"; status: string }
+  | { type: "failed"; status: string; error: string }
+  | { type: "retry"; error: string; retryAfterMs?: number }
+  /** The status cannot be read and never will be (e.g. 401, 404). */
+  | { type: "unreadable"; error: string };
+
+export interface BatchRequest {
+  target: Target | null;
+  ids: string[];
+  reason: string;
+}
+
+export interface BackendClient {
+  sendBatch(request: BatchRequest): Promise<BatchOutcome>;
+  /** Kinds whose deletes complete in a backend job of their own. */
+  pollJob?(backendJobId: string): Promise<PollOutcome>;
+}
+
+export interface BackendKind {
+  kind: string;
+  /** One sentence for list_backends: what it deletes and how completion works. */
+  description: string;
+  /** Target fields, e.g. ["dataset_id"]; empty for kinds without a target. */
+  targetFields: string[];
+  /** Strict schema of the target object, or null when the kind takes none. */
+  targetSchema: z.ZodType<Target> | null;
+  /** The value allowTargets globs are matched against, or null when allowTargets does not apply. */
+  targetName(target: Target): string | null;
+  /** The hard per-request cap; config may lower it. */
+  maxBatchSize: number;
+  defaults: { concurrency: number; requestsPerSecond: number };
+  /** Kind-specific config keys (beside the common ones). */
+  configShape: Record<string, z.ZodType>;
+  /** Why the normalised id breaks the kind's rule, or null when it is valid. */
+  validateId(id: string): string | null;
+  /** Semantics an agent must know, carried by the plan and the job. */
+  notes: string[];
+  /** True when the kind completes through backend jobs that must be polled. */
+  asyncJobs: boolean;
+  /** Headers sent with every request: auth and tenant, built from the resolved config. */
+  headers(backend: BackendConfig): Record<string, string>;
+  createClient(backend: BackendConfig, http: HttpClient): BackendClient;
+}

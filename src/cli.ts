@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// Entry point: parse flags, load the config, and serve MCP on stdio (or check the config).
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { createApp } from "./app.js";
+import { type Config, ConfigError, loadConfig, resolveConfigPath } from "./config.js";
+import { createLogger } from "./logger.js";
+import { serveStdio } from "./transports/stdio.js";
+
+const USAGE = `deletegate — an MCP server that lets AI agents delete data safely
+
+Usage:
+  deletegate [--config FILE]                 MCP server on stdio (default)
+  deletegate --http [--host H] [--port P]    Streamable HTTP at /mcp (not available in this version)
+  deletegate check-config [--config FILE]    validate the config and print a summary
+  deletegate --help | --version
+
+Config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json.
+Logs go to stderr; set DELETEGATE_LOG_LEVEL (debug, info, warn, error) to change their level.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function summary(config: Config): string {
+  const lines = [
+    `config: ${config.path}`,
+    `store: ${config.store}${config.store === "memory" ? " (memory: plans and jobs are lost when the server stops)" : ""}`,
+    `audit log: ${config.auditLog}`,
+    `confirmation: ${config.confirmation.mode}, plans expire after ${config.confirmation.ttlSeconds} s`,
+    `max ids per call: ${config.limits.maxIdsPerCall}`,
+    "backends:",
+  ];
+  for (const backend of Object.values(config.backends)) {
+    lines.push(
+      `  ${backend.name} (${backend.kind}) ${backend.baseUrl} — credential from $${backend.credentialEnv}, ` +
+        `targets ${backend.allowTargets?.join(", ") ?? "any"}, ${backend.readOnly ? "read-only, " : ""}` +
+        `batch ${backend.batchSize}, concurrency ${backend.concurrency}, ${backend.requestsPerSecond} req/s, ` +
+        `max ${backend.maxItemsPerJob}/job${backend.maxItemsPerDay ? `, ${backend.maxItemsPerDay}/day` : ""}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<
+    typeof parseArgs<{
+      options: {
+        config: { type: "string" };
+        http: { type: "boolean" };
+        host: { type: "string" };
+        port: { type: "string" };
+        help: { type: "boolean"; short: "h" };
+        version: { type: "boolean"; short: "v" };
+      };
+      allowPositionals: true;
+    }>
+  >;
+  try {
+    parsed = parseArgs({
+      options: {
+        config: { type: "string" },
+        http: { type: "boolean" },
+        host: { type: "string" },
+        port: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    fail(`deletegate: ${(error as Error).message}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const command = positionals[0];
+  if (positionals.length > 1 || (command !== undefined && command !== "check-config")) {
+    fail(`deletegate: unknown command "${positionals.join(" ")}"\n\n${USAGE}`, 2);
+  }
+  const path = resolveConfigPath(values.config, process.env);
+
+  if (command === "check-config") {
+    try {
+      process.stdout.write(`${summary(loadConfig(path, process.env))}\nconfig OK\n`);
+      return;
+    } catch (error) {
+      if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 1);
+      throw error;
+    }
+  }
+  if (values.http || values.host || values.port) {
+    fail(
+      "deletegate: the HTTP transport is not available in this version yet; run without --http for stdio.",
+      2,
+    );
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(path, process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 2);
+    throw error;
+  }
+  const logger = createLogger();
+  let app: ReturnType<typeof createApp>;
+  try {
+    app = createApp(config, logger);
+  } catch (error) {
+    fail(`CONFIG_INVALID: ${(error as Error).message}`, 2);
+  }
+  process.on("uncaughtException", (error) => logger.fatal({ err: error }, "uncaught exception"));
+  process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled rejection"));
+  await serveStdio(app, version());
+}
+
+main().catch((error: Error) => fail(`deletegate: ${error.stack ?? error.message}`, 1));

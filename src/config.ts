@@ -1,0 +1,236 @@
+// Loads the JSON config (SPEC §3) into a typed Config; secrets come from the environment; errors name the key path.
+import { existsSync, readFileSync } from "node:fs";
+import { z } from "zod";
+import { BACKEND_KINDS, type BackendKind } from "./backends/index.js";
+
+export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
+
+const positiveInt = (max: number) => z.int().min(1).max(max);
+
+const commonBackendShape = {
+  baseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  credentialEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"),
+  allowTargets: z.array(z.string().min(1)).min(1).optional(),
+  readOnly: z.boolean().default(false),
+  maxItemsPerJob: positiveInt(100_000_000).default(100_000),
+  maxItemsPerDay: positiveInt(1_000_000_000).optional(),
+  minReasonLength: z.int().min(0).max(1024).default(10),
+  maxBatchSize: positiveInt(100_000).optional(),
+  concurrency: positiveInt(64).optional(),
+  requestsPerSecond: z.number().positive().max(10_000).optional(),
+  timeoutMs: z.int().min(10).max(600_000).default(30_000),
+  maxAttempts: positiveInt(20).default(5),
+};
+
+function backendSchema(kind: BackendKind) {
+  return z
+    .strictObject({ kind: z.literal(kind.kind), ...commonBackendShape, ...kind.configShape })
+    .superRefine((value, ctx) => {
+      if (value.maxBatchSize !== undefined && value.maxBatchSize > kind.maxBatchSize) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["maxBatchSize"],
+          message: `must be ≤ ${kind.maxBatchSize}`,
+        });
+      }
+    });
+}
+
+const backendEntry = z.unknown().superRefine((value, ctx) => {
+  const kind = (value as { kind?: unknown } | null)?.kind;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: "custom", message: "must be an object" });
+  } else if (typeof kind !== "string" || !Object.hasOwn(BACKEND_KINDS, kind)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["kind"],
+      message: `must be one of ${Object.keys(BACKEND_KINDS).join(", ")}`,
+    });
+  }
+});
+
+const configSchema = z.strictObject({
+  store: z
+    .string()
+    .regex(/^(memory|sqlite:.+|redis:\/\/.+)$/, 'must be "memory", "sqlite:<path>" or "redis://host:port"')
+    .default("sqlite:./.deletegate/state.db"),
+  auditLog: z.string().min(1).default("./.deletegate/audit.jsonl"),
+  confirmation: z
+    .strictObject({
+      mode: z.enum(["token", "human", "auto"]).default("auto"),
+      ttlSeconds: z.int().min(10).max(86_400).default(900),
+    })
+    .default({ mode: "auto", ttlSeconds: 900 }),
+  limits: z
+    .strictObject({ maxIdsPerCall: positiveInt(1_000_000).default(10_000) })
+    .default({ maxIdsPerCall: 10_000 }),
+  http: z
+    .strictObject({
+      tokens: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1),
+            tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"),
+          }),
+        )
+        .default([]),
+    })
+    .default({ tokens: [] }),
+  backends: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "backend names use letters, digits, . _ -"),
+      backendEntry,
+    )
+    .refine((value) => Object.keys(value).length > 0, "must name at least one backend"),
+});
+
+type BackendFileConfig = z.output<ReturnType<typeof backendSchema>>;
+
+/** One configured backend with defaults applied and its secret resolved. */
+export interface BackendConfig {
+  name: string;
+  kind: string;
+  baseUrl: string;
+  credentialEnv: string;
+  /** The secret itself. Never log, audit or return it. */
+  credential: string;
+  allowTargets: string[] | null;
+  readOnly: boolean;
+  maxItemsPerJob: number;
+  maxItemsPerDay: number | null;
+  minReasonLength: number;
+  batchSize: number;
+  concurrency: number;
+  requestsPerSecond: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  /** Kind-specific keys (tenantId, accessReason, …), validated by the kind's configShape. */
+  options: Record<string, unknown>;
+}
+
+export interface Config {
+  path: string;
+  store: string;
+  auditLog: string;
+  confirmation: { mode: "token" | "human" | "auto"; ttlSeconds: number };
+  limits: { maxIdsPerCall: number };
+  http: { tokens: { name: string; tokenEnv: string; token: string }[] };
+  backends: Record<string, BackendConfig>;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join(".") || "(root)";
+}
+
+function issuesMessage(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string {
+  return issues
+    .map((issue) => {
+      const path = formatPath([...prefix, ...issue.path]);
+      let message = issue.message;
+      if (issue.code === "unrecognized_keys") {
+        return issue.keys
+          .map((key) => `${formatPath([...prefix, ...issue.path, key])}: unknown key`)
+          .join("\n");
+      }
+      if (issue.code === "too_big" && typeof issue.maximum !== "bigint") {
+        message = `must be ≤ ${issue.maximum}`;
+      } else if (
+        issue.code === "too_small" &&
+        typeof issue.minimum !== "bigint" &&
+        issue.origin !== "array"
+      ) {
+        message = `must be ≥ ${issue.minimum}`;
+      } else if (issue.code === "invalid_type") {
+        message = `must be ${issue.expected}`;
+      }
+      return `${path}: ${message}`;
+    })
+    .join("\n");
+}
+
+/** Validates a parsed JSON value; `env` supplies the secrets named by credentialEnv/tokenEnv. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inline)"): Config {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(issuesMessage(parsed.error.issues));
+  const file = parsed.data;
+  const problems: string[] = [];
+  const backends: Record<string, BackendConfig> = {};
+
+  for (const [name, entry] of Object.entries(file.backends)) {
+    const kind = BACKEND_KINDS[(entry as { kind: string }).kind] as BackendKind;
+    const result = backendSchema(kind).safeParse(entry);
+    if (!result.success) {
+      problems.push(issuesMessage(result.error.issues, ["backends", name]));
+      continue;
+    }
+    const value: BackendFileConfig = result.data;
+    const credential = env[value.credentialEnv];
+    if (!credential) {
+      problems.push(`backends.${name}.credentialEnv: environment variable ${value.credentialEnv} is not set`);
+      continue;
+    }
+    const options: Record<string, unknown> = {};
+    for (const key of Object.keys(kind.configShape)) options[key] = (value as Record<string, unknown>)[key];
+    backends[name] = {
+      name,
+      kind: kind.kind,
+      baseUrl: value.baseUrl.replace(/\/+$/, ""),
+      credentialEnv: value.credentialEnv,
+      credential,
+      allowTargets: value.allowTargets ?? null,
+      readOnly: value.readOnly,
+      maxItemsPerJob: value.maxItemsPerJob,
+      maxItemsPerDay: value.maxItemsPerDay ?? null,
+      minReasonLength: value.minReasonLength,
+      batchSize: Math.min(value.maxBatchSize ?? kind.maxBatchSize, kind.maxBatchSize),
+      concurrency: value.concurrency ?? kind.defaults.concurrency,
+      requestsPerSecond: value.requestsPerSecond ?? kind.defaults.requestsPerSecond,
+      timeoutMs: value.timeoutMs,
+      maxAttempts: value.maxAttempts,
+      options,
+    };
+  }
+
+  const tokens = file.http.tokens.flatMap((token, index) => {
+    const secret = env[token.tokenEnv];
+    if (!secret) {
+      problems.push(`http.tokens.${index}.tokenEnv: environment variable ${token.tokenEnv} is not set`);
+      return [];
+    }
+    return [{ ...token, token: secret }];
+  });
+
+  if (problems.length > 0) throw new ConfigError(problems.join("\n"));
+  return {
+    path,
+    store: file.store,
+    auditLog: file.auditLog,
+    confirmation: file.confirmation,
+    limits: file.limits,
+    http: { tokens },
+    backends,
+  };
+}
+
+/** The config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return flag ?? env.DELETEGATE_CONFIG ?? DEFAULT_CONFIG_PATH;
+}
+
+export function loadConfig(path: string, env: NodeJS.ProcessEnv): Config {
+  if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
+  }
+  return parseConfig(raw, env, path);
+}

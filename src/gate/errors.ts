@@ -1,0 +1,36 @@
+// The one refusal type of the gate: a code from SPEC §6 and a sentence a person can act on.
+
+export const ERROR_CODES = [
+  "CONFIG_INVALID",
+  "INVALID_INPUT",
+  "UNKNOWN_BACKEND",
+  "INVALID_TARGET",
+  "TARGET_NOT_ALLOWED",
+  "READ_ONLY",
+  "TOO_MANY_IDS",
+  "NO_VALID_IDS",
+  "REASON_REQUIRED",
+  "JOB_LIMIT_EXCEEDED",
+  "DAILY_LIMIT_EXCEEDED",
+  "PLAN_NOT_FOUND",
+  "PLAN_EXPIRED",
+  "CONFIRMATION_REQUIRED",
+  "CONFIRMATION_INVALID",
+  "CONFIRMATION_DECLINED",
+  "HUMAN_CONFIRMATION_UNAVAILABLE",
+  "JOB_NOT_FOUND",
+  // Not a refusal: something broke inside deletegate. Logged on stderr with details.
+  "INTERNAL_ERROR",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class GateError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "GateError";
+  }
+}

@@ -1,0 +1,274 @@
+// The deletion gate: turns a dry run into a stored plan and a confirmed plan into exactly one job. Knows no MCP.
+import { randomUUID } from "node:crypto";
+import type { Audit } from "../audit.js";
+import { kindOf } from "../backends/index.js";
+import type { Target } from "../backends/types.js";
+import type { BackendConfig, Config } from "../config.js";
+import { Runner } from "../jobs/runner.js";
+import { KeyedLock, type PlanRecord, type Store } from "../jobs/store.js";
+import {
+  type AskHuman,
+  type ConfirmationMode,
+  humanPrompt,
+  issueToken,
+  judgeHumanAnswer,
+  resolveMode,
+  tokenMatches,
+} from "./confirmation.js";
+import { GateError } from "./errors.js";
+import { displayId, type InvalidId, planDigest, planIds, toBatches } from "./plan.js";
+import { checkDailyBudget, checkJobSize, checkReason, checkTarget, checkWritable } from "./policy.js";
+
+const MAX_LISTED_INVALID = 100;
+const SAMPLE_SIZE = 10;
+
+/** Who is calling and what their client can do. */
+export interface Caller {
+  actor: string;
+  /** Asks the person through the client; null when the client cannot. */
+  askHuman: AskHuman;
+}
+
+export interface DryRunRequest {
+  backend: string;
+  target?: unknown;
+  ids: readonly (string | number)[];
+  reason?: unknown;
+}
+
+export interface PlanView {
+  plan_id: string;
+  backend: string;
+  kind: string;
+  target: Target | null;
+  reason: string;
+  counts: PlanRecord["counts"];
+  invalid_ids: InvalidId[];
+  batches: { count: number; size: number };
+  sample_ids: string[];
+  notes: string[];
+  confirmation: { mode: ConfirmationMode; token?: string; expires_at: string };
+  next_step: string;
+}
+
+export interface BackendSummary {
+  name: string;
+  kind: string;
+  description: string;
+  target_fields: string[];
+  max_batch_size: number;
+  read_only: boolean;
+  allow_targets: string[] | null;
+  max_items_per_job: number;
+  confirmation_mode: ConfirmationMode;
+}
+
+export class DeletionGate {
+  private readonly locks = new KeyedLock();
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: Store,
+    private readonly runner: Runner,
+    private readonly audit: Audit,
+  ) {}
+
+  listBackends(caller: Caller): BackendSummary[] {
+    const mode = resolveMode(this.config.confirmation.mode, caller.askHuman !== null);
+    return Object.values(this.config.backends).map((backend) => {
+      const kind = kindOf(backend);
+      return {
+        name: backend.name,
+        kind: kind.kind,
+        description: kind.description,
+        target_fields: kind.targetFields,
+        max_batch_size: backend.batchSize,
+        read_only: backend.readOnly,
+        allow_targets: backend.allowTargets,
+        max_items_per_job: backend.maxItemsPerJob,
+        confirmation_mode: mode,
+      };
+    });
+  }
+
+  private backend(name: string): BackendConfig {
+    const backend = Object.hasOwn(this.config.backends, name) ? this.config.backends[name] : undefined;
+    if (!backend) {
+      const known = Object.keys(this.config.backends).join(", ");
+      throw new GateError(
+        "UNKNOWN_BACKEND",
+        `No backend named "${displayId(name)}"; configured backends: ${known}.`,
+      );
+    }
+    return backend;
+  }
+
+  async dryRun(request: DryRunRequest, caller: Caller): Promise<PlanView> {
+    const backend = this.backend(request.backend);
+    const kind = kindOf(backend);
+    checkWritable(backend);
+    const target = checkTarget(kind, backend, request.target);
+    const reason = checkReason(backend, request.reason);
+    const { maxIdsPerCall } = this.config.limits;
+    if (request.ids.length > maxIdsPerCall) {
+      throw new GateError(
+        "TOO_MANY_IDS",
+        `${request.ids.length} ids in one call; at most ${maxIdsPerCall} are allowed. Split them into several dry runs.`,
+      );
+    }
+    const planned = planIds(request.ids, kind.validateId);
+    if (planned.toDelete.length === 0) {
+      const why = planned.invalid
+        .slice(0, 3)
+        .map((item) => `"${displayId(item.id)}": ${item.error}`)
+        .join("; ");
+      throw new GateError(
+        "NO_VALID_IDS",
+        `No valid id to delete${why ? ` (${why})` : ""}. ${kind.kind} ids: see list_backends.`,
+      );
+    }
+    checkJobSize(backend, planned.toDelete.length);
+    checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), planned.toDelete.length);
+
+    const mode = resolveMode(this.config.confirmation.mode, caller.askHuman !== null);
+    const digest = planDigest({ backend: backend.name, target, ids: planned.toDelete, reason });
+    const issued = mode === "token" ? issueToken(digest) : null;
+    const expiresAt = new Date(Date.now() + this.config.confirmation.ttlSeconds * 1000).toISOString();
+    const batches = toBatches(planned.toDelete, backend.batchSize);
+    const plan: PlanRecord = {
+      id: `plan_${randomUUID()}`,
+      backend: backend.name,
+      kind: kind.kind,
+      target,
+      reason,
+      digest,
+      counts: planned.counts,
+      invalid_ids: planned.invalid
+        .slice(0, MAX_LISTED_INVALID)
+        .map((item) => ({ ...item, id: displayId(item.id) })),
+      batch_count: batches.length,
+      batch_size: backend.batchSize,
+      sample_ids: planned.toDelete.slice(0, SAMPLE_SIZE).map(displayId),
+      notes: kind.notes,
+      confirmation: { mode, token_hash: issued?.hash ?? null, expires_at: expiresAt },
+      created_by: caller.actor,
+      created_at: new Date().toISOString(),
+      job_id: null,
+    };
+    await this.store.putPlanBatches(plan.id, batches);
+    await this.store.putPlan(plan);
+    this.audit.record({
+      event: "plan.created",
+      plan_id: plan.id,
+      backend: plan.backend,
+      target,
+      actor: caller.actor,
+      reason,
+      counts: { ...plan.counts, batches: plan.batch_count },
+    });
+    const nextStep =
+      mode === "token"
+        ? `Show the person what will be deleted, then call execute_delete with plan_id "${plan.id}" and the confirmation token before ${expiresAt}.`
+        : `Call execute_delete with plan_id "${plan.id}" before ${expiresAt}; the person will be asked to confirm by typing ${plan.counts.to_delete}.`;
+    return {
+      plan_id: plan.id,
+      backend: plan.backend,
+      kind: plan.kind,
+      target,
+      reason,
+      counts: plan.counts,
+      invalid_ids: plan.invalid_ids,
+      batches: { count: plan.batch_count, size: plan.batch_size },
+      sample_ids: plan.sample_ids,
+      notes: plan.notes,
+      confirmation: { mode, ...(issued ? { token: issued.token } : {}), expires_at: expiresAt },
+      next_step: nextStep,
+    };
+  }
+
+  /** Confirms and starts the plan's job, or returns the job it already has. Returns the job id. */
+  async execute(request: { plan_id: string; confirmation_token?: string }, caller: Caller): Promise<string> {
+    const plan = await this.store.getPlan(request.plan_id);
+    if (!plan)
+      throw new GateError(
+        "PLAN_NOT_FOUND",
+        `No plan "${displayId(request.plan_id)}"; run dry_run_delete first.`,
+      );
+    if (plan.job_id) return this.ensureJob(plan, caller);
+    if (Date.parse(plan.confirmation.expires_at) <= Date.now()) {
+      throw new GateError(
+        "PLAN_EXPIRED",
+        `Plan ${plan.id} expired at ${plan.confirmation.expires_at}; run dry_run_delete again.`,
+      );
+    }
+    await this.confirm(plan, request.confirmation_token, caller);
+
+    return this.locks.run(`plan:${plan.id}`, async () => {
+      const current = (await this.store.getPlan(plan.id)) ?? plan;
+      if (current.job_id) return this.ensureJob(current, caller);
+      const backend = this.backend(current.backend);
+      checkWritable(backend);
+      const jobId = await this.locks.run(`daily:${backend.name}`, async () => {
+        const now = Date.now();
+        checkDailyBudget(backend, await this.store.dailyUsage(backend.name, now), current.counts.to_delete);
+        // The plan names its job before the job exists: a crash in between can never let the plan run twice.
+        current.job_id = Runner.newJobId();
+        await this.store.putPlan(current);
+        await this.store.recordDailyUsage(backend.name, current.counts.to_delete, now);
+        return current.job_id;
+      });
+      this.audit.record({
+        event: "delete.confirmed",
+        plan_id: current.id,
+        job_id: jobId,
+        backend: current.backend,
+        target: current.target,
+        actor: caller.actor,
+        reason: current.reason,
+        counts: { to_delete: current.counts.to_delete, batches: current.batch_count },
+      });
+      return this.ensureJob(current, caller);
+    });
+  }
+
+  private async confirm(plan: PlanRecord, token: string | undefined, caller: Caller): Promise<void> {
+    if (plan.confirmation.mode === "token") {
+      if (!token) {
+        throw new GateError(
+          "CONFIRMATION_REQUIRED",
+          `Plan ${plan.id} needs the confirmation_token that dry_run_delete returned.`,
+        );
+      }
+      if (!plan.confirmation.token_hash || !tokenMatches(token, plan.digest, plan.confirmation.token_hash)) {
+        throw new GateError(
+          "CONFIRMATION_INVALID",
+          `That confirmation token does not belong to plan ${plan.id}.`,
+        );
+      }
+      return;
+    }
+    if (!caller.askHuman) {
+      throw new GateError(
+        "HUMAN_CONFIRMATION_UNAVAILABLE",
+        "This plan needs a person to confirm through MCP elicitation, and this client does not support it. Use a client with elicitation, or ask the operator for token mode.",
+      );
+    }
+    const prompt = humanPrompt({
+      backend: plan.backend,
+      target: plan.target,
+      count: plan.counts.to_delete,
+      sampleIds: plan.sample_ids,
+      notes: plan.notes,
+      reason: plan.reason,
+    });
+    judgeHumanAnswer(prompt, await caller.askHuman(prompt));
+  }
+
+  /** The plan's job, created (and started) if the plan names it but a crash left it unwritten. */
+  private async ensureJob(plan: PlanRecord, caller: Caller): Promise<string> {
+    const jobId = plan.job_id as string;
+    if (!(await this.store.getJob(jobId))) await this.runner.createJob(plan, jobId, caller.actor);
+    await this.runner.start(jobId);
+    return jobId;
+  }
+}

@@ -1,0 +1,80 @@
+// Pure planning: normalise and dedupe ids, split out invalid ones, cut batches, and digest what was previewed.
+import { createHash } from "node:crypto";
+
+export interface InvalidId {
+  id: string;
+  error: string;
+}
+
+export interface PlannedIds {
+  toDelete: string[];
+  invalid: InvalidId[];
+  counts: { received: number; unique: number; duplicates: number; invalid: number; to_delete: number };
+}
+
+const MAX_SHOWN_ID_LENGTH = 200;
+
+/** Shortens an id for display so a hostile megabyte-long id cannot flood a result. */
+export function displayId(id: string): string {
+  return id.length > MAX_SHOWN_ID_LENGTH ? `${id.slice(0, MAX_SHOWN_ID_LENGTH)}…(${id.length} chars)` : id;
+}
+
+/** Numbers become strings and strings are trimmed; duplicates are counted once; invalid ids keep their reason. */
+export function planIds(
+  raw: readonly (string | number)[],
+  validate: (id: string) => string | null,
+): PlannedIds {
+  const seen = new Set<string>();
+  const toDelete: string[] = [];
+  const invalid: InvalidId[] = [];
+  for (const value of raw) {
+    const id = typeof value === "number" ? String(value) : value.trim();
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const error = id.length === 0 ? "empty id" : validate(id);
+    if (error) invalid.push({ id, error });
+    else toDelete.push(id);
+  }
+  return {
+    toDelete,
+    invalid,
+    counts: {
+      received: raw.length,
+      unique: seen.size,
+      duplicates: raw.length - seen.size,
+      invalid: invalid.length,
+      to_delete: toDelete.length,
+    },
+  };
+}
+
+export function toBatches<T>(items: readonly T[], size: number): T[][] {
+  const batches: T[][] = [];
+  for (let start = 0; start < items.length; start += size) batches.push(items.slice(start, start + size));
+  return batches;
+}
+
+/** JSON with object keys sorted, so equal targets digest equally whatever their key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/** The digest a confirmation is bound to: backend, target, ids (in order) and reason. */
+export function planDigest(plan: {
+  backend: string;
+  target: unknown;
+  ids: readonly string[];
+  reason: string;
+}): string {
+  const hash = createHash("sha256");
+  hash.update(canonical({ backend: plan.backend, target: plan.target, reason: plan.reason }));
+  for (const id of plan.ids) hash.update(`\n${id}`);
+  return hash.digest("hex");
+}

@@ -1,0 +1,86 @@
+// Pure derivations from stored batches: a job's counts, its final status, and the view tools return.
+import type { Target } from "../backends/types.js";
+import type { InvalidId } from "../gate/plan.js";
+import type { BatchRecord, JobRecord, JobStatus } from "./store.js";
+
+export interface JobCounts {
+  total: number;
+  deleted: number;
+  not_found: number;
+  failed: number;
+  pending: number;
+}
+
+export interface JobView {
+  job_id: string;
+  plan_id: string;
+  backend: string;
+  kind: string;
+  target: Target | null;
+  reason: string;
+  requested_by: string;
+  status: JobStatus;
+  counts: JobCounts;
+  batches: { total: number; done: number; failed: number; in_flight: number };
+  backend_jobs: { id: string; status: string }[];
+  notes: string[];
+  failed_ids?: InvalidId[];
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export function countJob(total: number, batches: readonly BatchRecord[]): JobCounts {
+  let deleted = 0;
+  let notFound = 0;
+  let failed = 0;
+  for (const batch of batches) {
+    deleted += batch.deleted;
+    notFound += batch.not_found;
+    failed += batch.failed.length;
+  }
+  return { total, deleted, not_found: notFound, failed, pending: total - deleted - notFound - failed };
+}
+
+/** The status of a job whose batches are all settled (SPEC §7 definitions). */
+export function finalStatus(job: JobRecord, batches: readonly BatchRecord[]): JobStatus {
+  if (job.cancel_requested && batches.some((batch) => batch.status === "cancelled")) return "cancelled";
+  const counts = countJob(job.total, batches);
+  if (counts.failed === 0) return "succeeded";
+  return counts.deleted === 0 ? "failed" : "partially_failed";
+}
+
+export function jobView(
+  job: JobRecord,
+  batches: readonly BatchRecord[],
+  failedPage: { offset: number; limit: number } | null,
+): JobView {
+  const view: JobView = {
+    job_id: job.id,
+    plan_id: job.plan_id,
+    backend: job.backend,
+    kind: job.kind,
+    target: job.target,
+    reason: job.reason,
+    requested_by: job.requested_by,
+    status: job.status,
+    counts: countJob(job.total, batches),
+    batches: {
+      total: batches.length,
+      done: batches.filter((batch) => batch.status === "done").length,
+      failed: batches.filter((batch) => batch.status === "failed").length,
+      in_flight: batches.filter((batch) => batch.status === "sending" || batch.status === "awaiting_backend")
+        .length,
+    },
+    backend_jobs: batches.flatMap((batch) => (batch.backend_job ? [{ ...batch.backend_job }] : [])),
+    notes: job.notes,
+    created_at: job.created_at,
+    started_at: job.started_at,
+    finished_at: job.finished_at,
+  };
+  if (failedPage) {
+    const failed = batches.flatMap((batch) => batch.failed);
+    view.failed_ids = failed.slice(failedPage.offset, failedPage.offset + failedPage.limit);
+  }
+  return view;
+}

@@ -1,0 +1,175 @@
+// createServer: an McpServer with every tool registered through one wrapper that maps errors and audits refusals.
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import {
+  ErrorCode,
+  McpError,
+  type ServerNotification,
+  type ServerRequest,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { App } from "./app.js";
+import type { AuditEntry } from "./audit.js";
+import type { AskHuman, HumanAnswer } from "./gate/confirmation.js";
+import { GateError } from "./gate/errors.js";
+import { displayId } from "./gate/plan.js";
+import { TOOLS } from "./tools/index.js";
+import type { AnyTool, CallContext, ToolContext } from "./tools/tool.js";
+
+export const SERVER_NAME = "deletegate";
+
+const INSTRUCTIONS =
+  "deletegate deletes data in configured backends safely. Flow: list_backends → dry_run_delete (a preview that " +
+  "deletes nothing and returns a plan) → show the person the counts → execute_delete with the plan_id (and the " +
+  "confirmation token in token mode; in human mode the person confirms in a form) → get_delete_job until the job is terminal. " +
+  "Every delete needs a reason saying why.";
+
+/** How long a person may take to answer the confirmation form. */
+const HUMAN_CONFIRMATION_TIMEOUT_MS = 10 * 60 * 1000;
+
+export interface ServerOptions {
+  version: string;
+  /** The audit actor of a call: the client's name in stdio mode. */
+  actor(server: McpServer): string;
+}
+
+function clip(value: unknown, max: number): unknown {
+  if (value === undefined) return undefined;
+  if (typeof value === "string") return displayId(value.slice(0, max));
+  const json = JSON.stringify(value) ?? "";
+  return json.length <= max ? value : `[omitted: ${json.length} characters]`;
+}
+
+/** The refusal's audit line, from untrusted arguments kept small. */
+function refusalEntry(
+  tool: AnyTool,
+  args: Record<string, unknown>,
+  actor: string,
+  error: GateError,
+): AuditEntry {
+  return {
+    event: tool.refusalEvent as AuditEntry["event"],
+    plan_id: typeof args.plan_id === "string" ? displayId(args.plan_id) : null,
+    backend: typeof args.backend === "string" ? displayId(args.backend) : null,
+    target: clip(args.target, 500),
+    actor,
+    reason: typeof args.reason === "string" ? (clip(args.reason, 1024) as string) : null,
+    ...(Array.isArray(args.ids) ? { counts: { received: args.ids.length } } : {}),
+    code: error.code,
+    error: error.message,
+  };
+}
+
+export function createServer(app: App, options: ServerOptions): McpServer {
+  const server = new McpServer(
+    { name: SERVER_NAME, version: options.version },
+    { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
+  );
+  const context: ToolContext = { gate: app.gate, runner: app.runner, store: app.store };
+
+  const canElicit = () => {
+    const elicitation = server.server.getClientCapabilities()?.elicitation;
+    return Boolean(elicitation && (elicitation.form || !elicitation.url));
+  };
+
+  for (const tool of TOOLS) {
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+        outputSchema: tool.outputSchema,
+        annotations: { title: tool.title, ...tool.annotations },
+      },
+      async (
+        args: Record<string, unknown>,
+        extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
+      ) => {
+        const actor = options.actor(server);
+        const askHuman: AskHuman = canElicit()
+          ? async (prompt) => {
+              try {
+                const result = await server.server.elicitInput(
+                  {
+                    mode: "form",
+                    message: prompt.message,
+                    requestedSchema: {
+                      type: "object",
+                      properties: {
+                        confirm_count: {
+                          type: "integer",
+                          title: "Number of ids to delete",
+                          description: `Type ${prompt.expectedCount} to confirm the delete`,
+                        },
+                      },
+                      required: ["confirm_count"],
+                    },
+                  },
+                  { relatedRequestId: extra.requestId, timeout: HUMAN_CONFIRMATION_TIMEOUT_MS },
+                );
+                return result.action === "accept"
+                  ? { action: "accept", count: result.content?.confirm_count }
+                  : ({ action: result.action } as HumanAnswer);
+              } catch (error) {
+                if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+                  throw new GateError(
+                    "CONFIRMATION_DECLINED",
+                    "The person did not answer the confirmation in time; nothing was sent.",
+                  );
+                }
+                throw new GateError(
+                  "CONFIRMATION_INVALID",
+                  `The confirmation form was not answered validly (${(error as Error).message}); nothing was sent.`,
+                );
+              }
+            }
+          : null;
+        const progressToken = extra._meta?.progressToken;
+        const call: CallContext = {
+          caller: { actor, askHuman },
+          reportProgress:
+            progressToken === undefined
+              ? null
+              : (progress, total, message) => {
+                  extra
+                    .sendNotification({
+                      method: "notifications/progress",
+                      params: { progressToken, progress, total, message },
+                    })
+                    .catch((error: Error) =>
+                      app.logger.debug({ err: error }, "progress notification not delivered"),
+                    );
+                },
+        };
+        try {
+          const output = await tool.handler(args, context, call);
+          return {
+            content: [
+              {
+                type: "text" as const,
+                text: `${tool.summarize(output)}\n\n${JSON.stringify(output, null, 2)}`,
+              },
+            ],
+            structuredContent: output,
+          };
+        } catch (error) {
+          const refusal =
+            error instanceof GateError
+              ? error
+              : new GateError(
+                  "INTERNAL_ERROR",
+                  "deletegate failed to handle this call; the operator's log (stderr) has the details.",
+                );
+          if (!(error instanceof GateError))
+            app.logger.error({ err: error, tool: tool.name }, "tool handler failed");
+          if (tool.refusalEvent) app.audit.record(refusalEntry(tool, args, actor, refusal));
+          return {
+            content: [{ type: "text" as const, text: `${refusal.code}: ${refusal.message}` }],
+            isError: true,
+          };
+        }
+      },
+    );
+  }
+  return server;
+}

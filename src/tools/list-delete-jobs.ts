@@ -1,0 +1,29 @@
+// list_delete_jobs: the newest jobs, optionally of one status.
+import { z } from "zod";
+import type { JobView } from "../jobs/view.js";
+import { jobShape, listedJobSchema } from "./job-schema.js";
+import { defineTool } from "./tool.js";
+
+export const listDeleteJobs = defineTool({
+  name: "list_delete_jobs",
+  title: "List delete jobs",
+  description:
+    "Lists delete jobs, newest first, optionally only those with one status. Use get_delete_job for one job's failed ids.",
+  inputSchema: {
+    status: jobShape.status.optional(),
+    limit: z.int().min(1).max(100).default(20),
+  },
+  outputSchema: { jobs: z.array(listedJobSchema) },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  handler: async (input, { runner, store }) => {
+    const jobs: JobView[] = [];
+    const ids = await store.listJobIds();
+    for (let index = ids.length - 1; index >= 0 && jobs.length < input.limit; index--) {
+      const view = await runner.view(ids[index] as string, null);
+      if (view && (!input.status || view.status === input.status)) jobs.push(view);
+    }
+    return { jobs };
+  },
+  summarize: ({ jobs }) =>
+    `${jobs.length} job(s).${jobs.length ? ` Newest: ${jobs[0]?.job_id} (${jobs[0]?.status}).` : ""}`,
+});

@@ -1,0 +1,48 @@
+// What a tool is: one object with name, description, schemas, annotations and a handler that sees a small context.
+import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { z } from "zod";
+import type { AuditEventName } from "../audit.js";
+import type { Caller, DeletionGate } from "../gate/gate.js";
+import type { Runner } from "../jobs/runner.js";
+import type { Store } from "../jobs/store.js";
+
+/** What every tool may use: the gate and the jobs, never the raw MCP server. */
+export interface ToolContext {
+  gate: DeletionGate;
+  runner: Runner;
+  store: Store;
+}
+
+/** What one call brings: who calls, and how to reach the calling request's client. */
+export interface CallContext {
+  caller: Caller;
+  /** Sends a progress notification tied to this call; null when the client sent no progress token. */
+  reportProgress: ((progress: number, total: number, message: string) => void) | null;
+}
+
+export interface ToolDefinition<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: In;
+  outputSchema: Out;
+  annotations: ToolAnnotations;
+  /** The audit event written when the handler refuses the call. */
+  refusalEvent?: Extract<AuditEventName, "plan.refused" | "delete.refused">;
+  handler(
+    input: z.output<z.ZodObject<In>>,
+    context: ToolContext,
+    call: CallContext,
+  ): Promise<z.output<z.ZodObject<Out>>>;
+  /** One line for the readable text that accompanies the structured result. */
+  summarize(output: z.output<z.ZodObject<Out>>): string;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a list of tools with different schemas
+export type AnyTool = ToolDefinition<any, any>;
+
+export function defineTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
+  tool: ToolDefinition<In, Out>,
+): ToolDefinition<In, Out> {
+  return tool;
+}

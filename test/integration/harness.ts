@@ -1,0 +1,137 @@
+// Test harness: the built server (dist/cli.js) as a child process on stdio, driven by the SDK Client.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import {
+  type CallToolResult,
+  type ElicitRequest,
+  ElicitRequestSchema,
+  type ElicitResult,
+} from "@modelcontextprotocol/sdk/types.js";
+
+export const CLI = resolve(import.meta.dirname, "../../dist/cli.js");
+export const SPLENDOR_TOKEN = "sim-splendor-secret-9f3a";
+export const SPLENDOR_TENANT = "acme";
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "deletegate-test-"));
+}
+
+export interface ConfigOverrides {
+  confirmation?: Record<string, unknown>;
+  limits?: Record<string, unknown>;
+  backend?: Record<string, unknown>;
+  extraBackends?: Record<string, Record<string, unknown>>;
+  store?: string;
+}
+
+/** Writes a config for one splendor backend at `baseUrl`; returns its path and the audit log path. */
+export function writeConfig(dir: string, baseUrl: string, overrides: ConfigOverrides = {}) {
+  const auditLog = join(dir, "audit.jsonl");
+  const config = {
+    store: overrides.store ?? `sqlite:${join(dir, "state.db")}`,
+    auditLog,
+    confirmation: { mode: "token", ttlSeconds: 900, ...overrides.confirmation },
+    limits: { maxIdsPerCall: 10_000, ...overrides.limits },
+    backends: {
+      "splendor-test": {
+        kind: "splendor",
+        baseUrl,
+        credentialEnv: "SPLENDOR_TOKEN",
+        tenantId: SPLENDOR_TENANT,
+        allowTargets: ["app-logs", "crm-*"],
+        ...overrides.backend,
+      },
+      ...overrides.extraBackends,
+    },
+  };
+  const path = join(dir, "deletegate.config.json");
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return { path, auditLog };
+}
+
+export interface Session {
+  client: Client;
+  transport: StdioClientTransport;
+  stderr: () => string;
+  pid: () => number | null;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+export interface SessionOptions {
+  clientName?: string;
+  /** Registers elicitation support and answers every form with this. */
+  elicit?: (request: ElicitRequest) => ElicitResult | Promise<ElicitResult>;
+  env?: Record<string, string>;
+}
+
+export async function startSession(configPath: string, options: SessionOptions = {}): Promise<Session> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, "--config", configPath],
+    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, DELETEGATE_LOG_LEVEL: "debug", ...options.env },
+    stderr: "pipe",
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const client = new Client(
+    { name: options.clientName ?? "integration-test", version: "1.0.0" },
+    { capabilities: options.elicit ? { elicitation: { form: {} } } : {} },
+  );
+  if (options.elicit) {
+    const answer = options.elicit;
+    client.setRequestHandler(ElicitRequestSchema, async (request) => answer(request));
+  }
+  await client.connect(transport);
+  return {
+    client,
+    transport,
+    stderr: () => stderr,
+    pid: () => transport.pid,
+    call: (name, args = {}) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
+    close: () => client.close(),
+  };
+}
+
+/** The text of an error result, e.g. "PLAN_NOT_FOUND: …". */
+export function errorText(result: CallToolResult): string {
+  if (!result.isError)
+    throw new Error(`expected an error result, got ${JSON.stringify(result.structuredContent)}`);
+  const first = result.content[0];
+  return first?.type === "text" ? first.text : "";
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: structured results are checked field by field in tests
+export function structured(result: CallToolResult): any {
+  if (result.isError) throw new Error(`tool error: ${errorText(result)}`);
+  return result.structuredContent;
+}
+
+export function readAudit(path: string): Record<string, unknown>[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((line) => line.trim().length > 0)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Polls get_delete_job until the job is terminal (or the deadline passes). */
+export async function waitForJob(session: Session, jobId: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  const seen: string[] = [];
+  for (;;) {
+    const job = structured(await session.call("get_delete_job", { job_id: jobId }));
+    if (seen.at(-1) !== job.status) seen.push(job.status);
+    if (["succeeded", "partially_failed", "failed", "cancelled"].includes(job.status)) return { job, seen };
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
+export function range(count: number, prefix = "rec-"): string[] {
+  return Array.from({ length: count }, (_, index) => `${prefix}${index}`);
+}

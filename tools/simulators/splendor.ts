@@ -1,0 +1,604 @@
+// A stand-in Splendor API (delete records, data-deletion jobs) that follows shared/backends/splendor.md and reports every contract violation.
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { applyFault, closeServer, delay, FaultInjector, isGone, listen } from "./faults.js";
+
+export interface SplendorSimulatorOptions {
+  /** Expected bearer token. */
+  token: string;
+  /** The only tenant the token can access; any other tenant gets 403. */
+  tenantId: string;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Default 0 (OS-chosen). */
+  port?: number;
+  /** Added to every request; default 0. */
+  latencyMs?: number;
+  /** How long a data-deletion job stays "pending"; default 100. */
+  jobPendingMs?: number;
+  /** How long it then stays "running" before it ends; default 200. */
+  jobRunningMs?: number;
+  /** Datasets that exist; omitted means every dataset_id exists. */
+  datasets?: string[];
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** Parsed JSON; the raw text when it is not JSON; undefined when empty. */
+  body: unknown;
+  /** Status answered; 0 while unanswered or when a reset/hang fault meant no answer was sent. */
+  status: number;
+  /** Arrival time, epoch milliseconds. */
+  time: number;
+}
+
+export interface SplendorSimulator {
+  /** Base URL, e.g. http://127.0.0.1:54321. */
+  url: string;
+  /** Route names: "delete", "job-status", "job-list"; unmatched requests use "unmatched". */
+  faults: FaultInjector;
+  /** Every request received, in order, including rejected ones. */
+  requests: RecordedRequest[];
+  /** One sentence per request outside the contract. */
+  violations: string[];
+  /** Record id → how many accepted (202) delete requests contained it. */
+  received(datasetId: string): Map<string, number>;
+  /** Record ids deleted by jobs that have reached "succeeded" by now. */
+  deleted(datasetId: string): Set<string>;
+  /** The next `count` accepted jobs end "failed" with this error_message, deleting nothing. */
+  failNextJobs(count: number, errorMessage: string): void;
+  /** Every accepted job in creation order, with its reason and its status as of now. */
+  jobs(): SimulatedJob[];
+  close(): Promise<void>;
+}
+
+/** An accepted data-deletion job as the simulator sees it, for assertions on batches and reasons. */
+export interface SimulatedJob {
+  jobId: string;
+  datasetId: string;
+  recordIds: string[];
+  reason: string | null;
+  status: "pending" | "running" | "succeeded" | "failed";
+  errorMessage: string | null;
+}
+
+type JobStatus = SimulatedJob["status"];
+
+interface ValidationIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+interface DeleteRequest {
+  dataset_id: string;
+  record_ids: string[];
+  reason: string | null;
+}
+
+interface Job {
+  jobId: string;
+  itemId: number;
+  datasetId: string;
+  recordIds: string[];
+  reason: string | null;
+  createdAt: number;
+  pendingMs: number;
+  runningMs: number;
+  /** Set when failNextJobs applied: the job ends "failed" with this message. */
+  failWith: string | undefined;
+}
+
+interface DeletionItemResponse {
+  item_id: number;
+  item_type: string;
+  status: JobStatus;
+  target: Record<string, unknown>;
+  result: Record<string, unknown>;
+  error_message: string | null;
+  attempt_count: number;
+  next_attempt_at: string | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+interface DeletionJobSummary {
+  job_id: string;
+  tenant_id: string;
+  scope: "record";
+  status: JobStatus;
+  requested_by: string | null;
+  target_upload_session_id: string | null;
+  target_source_id: string | null;
+  target_dataset_id: string | null;
+  item_total_count: number;
+  item_pending_count: number;
+  item_running_count: number;
+  item_succeeded_count: number;
+  item_failed_count: number;
+  error_message: string | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+type DeletionJobResponse = DeletionJobSummary & { items: DeletionItemResponse[] };
+
+type RouteName = "delete" | "job-status" | "job-list" | "unmatched";
+
+interface Route {
+  name: RouteName;
+  /** Methods the path accepts; empty when the path itself is unknown. */
+  allowed: string[];
+  jobId?: string;
+}
+
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+const JOBS_PATH = "/v1/admin/data-deletion-jobs";
+const DEFAULT_LIST_LIMIT = 50;
+const TENANT_HEADER = "x-splendor-tenant-id";
+
+/** Starts the simulator; resolves once it is listening. */
+export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Promise<SplendorSimulator> {
+  const pendingMs = opts.jobPendingMs ?? 100;
+  const runningMs = opts.jobRunningMs ?? 200;
+  const knownDatasets = opts.datasets === undefined ? undefined : new Set(opts.datasets);
+  const faults = new FaultInjector();
+  const requests: RecordedRequest[] = [];
+  const violations: string[] = [];
+  const jobs = new Map<string, Job>();
+  const failures: string[] = [];
+  let nextItemId = 1;
+
+  function jobStatus(job: Job, now: number): JobStatus {
+    const elapsed = now - job.createdAt;
+    if (elapsed < job.pendingMs) return "pending";
+    if (elapsed < job.pendingMs + job.runningMs) return "running";
+    return job.failWith === undefined ? "succeeded" : "failed";
+  }
+
+  function summarize(job: Job, now: number): DeletionJobSummary {
+    const status = jobStatus(job, now);
+    const startedAt = status === "pending" ? null : job.createdAt + job.pendingMs;
+    const completedAt =
+      status === "succeeded" || status === "failed" ? job.createdAt + job.pendingMs + job.runningMs : null;
+    const total = job.recordIds.length;
+    return {
+      job_id: job.jobId,
+      tenant_id: opts.tenantId,
+      scope: "record",
+      status,
+      requested_by: "api-token",
+      target_upload_session_id: null,
+      target_source_id: null,
+      target_dataset_id: job.datasetId,
+      item_total_count: total,
+      item_pending_count: status === "pending" ? total : 0,
+      item_running_count: status === "running" ? total : 0,
+      item_succeeded_count: status === "succeeded" ? total : 0,
+      item_failed_count: status === "failed" ? total : 0,
+      error_message: status === "failed" ? (job.failWith ?? null) : null,
+      created_at: iso(job.createdAt),
+      updated_at: iso(completedAt ?? startedAt ?? job.createdAt),
+      started_at: startedAt === null ? null : iso(startedAt),
+      completed_at: completedAt === null ? null : iso(completedAt),
+    };
+  }
+
+  function describe(job: Job, now: number): DeletionJobResponse {
+    const summary = summarize(job, now);
+    // One item per request keeps responses small; the counts above are in records, as item_total_count must match the ids sent.
+    const item: DeletionItemResponse = {
+      item_id: job.itemId,
+      item_type: "record",
+      status: summary.status,
+      target: { dataset_id: job.datasetId, record_count: job.recordIds.length },
+      result: summary.status === "succeeded" ? { deleted_records: job.recordIds.length } : {},
+      error_message: summary.error_message,
+      attempt_count: summary.status === "pending" ? 0 : 1,
+      next_attempt_at: null,
+      created_at: summary.created_at,
+      updated_at: summary.updated_at,
+      started_at: summary.started_at,
+      completed_at: summary.completed_at,
+    };
+    return { ...summary, items: [item] };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? "GET";
+    const url = new URL(req.url ?? "/", "http://simulator");
+    const route = matchRoute(url.pathname);
+    const record: RecordedRequest = {
+      method,
+      path: url.pathname + url.search,
+      headers: { ...req.headers },
+      body: undefined,
+      status: 0,
+      time: Date.now(),
+    };
+    res.on("finish", () => {
+      record.status = res.statusCode;
+    });
+    const where = `${method} ${record.path}`;
+
+    const read = await readBody(req);
+    record.body = parseRecordedBody(read.text);
+    requests.push(record);
+
+    if (!(await delay(opts.latencyMs ?? 0, res))) return;
+    const fault = faults.take(route.name);
+    if (fault !== undefined && (await applyFault(fault, req, res, { defaultBody: faultBody })) === "handled")
+      return;
+    if (isGone(res)) return;
+
+    if (read.tooLarge) {
+      violations.push(`${where}: body larger than ${MAX_BODY_BYTES} bytes (413).`);
+      sendJson(res, 413, { detail: "Request body too large" });
+      return;
+    }
+    if (!route.allowed.includes(method)) {
+      const status = route.allowed.length === 0 ? 404 : 405;
+      violations.push(`${where}: no such route in the Splendor contract (${status}).`);
+      const headers: Record<string, string> = status === 405 ? { allow: route.allowed.join(", ") } : {};
+      sendJson(res, status, { detail: `simulator: no route ${method} ${url.pathname}` }, headers);
+      return;
+    }
+
+    const authorization = header(req, "authorization");
+    if (authorization === undefined || !/^bearer /i.test(authorization)) {
+      violations.push(`${where}: missing or malformed Authorization header (401).`);
+      sendJson(res, 401, { detail: "Not authenticated" }, { "www-authenticate": "Bearer" });
+      return;
+    }
+    if (authorization.slice("bearer ".length) !== opts.token) {
+      violations.push(`${where}: wrong bearer token (401).`);
+      sendJson(res, 401, { detail: "Invalid authentication credentials" }, { "www-authenticate": "Bearer" });
+      return;
+    }
+    const tenant = header(req, TENANT_HEADER);
+    if (tenant === undefined || tenant === "") {
+      violations.push(`${where}: missing X-Splendor-Tenant-Id header (400).`);
+      sendJson(res, 400, { detail: "Missing X-Splendor-Tenant-Id header" });
+      return;
+    }
+    if (tenant !== opts.tenantId) {
+      violations.push(`${where}: tenant "${tenant}" is not accessible with this token (403).`);
+      sendJson(res, 403, { detail: `Token cannot access tenant ${tenant}` });
+      return;
+    }
+
+    switch (route.name) {
+      case "delete":
+        handleDelete(req, res, read.text, where);
+        return;
+      case "job-status":
+        handleJobStatus(res, route.jobId ?? "");
+        return;
+      case "job-list":
+        handleJobList(res, url.searchParams, where);
+        return;
+      case "unmatched":
+        // Unreachable: unmatched routes allow no method and were answered above.
+        sendJson(res, 404, { detail: `simulator: no route ${method} ${url.pathname}` });
+        return;
+    }
+  }
+
+  function handleDelete(req: IncomingMessage, res: ServerResponse, text: string, where: string): void {
+    const parsed = parseDeleteBody(header(req, "content-type"), text);
+    if ("issues" in parsed) {
+      const summary = parsed.issues.map((issue) => `${issue.loc.join(".")}: ${issue.msg}`).join("; ");
+      violations.push(`${where}: invalid delete body (422): ${truncate(summary, 500)}`);
+      sendJson(res, 422, { detail: parsed.issues });
+      return;
+    }
+    const body = parsed.body;
+    if (knownDatasets !== undefined && !knownDatasets.has(body.dataset_id)) {
+      // A documented answer, not a contract break: the gate may be asked to delete from a dataset that is gone.
+      sendJson(res, 404, { detail: "Dataset not found" });
+      return;
+    }
+    const job: Job = {
+      jobId: `ddl_${randomBytes(12).toString("hex")}`,
+      itemId: nextItemId++,
+      datasetId: body.dataset_id,
+      recordIds: body.record_ids,
+      reason: body.reason,
+      createdAt: Date.now(),
+      pendingMs,
+      runningMs,
+      failWith: failures.shift(),
+    };
+    jobs.set(job.jobId, job);
+    sendJson(res, 202, describe(job, Date.now()));
+  }
+
+  function handleJobStatus(res: ServerResponse, jobId: string): void {
+    const job = jobs.get(jobId);
+    if (job === undefined) {
+      sendJson(res, 404, { detail: "Job not found" });
+      return;
+    }
+    sendJson(res, 200, describe(job, Date.now()));
+  }
+
+  function handleJobList(res: ServerResponse, query: URLSearchParams, where: string): void {
+    const raw = query.get("limit");
+    let limit = DEFAULT_LIST_LIMIT;
+    if (raw !== null) {
+      const value = /^-?\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+      const issue: ValidationIssue | undefined = Number.isNaN(value)
+        ? {
+            loc: ["query", "limit"],
+            msg: "Input should be a valid integer, unable to parse string as an integer",
+            type: "int_parsing",
+          }
+        : value < 1
+          ? {
+              loc: ["query", "limit"],
+              msg: "Input should be greater than or equal to 1",
+              type: "greater_than_equal",
+            }
+          : value > 500
+            ? {
+                loc: ["query", "limit"],
+                msg: "Input should be less than or equal to 500",
+                type: "less_than_equal",
+              }
+            : undefined;
+      if (issue !== undefined) {
+        violations.push(`${where}: invalid limit "${raw}" (422).`);
+        sendJson(res, 422, { detail: [issue] });
+        return;
+      }
+      limit = value;
+    }
+    const now = Date.now();
+    // Newest first, as a job list is read to find recent work.
+    const listed = [...jobs.values()]
+      .reverse()
+      .slice(0, limit)
+      .map((job) => summarize(job, now));
+    sendJson(res, 200, { jobs: listed });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      violations.push(`${req.method ?? "?"} ${req.url ?? "?"}: simulator error: ${String(error)}`);
+      if (!isGone(res) && !res.headersSent) sendJson(res, 500, { detail: "simulator: internal error" });
+    });
+  });
+  const url = await listen(server, opts.host ?? "127.0.0.1", opts.port ?? 0);
+
+  return {
+    url,
+    faults,
+    requests,
+    violations,
+    received(datasetId: string): Map<string, number> {
+      const counts = new Map<string, number>();
+      for (const job of jobs.values()) {
+        if (job.datasetId !== datasetId) continue;
+        // Counted once per request: the question is how many accepted requests asked for the id.
+        for (const id of new Set(job.recordIds)) counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      return counts;
+    },
+    deleted(datasetId: string): Set<string> {
+      const now = Date.now();
+      const ids = new Set<string>();
+      for (const job of jobs.values()) {
+        if (job.datasetId !== datasetId || jobStatus(job, now) !== "succeeded") continue;
+        for (const id of job.recordIds) ids.add(id);
+      }
+      return ids;
+    },
+    failNextJobs(count: number, errorMessage: string): void {
+      for (let i = 0; i < count; i++) failures.push(errorMessage);
+    },
+    jobs(): SimulatedJob[] {
+      const now = Date.now();
+      return [...jobs.values()].map((job) => {
+        const status = jobStatus(job, now);
+        return {
+          jobId: job.jobId,
+          datasetId: job.datasetId,
+          recordIds: [...job.recordIds],
+          reason: job.reason,
+          status,
+          errorMessage: status === "failed" ? (job.failWith ?? null) : null,
+        };
+      });
+    },
+    close: () => closeServer(server),
+  };
+}
+
+function matchRoute(pathname: string): Route {
+  if (pathname === "/v1/records/delete") return { name: "delete", allowed: ["POST"] };
+  if (pathname === JOBS_PATH) return { name: "job-list", allowed: ["GET"] };
+  if (pathname.startsWith(`${JOBS_PATH}/`)) {
+    const rest = pathname.slice(JOBS_PATH.length + 1);
+    if (rest !== "" && !rest.includes("/")) {
+      try {
+        return { name: "job-status", allowed: ["GET"], jobId: decodeURIComponent(rest) };
+      } catch {
+        // A malformed escape cannot name a job; treat it as an unknown path rather than a simulator crash.
+      }
+    }
+  }
+  return { name: "unmatched", allowed: [] };
+}
+
+/** Validates a delete body the way FastAPI + pydantic would, collecting every issue. */
+function parseDeleteBody(
+  contentType: string | undefined,
+  text: string,
+): { body: DeleteRequest } | { issues: ValidationIssue[] } {
+  if (text === "") return { issues: [{ loc: ["body"], msg: "Field required", type: "missing" }] };
+  // FastAPI parses JSON when the content type is absent or JSON-like, and otherwise validates the raw bytes.
+  const mediaType = contentType?.split(";")[0]?.trim().toLowerCase();
+  const jsonLike =
+    mediaType === undefined ||
+    mediaType === "application/json" ||
+    /^application\/[^/]+\+json$/.test(mediaType);
+  if (!jsonLike) return { issues: [notAnObject()] };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { issues: [{ loc: ["body", 0], msg: "JSON decode error", type: "json_invalid" }] };
+  }
+  if (!isObject(value)) return { issues: [notAnObject()] };
+
+  const issues: ValidationIssue[] = [];
+  for (const key of Object.keys(value)) {
+    if (key !== "dataset_id" && key !== "record_ids" && key !== "reason") {
+      issues.push({ loc: ["body", key], msg: "Extra inputs are not permitted", type: "extra_forbidden" });
+    }
+  }
+  const datasetId = value.dataset_id;
+  checkString(issues, ["body", "dataset_id"], datasetId, 1, 128, true);
+  const recordIds = value.record_ids;
+  if (recordIds === undefined) {
+    issues.push({ loc: ["body", "record_ids"], msg: "Field required", type: "missing" });
+  } else if (!Array.isArray(recordIds)) {
+    issues.push({ loc: ["body", "record_ids"], msg: "Input should be a valid list", type: "list_type" });
+  } else if (recordIds.length < 1) {
+    issues.push({
+      loc: ["body", "record_ids"],
+      msg: "List should have at least 1 item after validation, not 0",
+      type: "too_short",
+    });
+  } else if (recordIds.length > 1024) {
+    issues.push({
+      loc: ["body", "record_ids"],
+      msg: `List should have at most 1024 items after validation, not ${recordIds.length}`,
+      type: "too_long",
+    });
+  } else {
+    const ids: unknown[] = recordIds;
+    ids.forEach((id, index) => {
+      checkString(issues, ["body", "record_ids", index], id, 1, 512, true);
+    });
+  }
+  const reason = value.reason;
+  if (reason !== undefined && reason !== null)
+    checkString(issues, ["body", "reason"], reason, 0, 1024, false);
+
+  if (issues.length > 0) return { issues };
+  return {
+    body: {
+      dataset_id: datasetId as string,
+      record_ids: recordIds as string[],
+      reason: typeof reason === "string" ? reason : null,
+    },
+  };
+}
+
+function checkString(
+  issues: ValidationIssue[],
+  loc: (string | number)[],
+  value: unknown,
+  min: number,
+  max: number,
+  required: boolean,
+): void {
+  if (value === undefined && required) {
+    issues.push({ loc, msg: "Field required", type: "missing" });
+    return;
+  }
+  if (typeof value !== "string") {
+    issues.push({ loc, msg: "Input should be a valid string", type: "string_type" });
+    return;
+  }
+  // pydantic counts code points, not UTF-16 units.
+  const length = [...value].length;
+  if (length < min) {
+    issues.push({
+      loc,
+      msg: `String should have at least ${min} character${min === 1 ? "" : "s"}`,
+      type: "string_too_short",
+    });
+  } else if (length > max) {
+    issues.push({ loc, msg: `String should have at most ${max} characters`, type: "string_too_long" });
+  }
+}
+
+function notAnObject(): ValidationIssue {
+  return {
+    loc: ["body"],
+    msg: "Input should be a valid dictionary or object to extract fields from",
+    type: "model_attributes_type",
+  };
+}
+
+/** The documented overload body; other injected statuses get a plain ApiError. */
+function faultBody(status: number): unknown {
+  if (status === 503 || status === 429) {
+    return { detail: { code: "overloaded", message: "Splendor is overloaded, retry later" } };
+  }
+  return { detail: `simulator: injected fault ${status}` };
+}
+
+/** Reads the whole body; past the size cap it keeps draining so the 413 reaches the client cleanly. */
+function readBody(req: IncomingMessage): Promise<{ text: string; tooLarge: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        tooLarge = true;
+        chunks.length = 0;
+      }
+      if (!tooLarge) chunks.push(chunk);
+    });
+    req.on("end", () => resolve({ text: tooLarge ? "" : Buffer.concat(chunks).toString("utf8"), tooLarge }));
+    req.on("error", reject);
+  });
+}
+
+function parseRecordedBody(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (isGone(res)) return;
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
