@@ -47,7 +47,8 @@ export function createAudit(destination: string): Audit {
     {
       base: undefined,
       messageKey: "message",
-      timestamp: () => `,"time":"${new Date().toISOString()}"`,
+      // With the level dropped, pino writes the timestamp right after "{": so no leading comma here.
+      timestamp: () => `"time":"${new Date().toISOString()}"`,
       formatters: { level: () => ({}) },
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     },
