@@ -5,9 +5,9 @@ import {
   errorText,
   range,
   readAudit,
+  type Session,
   SPLENDOR_TENANT,
   SPLENDOR_TOKEN,
-  type Session,
   startSession,
   structured,
   tempDir,
@@ -58,7 +58,13 @@ describe("dry_run_delete", () => {
         reason: "  Customer asked for erasure (ticket 4411)  ",
       }),
     );
-    expect(plan.counts).toEqual({ received: 2_500, unique: 2_446, duplicates: 54, invalid: 2, to_delete: 2_444 });
+    expect(plan.counts).toEqual({
+      received: 2_500,
+      unique: 2_446,
+      duplicates: 54,
+      invalid: 2,
+      to_delete: 2_444,
+    });
     expect(plan.invalid_ids).toEqual([
       { id: "", error: "empty id" },
       { id: expect.stringMatching(/^x{200}…\(513 chars\)$/), error: "must be 1..512 characters" },
@@ -75,7 +81,11 @@ describe("dry_run_delete", () => {
     expect(plan.notes.length).toBeGreaterThan(0);
 
     const created = readAudit(auditLog).find((line) => line.plan_id === plan.plan_id);
-    expect(created).toMatchObject({ event: "plan.created", actor: "dry-run-agent", backend: "splendor-test" });
+    expect(created).toMatchObject({
+      event: "plan.created",
+      actor: "dry-run-agent",
+      backend: "splendor-test",
+    });
     expect(JSON.stringify(readAudit(auditLog))).not.toContain(plan.confirmation.token);
   });
 
@@ -100,9 +110,18 @@ describe("tools", () => {
     const { tools } = await session.client.listTools();
     const byName = Object.fromEntries(tools.map((tool) => [tool.name, tool]));
     expect(Object.keys(byName).sort()).toEqual(
-      ["cancel_delete_job", "dry_run_delete", "execute_delete", "get_delete_job", "list_backends", "list_delete_jobs"].sort(),
+      [
+        "cancel_delete_job",
+        "dry_run_delete",
+        "execute_delete",
+        "get_delete_job",
+        "list_backends",
+        "list_delete_jobs",
+      ].sort(),
     );
-    expect(tools.filter((tool) => tool.annotations?.destructiveHint).map((tool) => tool.name)).toEqual(["execute_delete"]);
+    expect(tools.filter((tool) => tool.annotations?.destructiveHint).map((tool) => tool.name)).toEqual([
+      "execute_delete",
+    ]);
     for (const name of ["list_backends", "get_delete_job", "list_delete_jobs"]) {
       expect(byName[name]?.annotations).toMatchObject({ readOnlyHint: true, idempotentHint: true });
     }
@@ -138,7 +157,12 @@ describe("tools", () => {
     const cases: Record<string, unknown>[] = [
       { backend: 42, ids: ["a"], reason: "a valid reason here" },
       { backend: "splendor-test", ids: "not-an-array", reason: "a valid reason here" },
-      { backend: "splendor-test", target: { dataset_id: "app-logs" }, ids: [{ nested: true }], reason: "reason long enough" },
+      {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids: [{ nested: true }],
+        reason: "reason long enough",
+      },
       { backend: "splendor-test", target: "app-logs", ids: ["a"], reason: "reason long enough" },
     ];
     for (const args of cases) {
@@ -147,7 +171,9 @@ describe("tools", () => {
     }
     const unknownTool = await session.client.callTool({ name: "drop_everything", arguments: {} });
     expect(unknownTool.isError).toBe(true);
-    expect(errorText(await session.call("get_delete_job", { job_id: "job_nope" }))).toMatch(/^JOB_NOT_FOUND: /);
+    expect(errorText(await session.call("get_delete_job", { job_id: "job_nope" }))).toMatch(
+      /^JOB_NOT_FOUND: /,
+    );
     expect(structured(await session.call("list_backends")).backends).toHaveLength(2);
   });
 });

@@ -5,9 +5,9 @@ import {
   errorText,
   range,
   readAudit,
+  type Session,
   SPLENDOR_TENANT,
   SPLENDOR_TOKEN,
-  type Session,
   startSession,
   structured,
   tempDir,
@@ -79,7 +79,9 @@ describe("execute_delete with a token", () => {
 
     // Progress notifications reached the call, only ever increasing, ending at the total.
     expect(progress.length).toBeGreaterThan(0);
-    expect(progress.map((note) => note.progress)).toEqual([...progress.map((note) => note.progress)].sort((a, b) => a - b));
+    expect(progress.map((note) => note.progress)).toEqual(
+      [...progress.map((note) => note.progress)].sort((a, b) => a - b),
+    );
     expect(progress.at(-1)).toEqual({ progress: 2_500, total: 2_500 });
 
     const requests = deleteRequests();
@@ -98,7 +100,10 @@ describe("execute_delete with a token", () => {
 
     // Executing again returns the same job and sends nothing.
     const again = structured(
-      await session.call("execute_delete", { plan_id: plan.plan_id, confirmation_token: plan.confirmation.token }),
+      await session.call("execute_delete", {
+        plan_id: plan.plan_id,
+        confirmation_token: plan.confirmation.token,
+      }),
     );
     expect(again.job_id).toBe(first.job_id);
     expect(deleteRequests()).toHaveLength(3);
@@ -115,7 +120,9 @@ describe("execute_delete with a token", () => {
       "batch.completed",
       "job.finished",
     ]);
-    const batchLines = readAudit(auditLog).filter((line) => line.event === "batch.completed" && line.plan_id === plan.plan_id);
+    const batchLines = readAudit(auditLog).filter(
+      (line) => line.event === "batch.completed" && line.plan_id === plan.plan_id,
+    );
     expect(batchLines.flatMap((line) => line.ids as string[]).sort()).toEqual(range(2_500, "gdpr-").sort());
     for (const line of batchLines) {
       expect(line).toMatchObject({ actor: "exec-agent", reason: REASON, http_status: 202 });
@@ -143,18 +150,25 @@ describe("execute_delete with a token", () => {
     const plan = await dryRun(range(5, "tok-"));
     const other = await dryRun(range(5, "tok-other-"));
 
-    expect(errorText(await session.call("execute_delete", { plan_id: plan.plan_id }))).toMatch(/^CONFIRMATION_REQUIRED: /);
+    expect(errorText(await session.call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
+      /^CONFIRMATION_REQUIRED: /,
+    );
     expect(
-      errorText(await session.call("execute_delete", { plan_id: plan.plan_id, confirmation_token: "dg_forged" })),
+      errorText(
+        await session.call("execute_delete", { plan_id: plan.plan_id, confirmation_token: "dg_forged" }),
+      ),
     ).toMatch(/^CONFIRMATION_INVALID: /);
     expect(
       errorText(
-        await session.call("execute_delete", { plan_id: plan.plan_id, confirmation_token: other.confirmation.token }),
+        await session.call("execute_delete", {
+          plan_id: plan.plan_id,
+          confirmation_token: other.confirmation.token,
+        }),
       ),
     ).toMatch(/^CONFIRMATION_INVALID: /);
-    expect(errorText(await session.call("execute_delete", { plan_id: "plan_missing", confirmation_token: "x" }))).toMatch(
-      /^PLAN_NOT_FOUND: /,
-    );
+    expect(
+      errorText(await session.call("execute_delete", { plan_id: "plan_missing", confirmation_token: "x" })),
+    ).toMatch(/^PLAN_NOT_FOUND: /);
     expect(deleteRequests().length).toBe(before);
 
     const refused = readAudit(auditLog).filter((line) => line.event === "delete.refused");
@@ -169,13 +183,20 @@ describe("execute_delete with a token", () => {
 
     // The other plan's own token still works for it, once.
     const job = structured(
-      await session.call("execute_delete", { plan_id: other.plan_id, confirmation_token: other.confirmation.token }),
+      await session.call("execute_delete", {
+        plan_id: other.plan_id,
+        confirmation_token: other.confirmation.token,
+      }),
     );
     expect(job.plan_id).toBe(other.plan_id);
   });
 
   it("cancels a job: batches not started are never sent", async () => {
-    const slow = await startSplendorSimulator({ token: SPLENDOR_TOKEN, tenantId: SPLENDOR_TENANT, latencyMs: 250 });
+    const slow = await startSplendorSimulator({
+      token: SPLENDOR_TOKEN,
+      tenantId: SPLENDOR_TENANT,
+      latencyMs: 250,
+    });
     const config = writeConfig(tempDir(), slow.url, { backend: { maxBatchSize: 10, concurrency: 1 } });
     const own = await startSession(config.path);
     try {
@@ -188,7 +209,11 @@ describe("execute_delete with a token", () => {
         }),
       );
       const job = structured(
-        await own.call("execute_delete", { plan_id: plan.plan_id, confirmation_token: plan.confirmation.token, wait_seconds: 0 }),
+        await own.call("execute_delete", {
+          plan_id: plan.plan_id,
+          confirmation_token: plan.confirmation.token,
+          wait_seconds: 0,
+        }),
       );
       await new Promise((done) => setTimeout(done, 600));
       const cancelled = structured(await own.call("cancel_delete_job", { job_id: job.job_id }));
@@ -202,7 +227,9 @@ describe("execute_delete with a token", () => {
       expect(final.counts.deleted).toBe(sent * 10);
       expect(readAudit(config.auditLog).some((line) => line.event === "job.cancelled")).toBe(true);
       // Cancelling a finished job is idempotent and returns its final status.
-      expect(structured(await own.call("cancel_delete_job", { job_id: job.job_id })).status).toBe("cancelled");
+      expect(structured(await own.call("cancel_delete_job", { job_id: job.job_id })).status).toBe(
+        "cancelled",
+      );
       const listed = structured(await own.call("list_delete_jobs", { status: "cancelled" }));
       expect(listed.jobs.map((item: { job_id: string }) => item.job_id)).toEqual([job.job_id]);
       expect(listed.jobs[0].failed_ids).toBeUndefined();
