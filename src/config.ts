@@ -8,14 +8,15 @@ export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
 const positiveInt = (max: number) => z.int().min(1).max(max);
 
 const commonBackendShape = {
-  baseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  baseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   credentialEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"),
   allowTargets: z.array(z.string().min(1)).min(1).optional(),
   readOnly: z.boolean().default(false),
   maxItemsPerJob: positiveInt(100_000_000).default(100_000),
   maxItemsPerDay: positiveInt(1_000_000_000).optional(),
   minReasonLength: z.int().min(0).max(1024).default(10),
-  maxBatchSize: positiveInt(100_000).optional(),
+  // Its upper bound is the kind's cap, checked in backendSchema.
+  maxBatchSize: z.int().min(1).optional(),
   concurrency: positiveInt(64).optional(),
   requestsPerSecond: z.number().positive().max(10_000).optional(),
   timeoutMs: z.int().min(10).max(600_000).default(30_000),
@@ -129,34 +130,52 @@ function formatPath(path: readonly PropertyKey[]): string {
   return path.map(String).join(".") || "(root)";
 }
 
+/** A zod issue in an operator's words: what the key must be. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      if (issue.message.endsWith("received undefined")) return "is required";
+      return issue.expected === "int" ? "must be an integer" : `must be ${issue.expected}`;
+    case "too_big": {
+      const max = String(issue.maximum);
+      if (issue.origin === "string") return `must be at most ${max} characters`;
+      if (issue.origin === "array") return `must have at most ${max} items`;
+      return `must be ${issue.inclusive === false ? "<" : "≤"} ${max}`;
+    }
+    case "too_small": {
+      const min = String(issue.minimum);
+      if ((issue.origin === "string" || issue.origin === "array") && min === "1") return "must not be empty";
+      if (issue.origin === "string") return `must be at least ${min} characters`;
+      if (issue.origin === "array") return `must have at least ${min} items`;
+      return `must be ${issue.inclusive === false ? ">" : "≥"} ${min}`;
+    }
+    case "invalid_value":
+      return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(", ")}`;
+    case "invalid_key":
+      return issue.issues[0]?.message ?? "is not a valid key";
+    default:
+      return issue.message;
+  }
+}
+
 function issuesMessage(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string {
   return issues
     .map((issue) => {
-      const path = formatPath([...prefix, ...issue.path]);
-      let message = issue.message;
+      const path = [...prefix, ...issue.path];
       if (issue.code === "unrecognized_keys") {
-        return issue.keys
-          .map((key) => `${formatPath([...prefix, ...issue.path, key])}: unknown key`)
-          .join("\n");
+        return issue.keys.map((key) => `${formatPath([...path, key])}: unknown key`).join("\n");
       }
-      if (issue.code === "too_big" && typeof issue.maximum !== "bigint") {
-        message = `must be ≤ ${issue.maximum}`;
-      } else if (
-        issue.code === "too_small" &&
-        typeof issue.minimum !== "bigint" &&
-        issue.origin !== "array"
-      ) {
-        message = `must be ≥ ${issue.minimum}`;
-      } else if (issue.code === "invalid_type") {
-        message = `must be ${issue.expected}`;
-      }
-      return `${path}: ${message}`;
+      return `${formatPath(path)}: ${describeIssue(issue)}`;
     })
     .join("\n");
 }
 
 /** Validates a parsed JSON value; `env` supplies the secrets named by credentialEnv/tokenEnv. */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inline)"): Config {
+  const names = (raw as { backends?: unknown } | null)?.backends;
+  if (names && typeof names === "object" && Object.hasOwn(names, "__proto__")) {
+    throw new ConfigError("backends.__proto__: is not a valid backend name");
+  }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(issuesMessage(parsed.error.issues));
   const file = parsed.data;
@@ -171,6 +190,11 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
       continue;
     }
     const value: BackendFileConfig = result.data;
+    const baseUrl = value.baseUrl ?? kind.defaultBaseUrl;
+    if (!baseUrl) {
+      problems.push(`backends.${name}.baseUrl: is required for kind ${kind.kind}`);
+      continue;
+    }
     const credential = env[value.credentialEnv];
     if (!credential) {
       problems.push(`backends.${name}.credentialEnv: environment variable ${value.credentialEnv} is not set`);
@@ -181,7 +205,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
     backends[name] = {
       name,
       kind: kind.kind,
-      baseUrl: value.baseUrl.replace(/\/+$/, ""),
+      baseUrl: baseUrl.replace(/\/+$/, ""),
       credentialEnv: value.credentialEnv,
       credential,
       allowTargets: value.allowTargets ?? null,
@@ -207,6 +231,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
     return [{ ...token, token: secret }];
   });
 
+  if (file.store.startsWith("redis://")) {
+    problems.push("store: redis is not available in this version yet; use sqlite:<path> or memory");
+  }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return {
     path,

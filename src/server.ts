@@ -56,6 +56,7 @@ function refusalEntry(
     ...(Array.isArray(args.ids) ? { counts: { received: args.ids.length } } : {}),
     code: error.code,
     error: error.message,
+    ...error.context,
   };
 }
 

@@ -97,8 +97,9 @@ export class HttpClient {
       if (typeof field === "string") text = field;
       else if (field !== undefined) text = JSON.stringify(field);
     }
-    const summary = `HTTP ${response.status}${text ? `: ${text}` : ""}`;
-    return this.redact(summary.length > 500 ? `${summary.slice(0, 500)}…` : summary);
+    // Redact before cutting: a secret straddling the cut would otherwise survive in part.
+    const summary = this.redact(`HTTP ${response.status}${text ? `: ${text}` : ""}`);
+    return summary.length > 500 ? `${summary.slice(0, 500)}…` : summary;
   }
 
   async close(): Promise<void> {

@@ -38,10 +38,15 @@ export const splendor: BackendKind = {
   targetFields: ["dataset_id"],
   targetSchema: z.strictObject({ dataset_id: z.string().min(1).max(128) }),
   targetName: (target: Target) => target.dataset_id as string,
+  defaultBaseUrl: "https://api.withsplendor.com",
   maxBatchSize: 1024,
   defaults: { concurrency: 4, requestsPerSecond: 10 },
   configShape: { tenantId: z.string().min(1) },
-  validateId: (id) => (id.length < 1 || id.length > 512 ? "must be 1..512 characters" : null),
+  // Characters, not UTF-16 units: an emoji counts once, as the backend counts it.
+  validateId: (id) => {
+    const length = [...id].length;
+    return length < 1 || length > 512 ? "must be 1..512 characters" : null;
+  },
   notes: [
     "Splendor tombstones the records at once and purges indexed and semantic data in a backend job; deletegate polls each job until it is terminal.",
   ],
@@ -98,7 +103,10 @@ export const splendor: BackendKind = {
             error: http.redact(job.error_message ?? "backend job failed without a message"),
           };
         }
-        return { type: "running", status: job.status };
+        if (job.status === "pending" || job.status === "running")
+          return { type: "running", status: job.status };
+        // Outside the contract: treated as a failed read, so it is retried a bounded number of times, never forever.
+        return { type: "retry", error: `backend job ${job.job_id} has an unknown status "${job.status}"` };
       },
     };
   },

@@ -55,6 +55,8 @@ export interface BackendKind {
   targetSchema: z.ZodType<Target> | null;
   /** The value allowTargets globs are matched against, or null when allowTargets does not apply. */
   targetName(target: Target): string | null;
+  /** The service's public base URL, used when the config gives none; null when every deployment has its own. */
+  defaultBaseUrl: string | null;
   /** The hard per-request cap; config may lower it. */
   maxBatchSize: number;
   defaults: { concurrency: number; requestsPerSecond: number };

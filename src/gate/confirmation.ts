@@ -68,7 +68,11 @@ export function judgeHumanAnswer(prompt: HumanPrompt, answer: HumanAnswer): void
       `The person ${answer.action === "decline" ? "declined" : "cancelled"} the delete; nothing was sent.`,
     );
   }
-  const typed = typeof answer.count === "string" ? Number(answer.count.trim()) : answer.count;
+  // Only plain digits count as typing the number: "0x2A" or "42.0" are not what the person was asked for.
+  const typed =
+    typeof answer.count === "string" && /^\d+$/.test(answer.count.trim())
+      ? Number(answer.count.trim())
+      : answer.count;
   if (typed !== prompt.expectedCount) {
     throw new GateError(
       "CONFIRMATION_INVALID",

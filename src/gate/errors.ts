@@ -25,7 +25,17 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** What a refusal was about, when the gate knows more than the call's arguments say (e.g. the plan's backend). */
+export interface RefusalContext {
+  plan_id?: string;
+  backend?: string;
+  target?: unknown;
+  reason?: string;
+}
+
 export class GateError extends Error {
+  context: RefusalContext = {};
+
   constructor(
     readonly code: ErrorCode,
     message: string,

@@ -189,11 +189,24 @@ export class DeletionGate {
   /** Confirms and starts the plan's job, or returns the job it already has. Returns the job id. */
   async execute(request: { plan_id: string; confirmation_token?: string }, caller: Caller): Promise<string> {
     const plan = await this.store.getPlan(request.plan_id);
-    if (!plan)
+    if (!plan) {
       throw new GateError(
         "PLAN_NOT_FOUND",
         `No plan "${displayId(request.plan_id)}"; run dry_run_delete first.`,
       );
+    }
+    try {
+      return await this.executePlan(plan, request.confirmation_token, caller);
+    } catch (error) {
+      // The refusal's audit line names the plan's backend, target and reason, not just its id.
+      if (error instanceof GateError) {
+        error.context = { plan_id: plan.id, backend: plan.backend, target: plan.target, reason: plan.reason };
+      }
+      throw error;
+    }
+  }
+
+  private async executePlan(plan: PlanRecord, token: string | undefined, caller: Caller): Promise<string> {
     if (plan.job_id) return this.ensureJob(plan, caller);
     if (Date.parse(plan.confirmation.expires_at) <= Date.now()) {
       throw new GateError(
@@ -201,7 +214,7 @@ export class DeletionGate {
         `Plan ${plan.id} expired at ${plan.confirmation.expires_at}; run dry_run_delete again.`,
       );
     }
-    await this.confirm(plan, request.confirmation_token, caller);
+    await this.confirm(plan, token, caller);
 
     return this.locks.run(`plan:${plan.id}`, async () => {
       const current = (await this.store.getPlan(plan.id)) ?? plan;

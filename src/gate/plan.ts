@@ -49,6 +49,8 @@ export function planIds(
 }
 
 export function toBatches<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1)
+    throw new RangeError(`batch size must be a positive integer, got ${size}`);
   const batches: T[][] = [];
   for (let start = 0; start < items.length; start += size) batches.push(items.slice(start, start + size));
   return batches;
@@ -75,6 +77,7 @@ export function planDigest(plan: {
 }): string {
   const hash = createHash("sha256");
   hash.update(canonical({ backend: plan.backend, target: plan.target, reason: plan.reason }));
-  for (const id of plan.ids) hash.update(`\n${id}`);
+  // JSON-quoted so ids containing newlines cannot collide with a different list of ids.
+  for (const id of plan.ids) hash.update(`\n${JSON.stringify(id)}`);
   return hash.digest("hex");
 }

@@ -29,7 +29,13 @@ export function checkTarget(kind: BackendKind, backend: BackendConfig, raw: unkn
       );
     return null;
   }
-  const parsed = kind.targetSchema.safeParse(raw ?? undefined);
+  if (raw === undefined || raw === null) {
+    throw new GateError(
+      "INVALID_TARGET",
+      `Backend ${backend.name} needs target {${kind.targetFields.join(", ")}}.`,
+    );
+  }
+  const parsed = kind.targetSchema.safeParse(raw);
   if (!parsed.success) {
     const fields = kind.targetFields.join(", ");
     const problem = parsed.error.issues

@@ -42,6 +42,18 @@ class TransientError extends Error {
   }
 }
 
+/** The fields every audit line about a job carries. */
+function jobFields(job: JobRecord) {
+  return {
+    job_id: job.id,
+    plan_id: job.plan_id,
+    backend: job.backend,
+    target: job.target,
+    actor: job.requested_by,
+    reason: job.reason,
+  };
+}
+
 export function isTerminal(job: JobRecord): boolean {
   return TERMINAL_STATUSES.includes(job.status);
 }
@@ -208,12 +220,7 @@ export class Runner {
       await this.saveJob(active);
       this.audit.record({
         event: "job.started",
-        job_id: job.id,
-        plan_id: job.plan_id,
-        backend: job.backend,
-        target: job.target,
-        actor: job.requested_by,
-        reason: job.reason,
+        ...jobFields(job),
         counts: { total: job.total, batches: job.batch_count },
       });
     }
@@ -382,12 +389,7 @@ export class Runner {
     const { job } = active;
     this.audit.record({
       event,
-      job_id: job.id,
-      plan_id: job.plan_id,
-      backend: job.backend,
-      target: job.target,
-      actor: job.requested_by,
-      reason: job.reason,
+      ...jobFields(job),
       batch: batch.index,
       ids,
       http_status: httpStatus,
@@ -406,12 +408,7 @@ export class Runner {
     const view = jobView(job, batches, null);
     this.audit.record({
       event: job.status === "cancelled" ? "job.cancelled" : "job.finished",
-      job_id: job.id,
-      plan_id: job.plan_id,
-      backend: job.backend,
-      target: job.target,
-      actor: job.requested_by,
-      reason: job.reason,
+      ...jobFields(job),
       status: job.status,
       counts: { ...view.counts },
     });

@@ -1,8 +1,11 @@
 // Executing with a token: the job passes through awaiting_backend, every id is deleted once, refusals send nothing.
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
+  deleteRequests,
   errorText,
+  planAndExecute,
   range,
   readAudit,
   type Session,
@@ -47,8 +50,8 @@ async function dryRun(ids: (string | number)[], datasetId = "app-logs", reason =
   );
 }
 
-function deleteRequests() {
-  return sim.requests.filter((request) => request.path === "/v1/records/delete");
+function deletes() {
+  return deleteRequests(sim);
 }
 
 describe("execute_delete with a token", () => {
@@ -56,18 +59,18 @@ describe("execute_delete with a token", () => {
     const ids = [...range(2_500, "gdpr-"), ...range(20, "gdpr-")];
     const plan = await dryRun(ids, "crm-contacts");
     expect(plan.counts.to_delete).toBe(2_500);
-    expect(deleteRequests()).toHaveLength(0);
+    expect(deletes()).toHaveLength(0);
 
     const progress: { progress: number; total?: number }[] = [];
     const first = structured(
-      await session.client.callTool(
+      await (session.client.callTool(
         {
           name: "execute_delete",
           arguments: { plan_id: plan.plan_id, confirmation_token: plan.confirmation.token, wait_seconds: 30 },
         },
         undefined,
         { onprogress: (note) => progress.push({ progress: note.progress, total: note.total }) },
-      ),
+      ) as Promise<CallToolResult>),
     );
     expect(first.status).toBe("succeeded");
     expect(first.counts).toEqual({ total: 2_500, deleted: 2_500, not_found: 0, failed: 0, pending: 0 });
@@ -84,7 +87,7 @@ describe("execute_delete with a token", () => {
     );
     expect(progress.at(-1)).toEqual({ progress: 2_500, total: 2_500 });
 
-    const requests = deleteRequests();
+    const requests = deletes();
     expect(requests).toHaveLength(3);
     for (const request of requests) {
       expect(request.headers.authorization).toBe(`Bearer ${SPLENDOR_TOKEN}`);
@@ -106,7 +109,7 @@ describe("execute_delete with a token", () => {
       }),
     );
     expect(again.job_id).toBe(first.job_id);
-    expect(deleteRequests()).toHaveLength(3);
+    expect(deletes()).toHaveLength(3);
 
     const events = readAudit(auditLog)
       .filter((line) => line.plan_id === plan.plan_id)
@@ -146,7 +149,7 @@ describe("execute_delete with a token", () => {
   });
 
   it("refuses a missing, wrong, other-plan or reused token with zero backend requests", async () => {
-    const before = deleteRequests().length;
+    const before = deletes().length;
     const plan = await dryRun(range(5, "tok-"));
     const other = await dryRun(range(5, "tok-other-"));
 
@@ -169,7 +172,7 @@ describe("execute_delete with a token", () => {
     expect(
       errorText(await session.call("execute_delete", { plan_id: "plan_missing", confirmation_token: "x" })),
     ).toMatch(/^PLAN_NOT_FOUND: /);
-    expect(deleteRequests().length).toBe(before);
+    expect(deletes().length).toBe(before);
 
     const refused = readAudit(auditLog).filter((line) => line.event === "delete.refused");
     expect(refused.map((line) => line.code)).toEqual(
@@ -200,27 +203,13 @@ describe("execute_delete with a token", () => {
     const config = writeConfig(tempDir(), slow.url, { backend: { maxBatchSize: 10, concurrency: 1 } });
     const own = await startSession(config.path);
     try {
-      const plan = structured(
-        await own.call("dry_run_delete", {
-          backend: "splendor-test",
-          target: { dataset_id: "app-logs" },
-          ids: range(200, "cancel-"),
-          reason: REASON,
-        }),
-      );
-      const job = structured(
-        await own.call("execute_delete", {
-          plan_id: plan.plan_id,
-          confirmation_token: plan.confirmation.token,
-          wait_seconds: 0,
-        }),
-      );
+      const { job } = await planAndExecute(own, { ids: range(200, "cancel-") });
       await new Promise((done) => setTimeout(done, 600));
       const cancelled = structured(await own.call("cancel_delete_job", { job_id: job.job_id }));
       const { job: final } = await waitForJob(own, job.job_id);
       expect(final.status).toBe("cancelled");
       expect(cancelled.job_id).toBe(job.job_id);
-      const sent = slow.requests.filter((request) => request.path === "/v1/records/delete").length;
+      const sent = deleteRequests(slow).length;
       expect(sent).toBeGreaterThan(0);
       expect(sent).toBeLessThan(20);
       expect(final.counts.pending).toBe(200 - sent * 10);

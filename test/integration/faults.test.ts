@@ -2,12 +2,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
+  deleteRequests,
+  planAndExecute,
   range,
   type Session,
   SPLENDOR_TENANT,
   SPLENDOR_TOKEN,
   startSession,
-  structured,
   tempDir,
   waitForJob,
   writeConfig,
@@ -26,26 +27,12 @@ afterEach(async () => {
 async function runJob(backend: Record<string, unknown>, ids: string[], env?: Record<string, string>) {
   const config = writeConfig(tempDir(), (sim as SplendorSimulator).url, { backend });
   session = await startSession(config.path, env ? { env } : {});
-  const plan = structured(
-    await session.call("dry_run_delete", {
-      backend: "splendor-test",
-      target: { dataset_id: "app-logs" },
-      ids,
-      reason: "Fault test: synthetic records",
-    }),
-  );
-  const job = structured(
-    await session.call("execute_delete", {
-      plan_id: plan.plan_id,
-      confirmation_token: plan.confirmation.token,
-      wait_seconds: 0,
-    }),
-  );
+  const { job } = await planAndExecute(session, { ids });
   return (await waitForJob(session, job.job_id, 60_000)).job;
 }
 
 function deletes() {
-  return (sim as SplendorSimulator).requests.filter((request) => request.path === "/v1/records/delete");
+  return deleteRequests(sim as SplendorSimulator);
 }
 
 describe("backend faults", () => {

@@ -135,3 +135,33 @@ export async function waitForJob(session: Session, jobId: string, timeoutMs = 30
 export function range(count: number, prefix = "rec-"): string[] {
   return Array.from({ length: count }, (_, index) => `${prefix}${index}`);
 }
+
+/** dry_run_delete then execute_delete with the plan's token (token mode); returns the plan and the job. */
+export async function planAndExecute(
+  session: Session,
+  options: { ids: (string | number)[]; datasetId?: string; reason?: string; waitSeconds?: number },
+) {
+  const plan = structured(
+    await session.call("dry_run_delete", {
+      backend: "splendor-test",
+      target: { dataset_id: options.datasetId ?? "app-logs" },
+      ids: options.ids,
+      reason: options.reason ?? "Test run: delete synthetic records",
+    }),
+  );
+  const job = structured(
+    await session.call("execute_delete", {
+      plan_id: plan.plan_id,
+      confirmation_token: plan.confirmation.token,
+      wait_seconds: options.waitSeconds ?? 0,
+    }),
+  );
+  return { plan, job };
+}
+
+/** The delete requests a Splendor simulator received. */
+export function deleteRequests(sim: {
+  requests: { path: string; status: number; time: number; body: unknown; headers: Record<string, unknown> }[];
+}) {
+  return sim.requests.filter((request) => request.path === "/v1/records/delete");
+}

@@ -3,6 +3,7 @@ import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/type
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
+  deleteRequests,
   errorText,
   range,
   readAudit,
@@ -30,7 +31,7 @@ afterAll(async () => {
 });
 
 function deleteCount() {
-  return sim.requests.filter((request) => request.path === "/v1/records/delete").length;
+  return deleteRequests(sim).length;
 }
 
 /** A session whose person answers every confirmation form with `answer`; records what they were shown. */
@@ -108,6 +109,10 @@ describe("human confirmation", () => {
         event: "delete.refused",
         code,
         actor: "human-agent",
+        plan_id: plan.plan_id,
+        backend: "splendor-test",
+        target: { dataset_id: "crm-accounts" },
+        reason: REASON,
       });
       // A token cannot stand in for the person.
       expect(

@@ -1,0 +1,321 @@
+// Config: defaults, secrets from the environment, and errors that name the key path (SPEC §3).
+import { describe, expect, it } from "vitest";
+import { type Config, ConfigError, parseConfig } from "../../src/config.js";
+
+const SECRET = "sk-live-SECRET-4b1d-9f7e";
+const ENV = { SPLENDOR_TOKEN: SECRET };
+
+function splendorEntry(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    kind: "splendor",
+    baseUrl: "https://api.withsplendor.com",
+    credentialEnv: "SPLENDOR_TOKEN",
+    tenantId: "acme",
+    ...extra,
+  };
+}
+
+function withBackend(extra: Record<string, unknown> = {}, top: Record<string, unknown> = {}): unknown {
+  return { ...top, backends: { "splendor-prod": splendorEntry(extra) } };
+}
+
+/** The ConfigError message for `raw`; fails the test when the config is accepted. */
+function configError(raw: unknown, env: NodeJS.ProcessEnv = ENV): string {
+  let config: Config;
+  try {
+    config = parseConfig(raw, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error(`expected a ConfigError, got ${JSON.stringify(Object.keys(config))}`);
+}
+
+describe("parseConfig defaults", () => {
+  it("fills every omitted key with the SPEC §3 default", () => {
+    const config = parseConfig(withBackend(), ENV);
+    expect(config).toEqual({
+      path: "(inline)",
+      store: "sqlite:./.deletegate/state.db",
+      auditLog: "./.deletegate/audit.jsonl",
+      confirmation: { mode: "auto", ttlSeconds: 900 },
+      limits: { maxIdsPerCall: 10_000 },
+      http: { tokens: [] },
+      backends: {
+        "splendor-prod": {
+          name: "splendor-prod",
+          kind: "splendor",
+          baseUrl: "https://api.withsplendor.com",
+          credentialEnv: "SPLENDOR_TOKEN",
+          credential: SECRET,
+          allowTargets: null,
+          readOnly: false,
+          maxItemsPerJob: 100_000,
+          maxItemsPerDay: null,
+          minReasonLength: 10,
+          batchSize: 1024,
+          concurrency: 4,
+          requestsPerSecond: 10,
+          timeoutMs: 30_000,
+          maxAttempts: 5,
+          options: { tenantId: "acme" },
+        },
+      },
+    });
+  });
+
+  it("keeps given values, strips a trailing slash from baseUrl and records the path", () => {
+    const config = parseConfig(
+      withBackend(
+        {
+          baseUrl: "http://127.0.0.1:9000/",
+          allowTargets: ["app-logs", "crm-*"],
+          readOnly: true,
+          maxItemsPerJob: 5000,
+          maxItemsPerDay: 20_000,
+          minReasonLength: 0,
+          maxBatchSize: 100,
+          concurrency: 2,
+          requestsPerSecond: 0.5,
+          timeoutMs: 1000,
+          maxAttempts: 1,
+        },
+        {
+          store: "memory",
+          auditLog: "stderr",
+          confirmation: { mode: "token", ttlSeconds: 60 },
+          limits: { maxIdsPerCall: 1_000_000 },
+        },
+      ),
+      ENV,
+      "/etc/deletegate.json",
+    );
+    expect(config.path).toBe("/etc/deletegate.json");
+    expect(config.store).toBe("memory");
+    expect(config.auditLog).toBe("stderr");
+    expect(config.confirmation).toEqual({ mode: "token", ttlSeconds: 60 });
+    expect(config.limits).toEqual({ maxIdsPerCall: 1_000_000 });
+    expect(config.backends["splendor-prod"]).toMatchObject({
+      baseUrl: "http://127.0.0.1:9000",
+      allowTargets: ["app-logs", "crm-*"],
+      readOnly: true,
+      maxItemsPerJob: 5000,
+      maxItemsPerDay: 20_000,
+      minReasonLength: 0,
+      batchSize: 100,
+      concurrency: 2,
+      requestsPerSecond: 0.5,
+      timeoutMs: 1000,
+      maxAttempts: 1,
+    });
+  });
+
+  it("respects a lower maxBatchSize and accepts the kind's cap itself", () => {
+    expect(parseConfig(withBackend({ maxBatchSize: 1 }), ENV).backends["splendor-prod"]?.batchSize).toBe(1);
+    expect(parseConfig(withBackend({ maxBatchSize: 1024 }), ENV).backends["splendor-prod"]?.batchSize).toBe(
+      1024,
+    );
+  });
+
+  it("accepts the memory and sqlite store forms", () => {
+    for (const store of ["memory", "sqlite:/var/lib/dg.db"]) {
+      expect(parseConfig(withBackend({}, { store }), ENV).store).toBe(store);
+    }
+  });
+
+  it("reads http tokens from their env vars", () => {
+    const config = parseConfig(
+      withBackend({}, { http: { tokens: [{ name: "ci-agent", tokenEnv: "DG_CI" }] } }),
+      {
+        ...ENV,
+        DG_CI: "tok-ci-0123",
+      },
+    );
+    expect(config.http.tokens).toEqual([{ name: "ci-agent", tokenEnv: "DG_CI", token: "tok-ci-0123" }]);
+  });
+});
+
+describe("parseConfig errors name the key path", () => {
+  it("refuses maxBatchSize above the kind's cap", () => {
+    expect(configError(withBackend({ maxBatchSize: 1025 }))).toBe(
+      "backends.splendor-prod.maxBatchSize: must be ≤ 1024",
+    );
+  });
+
+  it("refuses an unknown key at the top level", () => {
+    expect(configError(withBackend({}, { storage: "memory" }))).toBe("storage: unknown key");
+  });
+
+  it("refuses an unknown key inside a backend and inside nested objects", () => {
+    expect(configError(withBackend({ batchSize: 10 }))).toBe("backends.splendor-prod.batchSize: unknown key");
+    expect(configError(withBackend({}, { limits: { maxIds: 5 } }))).toBe("limits.maxIds: unknown key");
+    expect(configError(withBackend({}, { confirmation: { mode: "token", ttl: 5 } }))).toBe(
+      "confirmation.ttl: unknown key",
+    );
+  });
+
+  it("refuses wrong types", () => {
+    expect(configError(withBackend({ readOnly: "no" }))).toBe(
+      "backends.splendor-prod.readOnly: must be boolean",
+    );
+    expect(configError(withBackend({ concurrency: "4" }))).toBe(
+      "backends.splendor-prod.concurrency: must be number",
+    );
+    expect(configError(withBackend({ allowTargets: "crm-*" }))).toBe(
+      "backends.splendor-prod.allowTargets: must be array",
+    );
+    expect(configError(withBackend({}, { limits: { maxIdsPerCall: "10" } }))).toBe(
+      "limits.maxIdsPerCall: must be number",
+    );
+  });
+
+  it("refuses limits.maxIdsPerCall outside 1..1,000,000", () => {
+    expect(configError(withBackend({}, { limits: { maxIdsPerCall: 0 } }))).toBe(
+      "limits.maxIdsPerCall: must be ≥ 1",
+    );
+    expect(configError(withBackend({}, { limits: { maxIdsPerCall: 1_000_001 } }))).toBe(
+      "limits.maxIdsPerCall: must be ≤ 1000000",
+    );
+    expect(parseConfig(withBackend({}, { limits: { maxIdsPerCall: 1 } }), ENV).limits.maxIdsPerCall).toBe(1);
+  });
+
+  it("refuses other out-of-range values", () => {
+    expect(configError(withBackend({ timeoutMs: 600_001 }))).toBe(
+      "backends.splendor-prod.timeoutMs: must be ≤ 600000",
+    );
+    expect(configError(withBackend({ concurrency: 0 }))).toBe(
+      "backends.splendor-prod.concurrency: must be ≥ 1",
+    );
+    expect(configError(withBackend({}, { confirmation: { ttlSeconds: 5 } }))).toBe(
+      "confirmation.ttlSeconds: must be ≥ 10",
+    );
+  });
+
+  it("names the missing credential variable", () => {
+    const expected = "backends.splendor-prod.credentialEnv: environment variable SPLENDOR_TOKEN is not set";
+    expect(configError(withBackend(), {})).toBe(expected);
+    expect(configError(withBackend(), { SPLENDOR_TOKEN: "" })).toBe(expected);
+  });
+
+  it("refuses an unknown kind and a missing kind", () => {
+    expect(configError({ backends: { x: { kind: "dropbox", baseUrl: "https://a.example" } } })).toBe(
+      "backends.x.kind: must be one of splendor",
+    );
+    expect(configError({ backends: { x: { baseUrl: "https://a.example" } } })).toBe(
+      "backends.x.kind: must be one of splendor",
+    );
+    expect(configError({ backends: { x: "splendor" } })).toBe("backends.x: must be an object");
+  });
+
+  it("refuses splendor without tenantId, naming backends.<name>.tenantId", () => {
+    const entry = splendorEntry();
+    delete entry.tenantId;
+    expect(configError({ backends: { "splendor-prod": entry } })).toMatch(
+      /^backends\.splendor-prod\.tenantId: /,
+    );
+  });
+
+  it("refuses a bad store string", () => {
+    for (const store of ["postgres://db", "sqlite:", "redis://", "Memory"]) {
+      expect(configError(withBackend({}, { store }))).toBe(
+        'store: must be "memory", "sqlite:<path>" or "redis://host:port"',
+      );
+    }
+  });
+
+  it("refuses a bad baseUrl and a bad credentialEnv name", () => {
+    expect(configError(withBackend({ baseUrl: "ftp://files.example" }))).toBe(
+      "backends.splendor-prod.baseUrl: must be an http(s) URL",
+    );
+    expect(configError(withBackend({ credentialEnv: "1-TOKEN" }))).toBe(
+      "backends.splendor-prod.credentialEnv: must be an environment variable name",
+    );
+  });
+
+  it("refuses an http token whose env var is missing, naming the variable", () => {
+    expect(configError(withBackend({}, { http: { tokens: [{ name: "ci", tokenEnv: "DG_CI" }] } }))).toBe(
+      "http.tokens.0.tokenEnv: environment variable DG_CI is not set",
+    );
+  });
+
+  it("refuses a config without backends", () => {
+    expect(configError({ backends: {} })).toBe("backends: must name at least one backend");
+  });
+
+  it("lists every problem of every backend, one per line", () => {
+    expect(
+      configError({
+        backends: {
+          a: splendorEntry({ maxBatchSize: 5000 }),
+          b: splendorEntry({ credentialEnv: "NOPE_TOKEN" }),
+        },
+      }),
+    ).toBe(
+      "backends.a.maxBatchSize: must be ≤ 1024\nbackends.b.credentialEnv: environment variable NOPE_TOKEN is not set",
+    );
+  });
+});
+
+describe("parseConfig never reveals a secret", () => {
+  it("keeps the credential out of errors on other keys", () => {
+    const errors = [
+      configError(withBackend({ maxBatchSize: 2048 })),
+      configError(withBackend({ unknown: SECRET.slice(0, 3) })),
+      configError(withBackend({}, { limits: { maxIdsPerCall: 0 } })),
+      configError({ backends: { a: splendorEntry(), b: splendorEntry({ credentialEnv: "MISSING_ONE" }) } }),
+      configError(withBackend({}, { http: { tokens: [{ name: "ci", tokenEnv: "DG_CI" }] } })),
+    ];
+    for (const message of errors) {
+      expect(message.length).toBeGreaterThan(0);
+      expect(message).not.toContain(SECRET);
+      expect(message).not.toContain("SECRET-4b1d");
+    }
+  });
+
+  it("keeps an http token out of errors on backends", () => {
+    const message = configError(
+      withBackend({ timeoutMs: 1 }, { http: { tokens: [{ name: "ci", tokenEnv: "DG_CI" }] } }),
+      { ...ENV, DG_CI: "tok-ci-very-secret" },
+    );
+    expect(message).toBe("backends.splendor-prod.timeoutMs: must be ≥ 10");
+    expect(message).not.toContain("tok-ci-very-secret");
+  });
+});
+
+describe("messages an operator can act on", () => {
+  it.each([
+    [{ requestsPerSecond: 0 }, "backends.splendor-prod.requestsPerSecond: must be > 0"],
+    [{ tenantId: undefined }, "backends.splendor-prod.tenantId: is required"],
+    [{ tenantId: "" }, "backends.splendor-prod.tenantId: must not be empty"],
+    [{ concurrency: 1.5 }, "backends.splendor-prod.concurrency: must be an integer"],
+    [{ maxBatchSize: 200_000 }, "backends.splendor-prod.maxBatchSize: must be ≤ 1024"],
+  ])("%j → %s", (extra, message) => {
+    expect(configError(withBackend(extra))).toBe(message);
+  });
+
+  it("names the allowed confirmation modes and refuses __proto__ as a backend name", () => {
+    expect(configError(withBackend({}, { confirmation: { mode: "maybe" } }))).toBe(
+      'confirmation.mode: must be one of "token", "human", "auto"',
+    );
+    expect(configError(JSON.parse('{"backends":{"__proto__":{"kind":"splendor"}}}'))).toBe(
+      "backends.__proto__: is not a valid backend name",
+    );
+    expect(configError({ backends: { "bad name": splendorEntry() } })).toBe(
+      "backends.bad name: backend names use letters, digits, . _ -",
+    );
+  });
+});
+
+describe("store and base URL", () => {
+  it("uses the kind's public base URL when baseUrl is omitted", () => {
+    const { baseUrl: _omitted, ...entry } = splendorEntry() as { baseUrl?: string };
+    const config = parseConfig({ backends: { "splendor-prod": entry } }, ENV);
+    expect(config.backends["splendor-prod"]?.baseUrl).toBe("https://api.withsplendor.com");
+  });
+
+  it("refuses a redis store until it is built, naming the key", () => {
+    expect(configError(withBackend({}, { store: "redis://127.0.0.1:6379" }))).toBe(
+      "store: redis is not available in this version yet; use sqlite:<path> or memory",
+    );
+  });
+});

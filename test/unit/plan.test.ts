@@ -1,0 +1,149 @@
+// Planning: id normalisation and dedupe, the five counts, batching, the plan digest and id display.
+import { describe, expect, it } from "vitest";
+import { displayId, planDigest, planIds, toBatches } from "../../src/gate/plan.js";
+
+const anyId = (): string | null => null;
+
+describe("planIds", () => {
+  it("turns numbers into strings and trims strings", () => {
+    const planned = planIds([7, "  a  ", "\tb\n", 0, -3, 1.5], anyId);
+    expect(planned.toDelete).toEqual(["7", "a", "b", "0", "-3", "1.5"]);
+    expect(planned.invalid).toEqual([]);
+  });
+
+  it("keeps whitespace inside an id", () => {
+    expect(planIds([" a b "], anyId).toDelete).toEqual(["a b"]);
+  });
+
+  it("counts ids equal after normalisation once, keeping the first occurrence's position", () => {
+    const planned = planIds([" a", "b", "a", 7, "7", "a ", " 7 "], anyId);
+    expect(planned.toDelete).toEqual(["a", "b", "7"]);
+    expect(planned.counts).toEqual({ received: 7, unique: 3, duplicates: 4, invalid: 0, to_delete: 3 });
+  });
+
+  it("treats ids as case-sensitive", () => {
+    expect(planIds(["A", "a"], anyId).toDelete).toEqual(["A", "a"]);
+  });
+
+  it("marks empty and whitespace-only ids invalid with a reason, without calling the validator", () => {
+    const seen: string[] = [];
+    const planned = planIds(["", "   ", "x"], (id) => {
+      seen.push(id);
+      return null;
+    });
+    expect(seen).toEqual(["x"]);
+    expect(planned.invalid).toEqual([{ id: "", error: "empty id" }]);
+    expect(planned.toDelete).toEqual(["x"]);
+    // "" and "   " normalise to the same id: one unique invalid id and one duplicate.
+    expect(planned.counts).toEqual({ received: 3, unique: 2, duplicates: 1, invalid: 1, to_delete: 1 });
+  });
+
+  it("keeps the validator's reason for each invalid id and validates the normalised id", () => {
+    const validate = (id: string) => (id.startsWith("ok") ? null : `"${id}" does not start with ok`);
+    const planned = planIds([" ok1 ", "bad", "ok2", " bad", "worse"], validate);
+    expect(planned.toDelete).toEqual(["ok1", "ok2"]);
+    expect(planned.invalid).toEqual([
+      { id: "bad", error: '"bad" does not start with ok' },
+      { id: "worse", error: '"worse" does not start with ok' },
+    ]);
+  });
+
+  it("computes the five counts exactly (SPEC §4)", () => {
+    const validate = (id: string) => (id.length > 3 ? "too long" : null);
+    // received 9; unique: a, b, toolong, 12, "" → 5; duplicates 4; invalid: toolong, "" → 2; to_delete 3.
+    const planned = planIds(["a", " a", "b", "toolong", "toolong ", 12, "12", "", "b"], validate);
+    expect(planned.counts).toEqual({ received: 9, unique: 5, duplicates: 4, invalid: 2, to_delete: 3 });
+    expect(planned.toDelete).toEqual(["a", "b", "12"]);
+    expect(planned.invalid).toEqual([
+      { id: "toolong", error: "too long" },
+      { id: "", error: "empty id" },
+    ]);
+  });
+
+  it("gives all-zero counts for no ids", () => {
+    expect(planIds([], anyId)).toEqual({
+      toDelete: [],
+      invalid: [],
+      counts: { received: 0, unique: 0, duplicates: 0, invalid: 0, to_delete: 0 },
+    });
+  });
+});
+
+describe("toBatches", () => {
+  it("cuts 2,501 ids at 1024 into 1024, 1024 and 453, in order", () => {
+    const ids = Array.from({ length: 2501 }, (_, index) => `id-${index}`);
+    const batches = toBatches(ids, 1024);
+    expect(batches.map((batch) => batch.length)).toEqual([1024, 1024, 453]);
+    expect(batches[0]?.[0]).toBe("id-0");
+    expect(batches[1]?.[0]).toBe("id-1024");
+    expect(batches[2]?.[452]).toBe("id-2500");
+    expect(batches.flat()).toEqual(ids);
+  });
+
+  it("makes one full batch when the count equals the size, and none for no items", () => {
+    expect(toBatches(["a", "b", "c"], 3)).toEqual([["a", "b", "c"]]);
+    expect(toBatches(["a", "b", "c"], 1)).toEqual([["a"], ["b"], ["c"]]);
+    expect(toBatches([], 1024)).toEqual([]);
+  });
+});
+
+describe("planDigest", () => {
+  const base = {
+    backend: "splendor-prod",
+    target: { dataset_id: "app-logs", region: "eu" },
+    ids: ["r1", "r2", "r3"],
+    reason: "GDPR erasure request #4411",
+  };
+
+  it("is a sha256 hex string and deterministic", () => {
+    expect(planDigest(base)).toMatch(/^[0-9a-f]{64}$/);
+    expect(planDigest({ ...base, ids: [...base.ids] })).toBe(planDigest(base));
+  });
+
+  it("does not depend on the order of the target's keys", () => {
+    expect(planDigest({ ...base, target: { region: "eu", dataset_id: "app-logs" } })).toBe(planDigest(base));
+  });
+
+  it("changes with the backend, the target, any id, the order of ids and the reason", () => {
+    const digest = planDigest(base);
+    const variants = [
+      { ...base, backend: "splendor-staging" },
+      { ...base, target: { dataset_id: "app-logs2", region: "eu" } },
+      { ...base, target: { dataset_id: "app-logs" } },
+      { ...base, target: null },
+      { ...base, ids: ["r1", "r2", "r4"] },
+      { ...base, ids: ["r1", "r2"] },
+      { ...base, ids: ["r1", "r2", "r3", "r4"] },
+      { ...base, ids: ["r3", "r2", "r1"] },
+      { ...base, reason: "GDPR erasure request #4412" },
+    ];
+    const digests = variants.map(planDigest);
+    for (const other of digests) expect(other).not.toBe(digest);
+    expect(new Set(digests).size).toBe(variants.length);
+  });
+});
+
+describe("displayId", () => {
+  it("leaves ids of up to 200 characters alone", () => {
+    const id = "x".repeat(200);
+    expect(displayId(id)).toBe(id);
+    expect(displayId("")).toBe("");
+  });
+
+  it("cuts longer ids to 200 characters and says how long they were", () => {
+    const id = `${"y".repeat(200)}tail`;
+    expect(displayId(id)).toBe(`${"y".repeat(200)}…(204 chars)`);
+    expect(displayId("z".repeat(1_000_000))).toBe(`${"z".repeat(200)}…(1000000 chars)`);
+  });
+});
+
+describe("fixes found in review", () => {
+  it("digests ids containing newlines differently from the ids they would join into", () => {
+    const base = { backend: "b", target: null, reason: "r" };
+    expect(planDigest({ ...base, ids: ["a\nb"] })).not.toBe(planDigest({ ...base, ids: ["a", "b"] }));
+  });
+
+  it("refuses a batch size below 1 instead of looping forever", () => {
+    expect(() => toBatches(["a"], 0)).toThrow(RangeError);
+  });
+});
