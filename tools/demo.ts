@@ -6,6 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { BackendSummary, PlanView } from "../src/gate/gate.js";
+import type { JobView } from "../src/jobs/view.js";
 import { type SplendorSimulator, startSplendorSimulator } from "./simulators/splendor.js";
 
 const REPO = resolve(import.meta.dirname, "..");
@@ -24,40 +26,9 @@ const POLL_EVERY_MS = 200;
 const POLL_DEADLINE_MS = 20_000;
 const TERMINAL = ["succeeded", "partially_failed", "failed", "cancelled"];
 
-interface BackendSummary {
-  name: string;
-  kind: string;
-  description: string;
-  target_fields: string[];
-  max_batch_size: number;
-  read_only: boolean;
-  allow_targets: string[] | null;
-  max_items_per_job: number;
-  confirmation_mode: string;
-}
-
-interface PlanResult {
-  plan_id: string;
-  reason: string;
-  counts: { received: number; unique: number; duplicates: number; invalid: number; to_delete: number };
-  invalid_ids: { id: string; error: string }[];
-  batches: { count: number; size: number };
-  sample_ids: string[];
-  notes: string[];
-  confirmation: { mode: "token" | "human"; token?: string; expires_at: string };
-  next_step: string;
-}
-
-interface JobResult {
-  job_id: string;
-  status: string;
-  requested_by: string;
-  counts: { total: number; deleted: number; not_found: number; failed: number; pending: number };
-  batches: { total: number; done: number; failed: number; in_flight: number };
-  backend_jobs: { id: string; status: string }[];
-  failed_ids: { id: string; error: string }[];
-  finished_at: string | null;
-}
+/** The tools' structured results, as deletegate declares them. */
+type PlanResult = PlanView;
+type JobResult = JobView & { failed_ids: { id: string; error: string }[] };
 
 /** A failure the demo explains in one sentence. */
 class DemoError extends Error {}
