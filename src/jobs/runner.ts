@@ -402,16 +402,18 @@ export class Runner {
 
   private async finish(active: ActiveJob): Promise<void> {
     const { job, batches } = active;
-    job.status = finalStatus(job, batches);
-    job.finished_at = new Date().toISOString();
-    await this.saveJob(active);
+    const status = finalStatus(job, batches);
     const view = jobView(job, batches, null);
+    // Audited before the status is stored: a crash in between repeats the line at resume, never loses it.
     this.audit.record({
-      event: job.status === "cancelled" ? "job.cancelled" : "job.finished",
+      event: status === "cancelled" ? "job.cancelled" : "job.finished",
       ...jobFields(job),
-      status: job.status,
+      status,
       counts: { ...view.counts },
     });
+    job.status = status;
+    job.finished_at = new Date().toISOString();
+    await this.saveJob(active);
     this.active.delete(job.id);
     this.logger.info({ job_id: job.id, status: job.status, counts: view.counts }, "job finished");
   }

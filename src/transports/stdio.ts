@@ -18,11 +18,12 @@ export async function serveStdio(app: App, version: string): Promise<void> {
     await app.close().catch((error: Error) => app.logger.error({ err: error }, "close failed"));
     process.exit(0);
   };
-  transport.onclose = () => void shutdown("client disconnected");
   process.stdin.on("end", () => void shutdown("stdin closed"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   await server.connect(transport);
+  // The protocol calls this when the transport closes (the client went away).
+  server.server.onclose = () => void shutdown("client disconnected");
   app.logger.info(
     { backends: Object.keys(app.config.backends), store: app.store.kind },
     "deletegate ready on stdio",

@@ -1,4 +1,5 @@
 // Policy: glob matching of targets, target validation, reason rules, read-only, job size and the daily budget.
+
 import { describe, expect, it } from "vitest";
 import { splendor } from "../../src/backends/splendor.js";
 import type { BackendKind } from "../../src/backends/types.js";
@@ -13,27 +14,10 @@ import {
   MAX_REASON_LENGTH,
   matchesGlob,
 } from "../../src/gate/policy.js";
+import { splendorBackend } from "./fixtures.js";
 
 function backendConfig(overrides: Partial<BackendConfig> = {}): BackendConfig {
-  return {
-    name: "splendor-prod",
-    kind: "splendor",
-    baseUrl: "http://127.0.0.1:1",
-    credentialEnv: "SPLENDOR_TOKEN",
-    credential: "secret-credential",
-    allowTargets: ["app-logs", "crm-*"],
-    readOnly: false,
-    maxItemsPerJob: 100_000,
-    maxItemsPerDay: null,
-    minReasonLength: 10,
-    batchSize: 1024,
-    concurrency: 4,
-    requestsPerSecond: 10,
-    timeoutMs: 30_000,
-    maxAttempts: 5,
-    options: { tenantId: "acme" },
-    ...overrides,
-  };
+  return splendorBackend({ allowTargets: ["app-logs", "crm-*"], ...overrides });
 }
 
 /** Runs `work`, expects a GateError and returns it so its code and message can be checked. */

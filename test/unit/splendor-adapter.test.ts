@@ -4,6 +4,7 @@ import { HttpClient } from "../../src/backends/http.js";
 import { splendor } from "../../src/backends/splendor.js";
 import type { BackendClient } from "../../src/backends/types.js";
 import type { BackendConfig } from "../../src/config.js";
+import { splendorBackend } from "./fixtures.js";
 import {
   type CannedResponse,
   type RecordingServer,
@@ -25,25 +26,7 @@ afterEach(async () => {
 });
 
 function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}): BackendConfig {
-  return {
-    name: "splendor-prod",
-    kind: "splendor",
-    baseUrl,
-    credentialEnv: "SPLENDOR_TOKEN",
-    credential: TOKEN,
-    allowTargets: null,
-    readOnly: false,
-    maxItemsPerJob: 100_000,
-    maxItemsPerDay: null,
-    minReasonLength: 10,
-    batchSize: 1024,
-    concurrency: 4,
-    requestsPerSecond: 10,
-    timeoutMs: 2000,
-    maxAttempts: 5,
-    options: { tenantId: "acme" },
-    ...overrides,
-  };
+  return splendorBackend({ baseUrl, credential: TOKEN, timeoutMs: 2000, ...overrides });
 }
 
 function connect(backend: BackendConfig): BackendClient {
