@@ -213,7 +213,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
       maxItemsPerJob: value.maxItemsPerJob,
       maxItemsPerDay: value.maxItemsPerDay ?? null,
       minReasonLength: value.minReasonLength,
-      batchSize: Math.min(value.maxBatchSize ?? kind.maxBatchSize, kind.maxBatchSize),
+      batchSize: Math.min(
+        value.maxBatchSize ?? kind.defaultBatchSize ?? kind.maxBatchSize,
+        kind.maxBatchSize,
+      ),
       concurrency: value.concurrency ?? kind.defaults.concurrency,
       requestsPerSecond: value.requestsPerSecond ?? kind.defaults.requestsPerSecond,
       timeoutMs: value.timeoutMs,

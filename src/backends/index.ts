@@ -2,13 +2,21 @@
 
 import type { BackendConfig } from "../config.js";
 import { HttpClient } from "./http.js";
+import { langsmith } from "./langsmith.js";
+import { moorcheh } from "./moorcheh.js";
+import { piianoVault } from "./piiano-vault.js";
 import { splendor } from "./splendor.js";
+import { subworkflow } from "./subworkflow.js";
 import type { BackendClient, BackendKind } from "./types.js";
 
 export type { BackendKind } from "./types.js";
 
 export const BACKEND_KINDS: Record<string, BackendKind> = {
   [splendor.kind]: splendor,
+  [moorcheh.kind]: moorcheh,
+  [langsmith.kind]: langsmith,
+  [subworkflow.kind]: subworkflow,
+  [piianoVault.kind]: piianoVault,
 };
 
 export function kindOf(backend: BackendConfig): BackendKind {

@@ -15,8 +15,8 @@ export type BatchOutcome =
       failed: { id: string; error: string }[];
       retryIds?: { ids: string[]; error: string; countsAsAttempt: boolean };
       httpStatus: number;
+      /** What the backend said about the batch worth keeping in the audit line (e.g. an expiry time). */
       reference?: string;
-      notes?: string[];
     }
   /** The backend accepted the batch and runs its own job; poll it with `pollJob`. */
   | { type: "accepted"; backendJobId: string; httpStatus: number }
@@ -59,6 +59,8 @@ export interface BackendKind {
   defaultBaseUrl: string | null;
   /** The hard per-request cap; config may lower it. */
   maxBatchSize: number;
+  /** The batch size when the config sets none, if lower than the cap (e.g. a server setting's default). */
+  defaultBatchSize?: number;
   defaults: { concurrency: number; requestsPerSecond: number };
   /** Kind-specific config keys (beside the common ones). */
   configShape: Record<string, z.ZodType>;

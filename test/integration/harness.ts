@@ -27,29 +27,43 @@ export interface ConfigOverrides {
   store?: string;
 }
 
-/** Writes a config for one splendor backend at `baseUrl`; returns its path and the audit log path. */
-export function writeConfig(dir: string, baseUrl: string, overrides: ConfigOverrides = {}) {
+/** Writes a config with these backends (any kinds); returns its path and the audit log path. */
+export function writeBackendsConfig(
+  dir: string,
+  backends: Record<string, Record<string, unknown>>,
+  overrides: Omit<ConfigOverrides, "backend" | "extraBackends"> = {},
+) {
   const auditLog = join(dir, "audit.jsonl");
   const config = {
     store: overrides.store ?? `sqlite:${join(dir, "state.db")}`,
     auditLog,
     confirmation: { mode: "token", ttlSeconds: 900, ...overrides.confirmation },
     limits: { maxIdsPerCall: 10_000, ...overrides.limits },
-    backends: {
+    backends,
+  };
+  const path = join(dir, "deletegate.config.json");
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return { path, auditLog };
+}
+
+/** Writes a config for one splendor backend ("splendor-test") at `baseUrl`, plus any extra backends. */
+export function writeConfig(dir: string, baseUrl: string, overrides: ConfigOverrides = {}) {
+  const { backend, extraBackends, ...rest } = overrides;
+  return writeBackendsConfig(
+    dir,
+    {
       "splendor-test": {
         kind: "splendor",
         baseUrl,
         credentialEnv: "SPLENDOR_TOKEN",
         tenantId: SPLENDOR_TENANT,
         allowTargets: ["app-logs", "crm-*"],
-        ...overrides.backend,
+        ...backend,
       },
-      ...overrides.extraBackends,
+      ...extraBackends,
     },
-  };
-  const path = join(dir, "deletegate.config.json");
-  writeFileSync(path, JSON.stringify(config, null, 2));
-  return { path, auditLog };
+    rest,
+  );
 }
 
 export interface Session {
@@ -139,12 +153,21 @@ export function range(count: number, prefix = "rec-"): string[] {
 /** dry_run_delete then execute_delete with the plan's token (token mode); returns the plan and the job. */
 export async function planAndExecute(
   session: Session,
-  options: { ids: (string | number)[]; datasetId?: string; reason?: string; waitSeconds?: number },
+  options: {
+    ids: (string | number)[];
+    /** Default "splendor-test". */
+    backend?: string;
+    /** Default { dataset_id: "app-logs" } for splendor-test; pass null for kinds without a target. */
+    target?: Record<string, unknown> | null;
+    reason?: string;
+    waitSeconds?: number;
+  },
 ) {
+  const target = options.target === undefined ? { dataset_id: "app-logs" } : options.target;
   const plan = structured(
     await session.call("dry_run_delete", {
-      backend: "splendor-test",
-      target: { dataset_id: options.datasetId ?? "app-logs" },
+      backend: options.backend ?? "splendor-test",
+      ...(target ? { target } : {}),
       ids: options.ids,
       reason: options.reason ?? "Test run: delete synthetic records",
     }),

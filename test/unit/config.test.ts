@@ -199,10 +199,10 @@ describe("parseConfig errors name the key path", () => {
 
   it("refuses an unknown kind and a missing kind", () => {
     expect(configError({ backends: { x: { kind: "dropbox", baseUrl: "https://a.example" } } })).toBe(
-      "backends.x.kind: must be one of splendor",
+      "backends.x.kind: must be one of splendor, moorcheh, langsmith, subworkflow, piiano-vault",
     );
     expect(configError({ backends: { x: { baseUrl: "https://a.example" } } })).toBe(
-      "backends.x.kind: must be one of splendor",
+      "backends.x.kind: must be one of splendor, moorcheh, langsmith, subworkflow, piiano-vault",
     );
     expect(configError({ backends: { x: "splendor" } })).toBe("backends.x: must be an object");
   });

@@ -1,7 +1,18 @@
 // A stand-in Splendor API (delete records, data-deletion jobs) that follows shared/backends/splendor.md and reports every contract violation.
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { applyFault, closeServer, delay, FaultInjector, isGone, listen } from "./faults.js";
+import {
+  isObject,
+  type RecordedRequest,
+  type Route,
+  type SimReply,
+  type SimRequest,
+  type SimulatorServer,
+  startSimulatorServer,
+  truncate,
+} from "./base.js";
+import type { FaultInjector } from "./faults.js";
+
+export type { RecordedRequest } from "./base.js";
 
 export interface SplendorSimulatorOptions {
   /** Expected bearer token. */
@@ -20,18 +31,6 @@ export interface SplendorSimulatorOptions {
   jobRunningMs?: number;
   /** Datasets that exist; omitted means every dataset_id exists. */
   datasets?: string[];
-}
-
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  /** Parsed JSON; the raw text when it is not JSON; undefined when empty. */
-  body: unknown;
-  /** Status answered; 0 while unanswered or when a reset/hang fault meant no answer was sent. */
-  status: number;
-  /** Arrival time, epoch milliseconds. */
-  time: number;
 }
 
 export interface SplendorSimulator {
@@ -129,16 +128,8 @@ interface DeletionJobSummary {
 
 type DeletionJobResponse = DeletionJobSummary & { items: DeletionItemResponse[] };
 
-type RouteName = "delete" | "job-status" | "job-list" | "unmatched";
+type RouteName = "delete" | "job-status" | "job-list";
 
-interface Route {
-  name: RouteName;
-  /** Methods the path accepts; empty when the path itself is unknown. */
-  allowed: string[];
-  jobId?: string;
-}
-
-const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const JOBS_PATH = "/v1/admin/data-deletion-jobs";
 const DEFAULT_LIST_LIMIT = 50;
 const TENANT_HEADER = "x-splendor-tenant-id";
@@ -148,9 +139,6 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
   const pendingMs = opts.jobPendingMs ?? 100;
   const runningMs = opts.jobRunningMs ?? 200;
   const knownDatasets = opts.datasets === undefined ? undefined : new Set(opts.datasets);
-  const faults = new FaultInjector();
-  const requests: RecordedRequest[] = [];
-  const violations: string[] = [];
   const jobs = new Map<string, Job>();
   const failures: string[] = [];
   let nextItemId = 1;
@@ -210,99 +198,58 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
     return { ...summary, items: [item] };
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = req.method ?? "GET";
-    const url = new URL(req.url ?? "/", "http://simulator");
-    const route = matchRoute(url.pathname);
-    const record: RecordedRequest = {
-      method,
-      path: url.pathname + url.search,
-      headers: { ...req.headers },
-      body: undefined,
-      status: 0,
-      time: Date.now(),
-    };
-    res.on("finish", () => {
-      record.status = res.statusCode;
-    });
-    const where = `${method} ${record.path}`;
-
-    const read = await readBody(req);
-    record.body = parseRecordedBody(read.text);
-    requests.push(record);
-
-    if (!(await delay(opts.latencyMs ?? 0, res))) return;
-    const fault = faults.take(route.name);
-    if (fault !== undefined && (await applyFault(fault, req, res, { defaultBody: faultBody })) === "handled")
-      return;
-    if (isGone(res)) return;
-
-    if (read.tooLarge) {
-      violations.push(`${where}: body larger than ${MAX_BODY_BYTES} bytes (413).`);
-      sendJson(res, 413, { detail: "Request body too large" });
-      return;
-    }
-    if (!route.allowed.includes(method)) {
-      const status = route.allowed.length === 0 ? 404 : 405;
-      violations.push(`${where}: no such route in the Splendor contract (${status}).`);
-      const headers: Record<string, string> = status === 405 ? { allow: route.allowed.join(", ") } : {};
-      sendJson(res, status, { detail: `simulator: no route ${method} ${url.pathname}` }, headers);
-      return;
-    }
-
-    const authorization = header(req, "authorization");
+  function handle(
+    request: SimRequest,
+    route: Route<RouteName>,
+    violate: (message: string) => void,
+  ): SimReply {
+    const authorization = request.header("authorization");
     if (authorization === undefined || !/^bearer /i.test(authorization)) {
-      violations.push(`${where}: missing or malformed Authorization header (401).`);
-      sendJson(res, 401, { detail: "Not authenticated" }, { "www-authenticate": "Bearer" });
-      return;
+      violate("missing or malformed Authorization header (401).");
+      return {
+        status: 401,
+        body: { detail: "Not authenticated" },
+        headers: { "www-authenticate": "Bearer" },
+      };
     }
     if (authorization.slice("bearer ".length) !== opts.token) {
-      violations.push(`${where}: wrong bearer token (401).`);
-      sendJson(res, 401, { detail: "Invalid authentication credentials" }, { "www-authenticate": "Bearer" });
-      return;
+      violate("wrong bearer token (401).");
+      return {
+        status: 401,
+        body: { detail: "Invalid authentication credentials" },
+        headers: { "www-authenticate": "Bearer" },
+      };
     }
-    const tenant = header(req, TENANT_HEADER);
+    const tenant = request.header(TENANT_HEADER);
     if (tenant === undefined || tenant === "") {
-      violations.push(`${where}: missing X-Splendor-Tenant-Id header (400).`);
-      sendJson(res, 400, { detail: "Missing X-Splendor-Tenant-Id header" });
-      return;
+      violate("missing X-Splendor-Tenant-Id header (400).");
+      return { status: 400, body: { detail: "Missing X-Splendor-Tenant-Id header" } };
     }
     if (tenant !== opts.tenantId) {
-      violations.push(`${where}: tenant "${tenant}" is not accessible with this token (403).`);
-      sendJson(res, 403, { detail: `Token cannot access tenant ${tenant}` });
-      return;
+      violate(`tenant "${tenant}" is not accessible with this token (403).`);
+      return { status: 403, body: { detail: `Token cannot access tenant ${tenant}` } };
     }
-
     switch (route.name) {
       case "delete":
-        handleDelete(req, res, read.text, where);
-        return;
+        return handleDelete(request, violate);
       case "job-status":
-        handleJobStatus(res, route.jobId ?? "");
-        return;
+        return handleJobStatus(route.params?.jobId ?? "");
       case "job-list":
-        handleJobList(res, url.searchParams, where);
-        return;
-      case "unmatched":
-        // Unreachable: unmatched routes allow no method and were answered above.
-        sendJson(res, 404, { detail: `simulator: no route ${method} ${url.pathname}` });
-        return;
+        return handleJobList(request.url.searchParams, violate);
     }
   }
 
-  function handleDelete(req: IncomingMessage, res: ServerResponse, text: string, where: string): void {
-    const parsed = parseDeleteBody(header(req, "content-type"), text);
+  function handleDelete(request: SimRequest, violate: (message: string) => void): SimReply {
+    const parsed = parseDeleteBody(request.header("content-type"), request.text);
     if ("issues" in parsed) {
       const summary = parsed.issues.map((issue) => `${issue.loc.join(".")}: ${issue.msg}`).join("; ");
-      violations.push(`${where}: invalid delete body (422): ${truncate(summary, 500)}`);
-      sendJson(res, 422, { detail: parsed.issues });
-      return;
+      violate(`invalid delete body (422): ${truncate(summary, 500)}`);
+      return { status: 422, body: { detail: parsed.issues } };
     }
     const body = parsed.body;
     if (knownDatasets !== undefined && !knownDatasets.has(body.dataset_id)) {
       // A documented answer, not a contract break: the gate may be asked to delete from a dataset that is gone.
-      sendJson(res, 404, { detail: "Dataset not found" });
-      return;
+      return { status: 404, body: { detail: "Dataset not found" } };
     }
     const job: Job = {
       jobId: `ddl_${randomBytes(12).toString("hex")}`,
@@ -316,19 +263,16 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
       failWith: failures.shift(),
     };
     jobs.set(job.jobId, job);
-    sendJson(res, 202, describe(job, Date.now()));
+    return { status: 202, body: describe(job, Date.now()) };
   }
 
-  function handleJobStatus(res: ServerResponse, jobId: string): void {
+  function handleJobStatus(jobId: string): SimReply {
     const job = jobs.get(jobId);
-    if (job === undefined) {
-      sendJson(res, 404, { detail: "Job not found" });
-      return;
-    }
-    sendJson(res, 200, describe(job, Date.now()));
+    if (job === undefined) return { status: 404, body: { detail: "Job not found" } };
+    return { status: 200, body: describe(job, Date.now()) };
   }
 
-  function handleJobList(res: ServerResponse, query: URLSearchParams, where: string): void {
+  function handleJobList(query: URLSearchParams, violate: (message: string) => void): SimReply {
     const raw = query.get("limit");
     let limit = DEFAULT_LIST_LIMIT;
     if (raw !== null) {
@@ -353,9 +297,8 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
               }
             : undefined;
       if (issue !== undefined) {
-        violations.push(`${where}: invalid limit "${raw}" (422).`);
-        sendJson(res, 422, { detail: [issue] });
-        return;
+        violate(`invalid limit "${raw}" (422).`);
+        return { status: 422, body: { detail: [issue] } };
       }
       limit = value;
     }
@@ -365,22 +308,25 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
       .reverse()
       .slice(0, limit)
       .map((job) => summarize(job, now));
-    sendJson(res, 200, { jobs: listed });
+    return { status: 200, body: { jobs: listed } };
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      violations.push(`${req.method ?? "?"} ${req.url ?? "?"}: simulator error: ${String(error)}`);
-      if (!isGone(res) && !res.headersSent) sendJson(res, 500, { detail: "simulator: internal error" });
-    });
-  });
-  const url = await listen(server, opts.host ?? "127.0.0.1", opts.port ?? 0);
+  const server: SimulatorServer = await startSimulatorServer<RouteName>(
+    {
+      service: "Splendor",
+      route: matchRoute,
+      faultBody,
+      errorBody: (message) => ({ detail: message }),
+      handle,
+    },
+    { host: opts.host, port: opts.port, latencyMs: opts.latencyMs },
+  );
 
   return {
-    url,
-    faults,
-    requests,
-    violations,
+    url: server.url,
+    faults: server.faults,
+    requests: server.requests,
+    violations: server.violations,
     received(datasetId: string): Map<string, number> {
       const counts = new Map<string, number>();
       for (const job of jobs.values()) {
@@ -416,24 +362,24 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
         };
       });
     },
-    close: () => closeServer(server),
+    close: () => server.close(),
   };
 }
 
-function matchRoute(pathname: string): Route {
+function matchRoute(pathname: string): Route<RouteName> | null {
   if (pathname === "/v1/records/delete") return { name: "delete", allowed: ["POST"] };
   if (pathname === JOBS_PATH) return { name: "job-list", allowed: ["GET"] };
   if (pathname.startsWith(`${JOBS_PATH}/`)) {
     const rest = pathname.slice(JOBS_PATH.length + 1);
     if (rest !== "" && !rest.includes("/")) {
       try {
-        return { name: "job-status", allowed: ["GET"], jobId: decodeURIComponent(rest) };
+        return { name: "job-status", allowed: ["GET"], params: { jobId: decodeURIComponent(rest) } };
       } catch {
         // A malformed escape cannot name a job; treat it as an unknown path rather than a simulator crash.
       }
     }
   }
-  return { name: "unmatched", allowed: [] };
+  return null;
 }
 
 /** Validates a delete body the way FastAPI + pydantic would, collecting every issue. */
@@ -547,58 +493,6 @@ function faultBody(status: number): unknown {
   return { detail: `simulator: injected fault ${status}` };
 }
 
-/** Reads the whole body; past the size cap it keeps draining so the 413 reaches the client cleanly. */
-function readBody(req: IncomingMessage): Promise<{ text: string; tooLarge: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        tooLarge = true;
-        chunks.length = 0;
-      }
-      if (!tooLarge) chunks.push(chunk);
-    });
-    req.on("end", () => resolve({ text: tooLarge ? "" : Buffer.concat(chunks).toString("utf8"), tooLarge }));
-    req.on("error", reject);
-  });
-}
-
-function parseRecordedBody(text: string): unknown {
-  if (text === "") return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  if (isGone(res)) return;
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(JSON.stringify(body));
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function iso(epochMs: number): string {
   return new Date(epochMs).toISOString();
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
