@@ -1,21 +1,119 @@
-// PLACEHOLDER while the langsmith adapter is written (issue 3): registered so the registry compiles; it deletes nothing.
-import type { BackendKind } from "./types.js";
+// LangSmith (dataset examples, hard delete): one synchronous POST per batch of ≤1000 UUIDs; the answer's count is what was deleted.
+import { z } from "zod";
+import type { BackendConfig } from "../config.js";
+import { type HttpClient, type HttpResponse, isTransientStatus, retryAfterMs } from "./http.js";
+import type { BackendClient, BackendKind, BatchOutcome } from "./types.js";
+
+export const LANGSMITH_DELETE_PATH = "/v1/platform/datasets/examples/delete";
+
+// Any version, canonical 8-4-4-4-12 form; LangSmith accepts upper or lower case hex.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What a documented refusal means for the operator, beside LangSmith's own text. */
+const MEANINGS: Record<number, string> = {
+  401: "the API key is missing, wrong or revoked",
+  403: "the API key may not act in this workspace; an org-scoped key needs tenantId",
+  404: "LangSmith found no such resource; check baseUrl and tenantId",
+};
+
+const MAX_DETAILS_CHARS = 300;
+
+/** The envelope's `error` (through errorText, which redacts), its optional `details`, and what the status means. */
+function refusal(http: HttpClient, response: HttpResponse): string {
+  let text = http.errorText(response);
+  const body = response.body as { details?: unknown } | null;
+  if (body && typeof body === "object" && typeof body.details === "string" && body.details.length > 0) {
+    // Redact before cutting: a secret straddling the cut would otherwise survive in part.
+    const details = http.redact(body.details);
+    text += ` (details: ${details.length > MAX_DETAILS_CHARS ? `${details.slice(0, MAX_DETAILS_CHARS)}…` : details})`;
+  }
+  const meaning = MEANINGS[response.status];
+  return meaning ? `${text} — ${meaning}` : text;
+}
+
+/** The 200 body's `count` when the body has the documented shape and the count fits the batch, else null. */
+function confirmedCount(body: unknown, batchSize: number): number | null {
+  if (!body || typeof body !== "object" || Array.isArray(body)) return null;
+  const { count, example_ids: exampleIds } = body as { count?: unknown; example_ids?: unknown };
+  if (!Number.isInteger(count) || !Array.isArray(exampleIds)) return null;
+  const value = count as number;
+  return value >= 0 && value <= batchSize ? value : null;
+}
 
 export const langsmith: BackendKind = {
   kind: "langsmith",
-  description: "Not implemented yet.",
+  description:
+    "Hard-deletes LangSmith dataset examples by example id (UUIDs, no target); each batch of up to 1000 ids is " +
+    "one synchronous request, and ids LangSmith reports as not deleted (unknown or already deleted) count as not found.",
   targetFields: [],
   targetSchema: null,
   targetName: () => null,
-  defaultBaseUrl: null,
-  maxBatchSize: 1,
-  defaults: { concurrency: 1, requestsPerSecond: 1 },
-  configShape: {},
-  validateId: () => "the langsmith adapter is not implemented yet",
-  notes: [],
+  defaultBaseUrl: "https://api.smith.langchain.com",
+  maxBatchSize: 1000,
+  defaults: { concurrency: 4, requestsPerSecond: 10 },
+  configShape: { tenantId: z.string().min(1).optional() },
+  // UUIDs are case-insensitive: one canonical spelling, so the same id in two cases is one id.
+  normalizeId: (id) => id.toLowerCase(),
+  validateId: (id) => (UUID.test(id) ? null : "must be a UUID"),
+  notes: [
+    "LangSmith hard delete removes every version of each example: inputs, outputs and metadata are nulled at once, but attachment files can take up to 7 days to be deleted.",
+    "The example id, dataset id and creation time are kept; ids LangSmith did not delete (unknown, already deleted or in another workspace) are counted as not found.",
+  ],
   asyncJobs: false,
-  headers: () => ({}),
-  createClient() {
-    throw new Error("the langsmith adapter is not implemented yet");
+  headers: (backend: BackendConfig) => {
+    const tenantId = backend.options.tenantId;
+    return {
+      "x-api-key": backend.credential,
+      // Without it LangSmith acts in the key's home workspace, so it is sent only when configured.
+      ...(typeof tenantId === "string" && tenantId.length > 0 ? { "x-tenant-id": tenantId } : {}),
+    };
+  },
+
+  createClient(_backend: BackendConfig, http: HttpClient): BackendClient {
+    return {
+      async sendBatch({ ids }): Promise<BatchOutcome> {
+        const response = await http.send({
+          method: "POST",
+          path: LANGSMITH_DELETE_PATH,
+          body: { example_ids: ids, hard_delete: true },
+        });
+        if (response.type === "network-error") return { type: "retry", error: response.error };
+        if (response.status === 200) {
+          const count = confirmedCount(response.body, ids.length);
+          if (count === null) {
+            // Nothing confirmed: sending again is safe (a repeat counts already-deleted ids as not found).
+            return {
+              type: "retry",
+              error: `HTTP 200 without an integer count between 0 and ${ids.length} and an example_ids list`,
+              httpStatus: 200,
+            };
+          }
+          return {
+            type: "completed",
+            deleted: count,
+            notFound: ids.length - count,
+            failed: [],
+            httpStatus: 200,
+          };
+        }
+        if (isTransientStatus(response.status)) {
+          return {
+            type: "retry",
+            error: http.errorText(response),
+            retryAfterMs: retryAfterMs(response.headers),
+            httpStatus: response.status,
+          };
+        }
+        if (response.status >= 400 && response.status < 500) {
+          return { type: "failed", error: refusal(http, response), httpStatus: response.status };
+        }
+        // 1xx/2xx/3xx other than 200 are outside the contract: nothing was confirmed, so ask again (bounded).
+        return {
+          type: "retry",
+          error: `${http.errorText(response)} (not an answer the LangSmith contract documents)`,
+          httpStatus: response.status,
+        };
+      },
+    };
   },
 };

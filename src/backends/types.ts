@@ -64,6 +64,8 @@ export interface BackendKind {
   defaults: { concurrency: number; requestsPerSecond: number };
   /** Kind-specific config keys (beside the common ones). */
   configShape: Record<string, z.ZodType>;
+  /** The canonical form of an id, so ids the backend treats as equal dedupe (e.g. UUIDs in lower case). */
+  normalizeId?(id: string): string;
   /** Why the normalised id breaks the kind's rule, or null when it is valid. */
   validateId(id: string): string | null;
   /** Semantics an agent must know, carried by the plan and the job. */

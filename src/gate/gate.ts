@@ -116,7 +116,7 @@ export class DeletionGate {
         `${request.ids.length} ids in one call; at most ${maxIdsPerCall} are allowed. Split them into several dry runs.`,
       );
     }
-    const planned = planIds(request.ids, kind.validateId);
+    const planned = planIds(request.ids, kind.validateId, kind.normalizeId);
     if (planned.toDelete.length === 0) {
       const why = planned.invalid
         .slice(0, 3)

@@ -19,16 +19,17 @@ export function displayId(id: string): string {
   return id.length > MAX_SHOWN_ID_LENGTH ? `${id.slice(0, MAX_SHOWN_ID_LENGTH)}…(${id.length} chars)` : id;
 }
 
-/** Numbers become strings and strings are trimmed; duplicates are counted once; invalid ids keep their reason. */
+/** Numbers become strings, strings are trimmed, then put in the kind's canonical form; duplicates count once; invalid ids keep their reason. */
 export function planIds(
   raw: readonly (string | number)[],
   validate: (id: string) => string | null,
+  normalize: (id: string) => string = (id) => id,
 ): PlannedIds {
   const seen = new Set<string>();
   const toDelete: string[] = [];
   const invalid: InvalidId[] = [];
   for (const value of raw) {
-    const id = typeof value === "number" ? String(value) : value.trim();
+    const id = normalize(typeof value === "number" ? String(value) : value.trim());
     if (seen.has(id)) continue;
     seen.add(id);
     const error = id.length === 0 ? "empty id" : validate(id);

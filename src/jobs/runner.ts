@@ -72,8 +72,13 @@ export class Runner {
     for (const config of Object.values(backends)) {
       const { client, http } = connectBackend(config);
       const rps = config.requestsPerSecond;
-      // One request start per 1/rps seconds: an even pace, never a burst above the rate.
-      const queue = new PQueue({ concurrency: config.concurrency, intervalCap: 1, interval: 1000 / rps });
+      // One request start per 1/rps seconds in any rolling window (strict): an even pace, never a burst above the rate.
+      const queue = new PQueue({
+        concurrency: config.concurrency,
+        intervalCap: 1,
+        interval: 1000 / rps,
+        strict: true,
+      });
       this.lanes.set(config.name, { config, client, http, queue });
     }
   }
@@ -257,8 +262,9 @@ export class Runner {
     let remaining = batch.remaining ?? (await this.store.getPlanBatch(job.plan_id, batch.index));
     let lastStatus: number | null = null;
     const attempt = async (): Promise<BatchOutcome> => {
+      // Resends that do not count as attempts (an all-or-nothing backend's remaining ids) share this one.
+      batch.attempts++;
       for (;;) {
-        batch.attempts++;
         batch.status = "sending";
         await this.saveBatch(active, batch);
         const ids = remaining;
@@ -292,7 +298,17 @@ export class Runner {
         batch.status = "done";
         batch.remaining = null;
         await this.saveBatch(active, batch);
-        this.auditBatch(active, batch, "batch.completed", ids, outcome.httpStatus, outcome.reference ?? null);
+        // The whole batch, not just the last request's ids: earlier requests of it settled ids too.
+        const batchIds =
+          ids.length === batch.size ? ids : await this.store.getPlanBatch(job.plan_id, batch.index);
+        this.auditBatch(
+          active,
+          batch,
+          "batch.completed",
+          batchIds,
+          outcome.httpStatus,
+          outcome.reference ?? null,
+        );
         return outcome;
       }
     };

@@ -66,7 +66,7 @@ export interface BatchRecord {
   index: number;
   size: number;
   status: BatchStatus;
-  /** Requests sent for this batch so far, across restarts. */
+  /** Attempts made for this batch (what maxAttempts bounds), across restarts. */
   attempts: number;
   deleted: number;
   not_found: number;

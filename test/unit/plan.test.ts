@@ -147,3 +147,13 @@ describe("fixes found in review", () => {
     expect(() => toBatches(["a"], 0)).toThrow(RangeError);
   });
 });
+
+describe("planIds with a kind's canonical form", () => {
+  it("dedupes ids equal after normalising, and keeps the canonical spelling", () => {
+    const lower = (id: string) => id.toLowerCase();
+    const upper = "0F8FAD5B-D9CB-469F-A165-70867728950E";
+    const planned = planIds([upper, upper.toLowerCase(), ` ${upper} `], anyId, lower);
+    expect(planned.toDelete).toEqual([upper.toLowerCase()]);
+    expect(planned.counts).toEqual({ received: 3, unique: 1, duplicates: 2, invalid: 0, to_delete: 1 });
+  });
+});

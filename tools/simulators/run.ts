@@ -1,5 +1,10 @@
 // Runs every backend simulator on fixed local ports and prints a deletegate config that points at them (`npm run simulators`).
+import { startLangsmithSimulator } from "./langsmith.js";
+import { startMoorchehSimulator } from "./moorcheh.js";
+import { startPiianoVaultSimulator } from "./piiano-vault.js";
+import { DEMO_SEED } from "./seed.js";
 import { type SplendorSimulator, startSplendorSimulator } from "./splendor.js";
+import { startSubworkflowSimulator } from "./subworkflow.js";
 
 /** What one running simulator contributes to the printed config. */
 interface RunningSimulator {
@@ -40,6 +45,91 @@ const simulators: SimulatorEntry[] = [
           allowTargets: ["app-logs", "crm-*"],
         },
         env: { SPLENDOR_TOKEN: token },
+        url: sim.url,
+        close: () => sim.close(),
+      };
+    },
+  },
+  {
+    kind: "moorcheh",
+    defaultPort: 8702,
+    portEnv: "MOORCHEH_SIM_PORT",
+    async start(port) {
+      const apiKey = "demo-moorcheh-key";
+      const { namespace, documents, vectors } = DEMO_SEED.moorcheh;
+      const sim = await startMoorchehSimulator({
+        apiKey,
+        port,
+        namespaces: { [namespace]: { documents, vectors } },
+      });
+      return {
+        backendName: "moorcheh-demo",
+        backendConfig: {
+          kind: "moorcheh",
+          baseUrl: sim.url,
+          credentialEnv: "MOORCHEH_API_KEY",
+          allowTargets: ["kb-*"],
+        },
+        env: { MOORCHEH_API_KEY: apiKey },
+        url: sim.url,
+        close: () => sim.close(),
+      };
+    },
+  },
+  {
+    kind: "langsmith",
+    defaultPort: 8703,
+    portEnv: "LANGSMITH_SIM_PORT",
+    async start(port) {
+      const apiKey = "demo-langsmith-key";
+      const sim = await startLangsmithSimulator({ apiKey, port, examples: DEMO_SEED.langsmith.examples });
+      return {
+        backendName: "langsmith-demo",
+        backendConfig: { kind: "langsmith", baseUrl: sim.url, credentialEnv: "LANGSMITH_API_KEY" },
+        env: { LANGSMITH_API_KEY: apiKey },
+        url: sim.url,
+        close: () => sim.close(),
+      };
+    },
+  },
+  {
+    kind: "subworkflow",
+    defaultPort: 8704,
+    portEnv: "SUBWORKFLOW_SIM_PORT",
+    async start(port) {
+      const apiKey = "demo-subworkflow-key";
+      const sim = await startSubworkflowSimulator({ apiKey, port, datasets: DEMO_SEED.subworkflow.datasets });
+      return {
+        backendName: "subworkflow-demo",
+        backendConfig: { kind: "subworkflow", baseUrl: sim.url, credentialEnv: "SUBWORKFLOW_API_KEY" },
+        env: { SUBWORKFLOW_API_KEY: apiKey },
+        url: sim.url,
+        close: () => sim.close(),
+      };
+    },
+  },
+  {
+    kind: "piiano-vault",
+    defaultPort: 8705,
+    portEnv: "PIIANO_SIM_PORT",
+    async start(port) {
+      const apiKey = "demo-piiano-key";
+      const { collection, active, archived } = DEMO_SEED.piianoVault;
+      const sim = await startPiianoVaultSimulator({
+        apiKey,
+        port,
+        collections: { [collection]: { active, archived } },
+      });
+      return {
+        backendName: "piiano-demo",
+        backendConfig: {
+          kind: "piiano-vault",
+          baseUrl: sim.url,
+          credentialEnv: "PIIANO_API_KEY",
+          accessReason: "DataSubjectRequest",
+          allowTargets: [collection],
+        },
+        env: { PIIANO_API_KEY: apiKey },
         url: sim.url,
         close: () => sim.close(),
       };
@@ -91,6 +181,17 @@ async function main(): Promise<void> {
   for (const sim of running) {
     for (const [name, value] of Object.entries(sim.env)) console.log(`export ${name}=${value}`);
   }
+  const { moorcheh, langsmith, subworkflow, piianoVault } = DEMO_SEED;
+  console.log("\nItems that exist, to delete:");
+  console.log("  splendor-demo:    any record id in datasets app-logs or crm-*");
+  console.log(
+    `  moorcheh-demo:    namespace ${moorcheh.namespace}, ${moorcheh.documents[0]}…${moorcheh.documents.at(-1)} (documents), ${moorcheh.vectors[0]}…${moorcheh.vectors.at(-1)} (vectors)`,
+  );
+  console.log(`  langsmith-demo:   examples ${langsmith.examples[0]} … ${langsmith.examples.at(-1)}`);
+  console.log(`  subworkflow-demo: datasets ${subworkflow.datasets[0]} … ${subworkflow.datasets.at(-1)}`);
+  console.log(
+    `  piiano-demo:      collection ${piianoVault.collection}, objects ${piianoVault.active[0]} … ${piianoVault.active.at(-1)}`,
+  );
   console.log("\nPress Ctrl-C to stop.");
 }
 

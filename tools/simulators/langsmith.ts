@@ -1,0 +1,197 @@
+// A stand-in LangSmith API (hard delete of dataset examples) that follows shared/backends/langsmith.md and reports every contract violation.
+import {
+  isObject,
+  type RecordedRequest,
+  type Route,
+  type SimReply,
+  type SimRequest,
+  type SimulatorServer,
+  startSimulatorServer,
+  truncate,
+} from "./base.js";
+import type { FaultInjector } from "./faults.js";
+
+export type { RecordedRequest } from "./base.js";
+
+export const LANGSMITH_DELETE_PATH = "/v1/platform/datasets/examples/delete";
+export const LANGSMITH_MAX_IDS = 1000;
+
+export interface LangsmithSimulatorOptions {
+  /** Expected X-API-Key. */
+  apiKey: string;
+  /**
+   * The workspace the key is scoped to (an org-scoped key): when set, a request without X-Tenant-Id or with
+   * another one gets 403. When omitted the key acts in its home workspace and X-Tenant-Id is not checked.
+   */
+  tenantId?: string;
+  /** Example ids (UUIDs, any case) that exist; omitted means every UUID exists until it is deleted once. */
+  examples?: string[];
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Default 0 (OS-chosen). */
+  port?: number;
+  /** Added to every request; default 0. */
+  latencyMs?: number;
+}
+
+export interface LangsmithSimulator {
+  /** Base URL, e.g. http://127.0.0.1:54321. */
+  url: string;
+  /** Route name: "delete"; unmatched requests use "unmatched". */
+  faults: FaultInjector;
+  /** Every request received, in order, including rejected ones. */
+  requests: RecordedRequest[];
+  /** One sentence per request outside the contract. */
+  violations: string[];
+  /** Example id (lower case) → how many accepted (200) delete requests contained it. */
+  received(): Map<string, number>;
+  /** Example ids (lower case) hard-deleted so far; each at most once. */
+  deleted(): Set<string>;
+  /** Makes more examples exist (ignored when every UUID exists). */
+  addExamples(ids: string[]): void;
+  close(): Promise<void>;
+}
+
+type RouteName = "delete";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const API_KEY_HEADER = "x-api-key";
+const TENANT_HEADER = "x-tenant-id";
+
+/** The documented error envelope; `details` is an optional JSON string. */
+interface ErrorEnvelope {
+  error: string;
+  details?: string;
+}
+
+/** Starts the simulator; resolves once it is listening. */
+export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): Promise<LangsmithSimulator> {
+  const existing = opts.examples === undefined ? undefined : new Set(opts.examples.map(canonical));
+  const deleted = new Set<string>();
+  const received = new Map<string, number>();
+
+  function handle(
+    request: SimRequest,
+    _route: Route<RouteName>,
+    violate: (message: string) => void,
+  ): SimReply {
+    const apiKey = request.header(API_KEY_HEADER);
+    if (apiKey === undefined || apiKey === "") {
+      violate("missing X-API-Key header (401).");
+      return reply(401, { error: "Unauthorized: missing X-API-Key header" });
+    }
+    if (apiKey !== opts.apiKey) {
+      violate("wrong API key (401).");
+      return reply(401, { error: "Unauthorized: invalid API key" });
+    }
+    if (opts.tenantId !== undefined) {
+      const tenant = request.header(TENANT_HEADER);
+      if (tenant === undefined || tenant === "") {
+        violate("missing X-Tenant-Id header for an org-scoped key (403).");
+        return reply(403, {
+          error: "Invalid request: this API key is org-scoped; set the X-Tenant-Id header to a workspace id",
+        });
+      }
+      if (tenant !== opts.tenantId) {
+        violate(`workspace "${truncate(tenant, 100)}" is not accessible with this key (403).`);
+        return reply(403, {
+          error: "Invalid request: this API key cannot access the requested workspace",
+          details: JSON.stringify({ tenant_id: truncate(tenant, 100) }),
+        });
+      }
+    }
+    const parsed = parseDeleteBody(request.text);
+    if ("problem" in parsed) {
+      violate(`invalid delete body (422): ${truncate(parsed.problem, 300)}`);
+      return reply(422, { error: `Invalid request: ${parsed.problem}` });
+    }
+    const deletedNow: string[] = [];
+    // Counted once per request, however often the request names the id.
+    for (const id of new Set(parsed.ids.map(canonical))) {
+      received.set(id, (received.get(id) ?? 0) + 1);
+      if (deleted.has(id) || (existing !== undefined && !existing.has(id))) continue;
+      deleted.add(id);
+      deletedNow.push(id);
+    }
+    return { status: 200, body: { count: deletedNow.length, example_ids: deletedNow } };
+  }
+
+  const server: SimulatorServer = await startSimulatorServer<RouteName>(
+    {
+      service: "LangSmith",
+      route: (pathname) =>
+        pathname === LANGSMITH_DELETE_PATH ? { name: "delete", allowed: ["POST"] } : null,
+      faultBody,
+      errorBody: (message) => ({ error: message }),
+      handle,
+    },
+    { host: opts.host, port: opts.port, latencyMs: opts.latencyMs },
+  );
+
+  return {
+    url: server.url,
+    faults: server.faults,
+    requests: server.requests,
+    violations: server.violations,
+    received: () => new Map(received),
+    deleted: () => new Set(deleted),
+    addExamples(ids: string[]): void {
+      for (const id of ids) existing?.add(canonical(id));
+    },
+    close: () => server.close(),
+  };
+}
+
+function reply(status: number, body: ErrorEnvelope): SimReply {
+  return { status, body };
+}
+
+/** UUIDs compare case-insensitively; the simulator answers in lower case, as a UUID type prints. */
+function canonical(id: string): string {
+  return id.toLowerCase();
+}
+
+/** Validates the body against the contract, naming the first problem. */
+function parseDeleteBody(text: string): { ids: string[] } | { problem: string } {
+  if (text === "") return { problem: "request body is required" };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: "request body is not valid JSON" };
+  }
+  if (!isObject(value)) return { problem: "request body must be a JSON object" };
+  const extra = Object.keys(value).filter((key) => key !== "example_ids" && key !== "hard_delete");
+  if (extra.length > 0) return { problem: `unknown field(s): ${extra.join(", ")}` };
+  if (value.hard_delete !== true) {
+    return {
+      problem:
+        value.hard_delete === undefined
+          ? "hard_delete is required"
+          : `hard_delete must be true, got ${truncate(JSON.stringify(value.hard_delete), 50)}`,
+    };
+  }
+  const ids = value.example_ids;
+  if (ids === undefined) return { problem: "example_ids is required" };
+  if (!Array.isArray(ids)) return { problem: "example_ids must be a list" };
+  if (ids.length === 0) return { problem: "example_ids must contain at least 1 item" };
+  if (ids.length > LANGSMITH_MAX_IDS) {
+    return { problem: `example_ids must contain at most ${LANGSMITH_MAX_IDS} items, got ${ids.length}` };
+  }
+  const items: unknown[] = ids;
+  const bad = items.findIndex((id) => typeof id !== "string" || !UUID.test(id));
+  if (bad !== -1) {
+    return {
+      problem: `example_ids[${bad}] is not a valid UUID: ${truncate(JSON.stringify(items[bad]), 80)}`,
+    };
+  }
+  return { ids: items as string[] };
+}
+
+/** Injected faults answer with the documented envelope; client errors carry the "Invalid request" prefix. */
+function faultBody(status: number): ErrorEnvelope {
+  if (status === 429) return { error: "Too many requests: rate limit exceeded, retry later" };
+  if (status >= 500) return { error: `Internal server error (simulator: injected fault ${status})` };
+  if (status === 401) return { error: "Unauthorized: invalid API key" };
+  return { error: `Invalid request: simulator: injected fault ${status}` };
+}

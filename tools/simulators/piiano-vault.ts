@@ -1,0 +1,352 @@
+// A stand-in Piiano Vault (bulk delete of objects) that follows shared/backends/piiano-vault.md and reports every contract violation.
+import {
+  isObject,
+  type RecordedRequest,
+  type Route,
+  type SimReply,
+  type SimRequest,
+  type SimulatorServer,
+  startSimulatorServer,
+  truncate,
+} from "./base.js";
+import type { FaultInjector } from "./faults.js";
+
+export type { RecordedRequest } from "./base.js";
+
+export interface PiianoVaultCollectionSeed {
+  /** Ids of active objects. */
+  active?: string[];
+  /** Ids of archived objects (deleted only with options=archived). */
+  archived?: string[];
+}
+
+export interface PiianoVaultSimulatorOptions {
+  /** The API key expected as `Authorization: Bearer <key>`. */
+  apiKey: string;
+  /** When set, every request must carry `X-Tenant-Id` with this value (else 403); when unset any or none is accepted. */
+  tenantId?: string;
+  /** Collections that exist and the objects they hold; any other collection answers 404 PV1004. */
+  collections: Record<string, PiianoVaultCollectionSeed>;
+  /** The deployment's PVAULT_SERVICE_MAX_PAGE_SIZE; default 1000. */
+  maxPageSize?: number;
+  /** Object id → message: these objects fail with that (non-not-found) error whenever a request names them. */
+  failIds?: Record<string, string>;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Default 0 (OS-chosen). */
+  port?: number;
+  /** Added to every request; default 0. */
+  latencyMs?: number;
+}
+
+export interface PiianoVaultSimulator {
+  /** Base URL, e.g. http://127.0.0.1:54321. */
+  url: string;
+  /** Route name: "bulk-delete"; unmatched requests use "unmatched". */
+  faults: FaultInjector;
+  /** Every request received, in order, including rejected ones. */
+  requests: RecordedRequest[];
+  /** One sentence per request outside the contract. */
+  violations: string[];
+  /** Object ids that fail with a non-not-found error (id → message); change it at any time. */
+  failIds: Map<string, string>;
+  /** Object id → how many bulk requests on this collection answered 200 named it (deleted or not). */
+  received(collection: string): Map<string, number>;
+  /** Object ids deleted from this collection (active and archived), each at most once. */
+  deleted(collection: string): Set<string>;
+  /** The objects the collection still holds. */
+  objects(collection: string): { active: Set<string>; archived: Set<string> };
+  close(): Promise<void>;
+}
+
+type RouteName = "bulk-delete";
+
+export const ACCESS_REASONS = new Set([
+  "AppFunctionality",
+  "Analytics",
+  "Notifications",
+  "Marketing",
+  "ThirdPartyMarketing",
+  "FraudPreventionSecurityAndCompliance",
+  "AccountManagement",
+  "Maintenance",
+  "DataSubjectRequest",
+  "Other",
+]);
+
+/** Documented error codes. */
+export const PV = {
+  reasonMissing: "PV1001",
+  reasonInvalid: "PV1002",
+  collectionNotFound: "PV1004",
+  unauthorized: "PV1005",
+  forbidden: "PV1007",
+  timeout: "PV1009",
+} as const;
+/**
+ * Codes the contract does not document, chosen by this simulator: a malformed request, and per-object
+ * errors (the gate must recognise not-found by the message alone).
+ */
+export const SIM_CODES = {
+  badRequest: "PV1000",
+  objectNotFound: "PV3205",
+  objectFailed: "PV3299",
+} as const;
+export const OBJECT_NOT_FOUND_MESSAGE = "The object is not found.";
+
+const PREFIX = "/api/pvlt/1.0/data/collections/";
+const SUFFIX = "/bulk/objects";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const QUERY_KEYS = new Set(["reason", "adhoc_reason", "options", "reload_cache"]);
+
+interface VaultError {
+  error_code: string;
+  message: string;
+  context: Record<string, unknown>;
+}
+
+interface ObjectResult {
+  id: string;
+  ok: boolean;
+  error?: VaultError;
+}
+
+interface Collection {
+  active: Set<string>;
+  archived: Set<string>;
+  deleted: Set<string>;
+  received: Map<string, number>;
+}
+
+function vaultError(code: string, message: string, context: Record<string, unknown> = {}): VaultError {
+  return { error_code: code, message, context };
+}
+
+/** Vault compares object ids as UUIDs, so case does not matter. */
+function key(id: string): string {
+  return id.toLowerCase();
+}
+
+/** Starts the simulator; resolves once it is listening. */
+export async function startPiianoVaultSimulator(
+  opts: PiianoVaultSimulatorOptions,
+): Promise<PiianoVaultSimulator> {
+  const maxPageSize = opts.maxPageSize ?? 1000;
+  const failIds = new Map(Object.entries(opts.failIds ?? {}));
+  const collections = new Map<string, Collection>();
+  for (const [name, seed] of Object.entries(opts.collections)) {
+    collections.set(name, {
+      active: new Set((seed.active ?? []).map(key)),
+      archived: new Set((seed.archived ?? []).map(key)),
+      deleted: new Set(),
+      received: new Map(),
+    });
+  }
+
+  function reject(
+    violate: (message: string) => void,
+    status: number,
+    code: string,
+    message: string,
+    context: Record<string, unknown> = {},
+  ): SimReply {
+    violate(`${message} (${status} ${code}).`);
+    return { status, body: vaultError(code, message, context) };
+  }
+
+  function handle(
+    request: SimRequest,
+    route: Route<RouteName>,
+    violate: (message: string) => void,
+  ): SimReply {
+    const authorization = request.header("authorization");
+    if (authorization === undefined || !/^bearer /i.test(authorization)) {
+      return reject(violate, 401, PV.unauthorized, "The caller is not authenticated: missing bearer token.");
+    }
+    if (authorization.slice("bearer ".length) !== opts.apiKey) {
+      return reject(violate, 401, PV.unauthorized, "The caller is not authenticated: invalid API key.");
+    }
+    if (opts.tenantId !== undefined) {
+      const tenant = request.header("x-tenant-id");
+      if (tenant !== opts.tenantId) {
+        return reject(
+          violate,
+          403,
+          PV.forbidden,
+          `The caller is not allowed to access tenant ${tenant === undefined ? "(none)" : JSON.stringify(tenant)}.`,
+        );
+      }
+    }
+    const query = request.url.searchParams;
+    for (const name of new Set(query.keys())) {
+      if (!QUERY_KEYS.has(name)) {
+        return reject(violate, 400, SIM_CODES.badRequest, `Unknown query parameter ${name}.`);
+      }
+      if (query.getAll(name).length > 1) {
+        return reject(violate, 400, SIM_CODES.badRequest, `Query parameter ${name} is repeated.`);
+      }
+    }
+    const reason = query.get("reason");
+    if (reason === null || reason === "") {
+      return reject(violate, 400, PV.reasonMissing, "Access reason is missing.");
+    }
+    if (!ACCESS_REASONS.has(reason)) {
+      return reject(violate, 400, PV.reasonInvalid, `Access reason ${JSON.stringify(reason)} is invalid.`);
+    }
+    const adhoc = query.get("adhoc_reason");
+    if (reason === "Other" && (adhoc === null || adhoc.trim() === "")) {
+      return reject(
+        violate,
+        400,
+        PV.reasonMissing,
+        "Access reason is missing: adhoc_reason is required when reason is Other.",
+      );
+    }
+    const options = query.get("options");
+    if (options !== null && options !== "archived") {
+      return reject(violate, 400, SIM_CODES.badRequest, `Unsupported options ${JSON.stringify(options)}.`);
+    }
+    const reload = query.get("reload_cache");
+    if (reload !== null && reload !== "true" && reload !== "false") {
+      return reject(violate, 400, SIM_CODES.badRequest, "reload_cache must be a boolean.");
+    }
+
+    const name = route.params?.collection ?? "";
+    const collection = collections.get(name);
+    if (collection === undefined) {
+      // A documented answer, not a contract break: the collection may be gone or the key may not see it.
+      return {
+        status: 404,
+        body: vaultError(
+          PV.collectionNotFound,
+          `Collection ${name} is not found or the caller has no permission.`,
+          { collection: name },
+        ),
+      };
+    }
+
+    const ids = parseBody(request);
+    if (typeof ids === "string") return reject(violate, 400, SIM_CODES.badRequest, ids);
+    if (ids.length > maxPageSize) {
+      return reject(
+        violate,
+        400,
+        SIM_CODES.badRequest,
+        `The number of objects (${ids.length}) exceeds the maximum page size of ${maxPageSize}.`,
+        { max_page_size: maxPageSize },
+      );
+    }
+    return bulkDelete(collection, ids, options === "archived");
+  }
+
+  /** All-or-nothing: every object deletable → all deleted; else nothing deleted and the failing ones carry an error. */
+  function bulkDelete(collection: Collection, ids: string[], archived: boolean): SimReply {
+    const pool = archived ? collection.archived : collection.active;
+    for (const id of ids) collection.received.set(key(id), (collection.received.get(key(id)) ?? 0) + 1);
+    const results: ObjectResult[] = ids.map((id) => {
+      const failure = failIds.get(id) ?? failIds.get(key(id));
+      if (failure !== undefined) {
+        return { id, ok: false, error: vaultError(SIM_CODES.objectFailed, failure, { id }) };
+      }
+      if (!pool.has(key(id))) {
+        return {
+          id,
+          ok: false,
+          error: vaultError(SIM_CODES.objectNotFound, OBJECT_NOT_FOUND_MESSAGE, { id }),
+        };
+      }
+      return { id, ok: true };
+    });
+    const ok = results.every((result) => result.ok);
+    if (ok) {
+      for (const id of ids) {
+        pool.delete(key(id));
+        collection.deleted.add(key(id));
+      }
+    }
+    return { status: 200, body: { ok, results } };
+  }
+
+  const server: SimulatorServer = await startSimulatorServer<RouteName>(
+    {
+      service: "Piiano Vault",
+      route: matchRoute,
+      faultBody,
+      errorBody: (message) => vaultError(SIM_CODES.badRequest, message),
+      handle,
+    },
+    { host: opts.host, port: opts.port, latencyMs: opts.latencyMs },
+  );
+
+  function collectionOf(name: string): Collection {
+    const collection = collections.get(name);
+    if (collection === undefined) throw new Error(`simulator: no collection ${name}`);
+    return collection;
+  }
+
+  return {
+    url: server.url,
+    faults: server.faults,
+    requests: server.requests,
+    violations: server.violations,
+    failIds,
+    received: (name) => new Map(collectionOf(name).received),
+    deleted: (name) => new Set(collectionOf(name).deleted),
+    objects: (name) => {
+      const collection = collectionOf(name);
+      return { active: new Set(collection.active), archived: new Set(collection.archived) };
+    },
+    close: () => server.close(),
+  };
+}
+
+function matchRoute(pathname: string): Route<RouteName> | null {
+  if (!pathname.startsWith(PREFIX) || !pathname.endsWith(SUFFIX)) return null;
+  const raw = pathname.slice(PREFIX.length, pathname.length - SUFFIX.length);
+  if (raw === "" || raw.includes("/")) return null;
+  try {
+    return { name: "bulk-delete", allowed: ["DELETE"], params: { collection: decodeURIComponent(raw) } };
+  } catch {
+    // A malformed escape cannot name a collection: an unknown path rather than a simulator crash.
+    return null;
+  }
+}
+
+/** The ids of a `[{"id": "<uuid>"}, …]` body, or what is wrong with it. */
+function parseBody(request: SimRequest): string[] | string {
+  const mediaType = request.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (mediaType !== "application/json") return `Content-Type must be application/json, got ${mediaType}.`;
+  if (request.text === "") return "The request body is missing.";
+  let value: unknown;
+  try {
+    value = JSON.parse(request.text);
+  } catch {
+    return "The request body is not valid JSON.";
+  }
+  if (!Array.isArray(value)) return "The request body must be an array of {id} objects.";
+  if (value.length === 0) return "The request body must name at least one object.";
+  const ids: string[] = [];
+  const seen = new Set<string>();
+  for (const [index, entry] of (value as unknown[]).entries()) {
+    if (!isObject(entry) || Object.keys(entry).some((field) => field !== "id")) {
+      return `Entry ${index} must be an object with only an id.`;
+    }
+    const id = entry.id;
+    if (typeof id !== "string" || !UUID.test(id)) {
+      return `Entry ${index}: id ${truncate(JSON.stringify(id) ?? "undefined", 80)} is not a UUID.`;
+    }
+    if (seen.has(key(id))) return `Entry ${index}: id ${id} is repeated.`;
+    seen.add(key(id));
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** Injected errors in Vault's error shape; 503 is the documented timeout. */
+function faultBody(status: number): VaultError {
+  if (status === 503) return vaultError(PV.timeout, "The operation timed out.");
+  if (status === 401) return vaultError(PV.unauthorized, "The caller is not authenticated.");
+  if (status === 403) return vaultError(PV.forbidden, "The caller is not allowed to perform this operation.");
+  if (status === 404) return vaultError(PV.collectionNotFound, "Collection is not found or no permission.");
+  return vaultError(SIM_CODES.badRequest, `simulator: injected fault ${status}`);
+}

@@ -1,0 +1,242 @@
+// A stand-in Subworkflow API (delete and read datasets) that follows shared/backends/subworkflow.md and reports every contract violation.
+import { createHash } from "node:crypto";
+import {
+  type RecordedRequest,
+  type Route,
+  type SimReply,
+  type SimRequest,
+  type SimulatorServer,
+  startSimulatorServer,
+} from "./base.js";
+import type { FaultInjector } from "./faults.js";
+
+export type { RecordedRequest } from "./base.js";
+
+export interface SubworkflowSimulatorOptions {
+  /** Expected `x-api-key`. */
+  apiKey: string;
+  /** Datasets that exist (unmarked); any other id answers 404. */
+  datasets?: string[];
+  /** Dataset id → the `error` its DELETE answers with 400 (e.g. "dataset is locked"); it is never marked. */
+  rejected?: Record<string, string>;
+  /** Writes (DELETEs) allowed per window; above it DELETE answers 429. Default unlimited. */
+  writesPerMinute?: number;
+  /** The rate-limit window; default 60 000 ms (tests shorten it). */
+  rateWindowMs?: number;
+  /** Retry-After on a rate-limit 429; the contract documents none, so none by default. */
+  retryAfterSeconds?: number;
+  /** `workspaceId` of every dataset; default "wks_simulator". */
+  workspaceId?: string;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Default 0 (OS-chosen). */
+  port?: number;
+  /** Added to every request; default 0. */
+  latencyMs?: number;
+}
+
+/** The documented `data` of a dataset. Timestamps are epoch milliseconds. */
+export interface SubworkflowDataset {
+  id: string;
+  workspaceId: string;
+  type: "doc" | "audio" | "video" | "image";
+  fileName: string;
+  fileExt: string;
+  fileSize: number;
+  itemCount: number;
+  mimeType: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Null until the dataset is marked; then the moment it was marked. */
+  expiresAt: number | null;
+  share: { url: string; token: string; expiresAt: number };
+}
+
+export interface SubworkflowSimulator {
+  /** Base URL, e.g. http://127.0.0.1:54321. */
+  url: string;
+  /** Route name: "dataset" (GET and DELETE /v1/datasets/{id}); unmatched requests use "unmatched". */
+  faults: FaultInjector;
+  /** Every request received, in order, including rejected ones. */
+  requests: RecordedRequest[];
+  /** One sentence per request outside the contract. */
+  violations: string[];
+  /** How many DELETEs for this id were processed (authenticated, within the rate limit, not faulted). */
+  received(id: string): number;
+  /** Datasets marked for deletion by a DELETE and not yet purged. */
+  marked(): Set<string>;
+  /** The dataset as GET would answer it now, or undefined when it does not exist (or was purged). */
+  dataset(id: string): SubworkflowDataset | undefined;
+  /** Makes this dataset's DELETE answer 400 with `error` (undefined lifts it). */
+  reject(id: string, error: string | undefined): void;
+  /** The backend's twice-daily job: hard-deletes every marked dataset (they answer 404 afterwards); returns their ids. */
+  purge(): string[];
+  close(): Promise<void>;
+}
+
+type RouteName = "dataset";
+
+const DATASETS_PATH = "/v1/datasets/";
+const ID_RULE = /^ds_[A-Za-z0-9_-]+$/;
+const TYPES: { type: SubworkflowDataset["type"]; ext: string; mime: string }[] = [
+  { type: "doc", ext: "pdf", mime: "application/pdf" },
+  { type: "audio", ext: "mp3", mime: "audio/mpeg" },
+  { type: "video", ext: "mp4", mime: "video/mp4" },
+  { type: "image", ext: "png", mime: "image/png" },
+];
+const DAY_MS = 86_400_000;
+
+function failure(error: string): { success: false; error: string } {
+  return { success: false, error };
+}
+
+/** A deterministic, fully populated dataset for an id, created a day before `now`. */
+function seedDataset(id: string, workspaceId: string, index: number, now: number): SubworkflowDataset {
+  const kind = TYPES[index % TYPES.length] as (typeof TYPES)[number];
+  const token = createHash("sha256").update(id).digest("hex").slice(0, 24);
+  const createdAt = now - DAY_MS;
+  return {
+    id,
+    workspaceId,
+    type: kind.type,
+    fileName: `${id}.${kind.ext}`,
+    fileExt: kind.ext,
+    fileSize: 1024 * (index + 1),
+    itemCount: index + 1,
+    mimeType: kind.mime,
+    createdAt,
+    updatedAt: createdAt,
+    expiresAt: null,
+    share: { url: `https://share.subworkflow.ai/${token}`, token, expiresAt: now + 7 * DAY_MS },
+  };
+}
+
+/** Starts the simulator; resolves once it is listening. */
+export async function startSubworkflowSimulator(
+  opts: SubworkflowSimulatorOptions,
+): Promise<SubworkflowSimulator> {
+  const workspaceId = opts.workspaceId ?? "wks_simulator";
+  const windowMs = opts.rateWindowMs ?? 60_000;
+  const start = Date.now();
+  const datasets = new Map<string, SubworkflowDataset>();
+  (opts.datasets ?? []).forEach((id, index) => {
+    datasets.set(id, seedDataset(id, workspaceId, index, start));
+  });
+  const rejected = new Map(Object.entries(opts.rejected ?? {}));
+  const receivedCounts = new Map<string, number>();
+  /** Times of the writes counted against the rate limit, oldest first. */
+  const writes: number[] = [];
+
+  function handle(
+    request: SimRequest,
+    route: Route<RouteName>,
+    violate: (message: string) => void,
+  ): SimReply {
+    const key = request.header("x-api-key");
+    if (key === undefined || key === "") {
+      violate("missing x-api-key header (401).");
+      return { status: 401, body: failure("Missing API key") };
+    }
+    if (key !== opts.apiKey) {
+      violate("wrong x-api-key (401).");
+      return { status: 401, body: failure("Invalid API key") };
+    }
+    const id = route.params?.id ?? "";
+    if (request.method === "DELETE") return handleDelete(request, id, violate);
+    return handleGet(id, violate);
+  }
+
+  function handleDelete(request: SimRequest, id: string, violate: (message: string) => void): SimReply {
+    const now = Date.now();
+    if (opts.writesPerMinute !== undefined) {
+      while (writes.length > 0 && (writes[0] as number) <= now - windowMs) writes.shift();
+      if (writes.length >= opts.writesPerMinute) {
+        const headers: Record<string, string> =
+          opts.retryAfterSeconds === undefined ? {} : { "retry-after": String(opts.retryAfterSeconds) };
+        return { status: 429, body: failure("Rate limit exceeded"), headers };
+      }
+      writes.push(now);
+    }
+    if (request.text !== "") violate("DELETE with a body; the contract sends none.");
+    if (request.url.search !== "") violate(`DELETE with a query string (${request.url.search}).`);
+    if (!ID_RULE.test(id)) {
+      violate(`"${id}" is not a dataset id (ds_…) (400).`);
+      return { status: 400, body: failure("Invalid dataset id") };
+    }
+    receivedCounts.set(id, (receivedCounts.get(id) ?? 0) + 1);
+    const dataset = datasets.get(id);
+    if (dataset === undefined) return { status: 404, body: failure("Dataset not found") };
+    const refusal = rejected.get(id);
+    if (refusal !== undefined) return { status: 400, body: failure(refusal) };
+    // Marking an already-marked dataset answers 200 again and keeps the first expiry.
+    if (dataset.expiresAt === null || dataset.expiresAt > now) {
+      dataset.expiresAt = now;
+      dataset.updatedAt = now;
+    }
+    return { status: 200, body: { success: true, total: 1, data: structuredClone(dataset) } };
+  }
+
+  function handleGet(id: string, violate: (message: string) => void): SimReply {
+    if (!ID_RULE.test(id)) {
+      violate(`"${id}" is not a dataset id (ds_…) (400).`);
+      return { status: 400, body: failure("Invalid dataset id") };
+    }
+    const dataset = datasets.get(id);
+    if (dataset === undefined) return { status: 404, body: failure("Dataset not found") };
+    return { status: 200, body: { success: true, total: 1, data: structuredClone(dataset) } };
+  }
+
+  const server: SimulatorServer = await startSimulatorServer<RouteName>(
+    {
+      service: "Subworkflow",
+      route: matchRoute,
+      faultBody: (status) => failure(`simulator: injected fault ${status}`),
+      errorBody: failure,
+      handle,
+    },
+    { host: opts.host, port: opts.port, latencyMs: opts.latencyMs },
+  );
+
+  function isMarked(dataset: SubworkflowDataset, now: number): boolean {
+    return dataset.expiresAt !== null && dataset.expiresAt <= now;
+  }
+
+  return {
+    url: server.url,
+    faults: server.faults,
+    requests: server.requests,
+    violations: server.violations,
+    received: (id) => receivedCounts.get(id) ?? 0,
+    marked(): Set<string> {
+      const now = Date.now();
+      return new Set([...datasets.values()].filter((dataset) => isMarked(dataset, now)).map((d) => d.id));
+    },
+    dataset(id: string): SubworkflowDataset | undefined {
+      const dataset = datasets.get(id);
+      return dataset === undefined ? undefined : structuredClone(dataset);
+    },
+    reject(id: string, error: string | undefined): void {
+      if (error === undefined) rejected.delete(id);
+      else rejected.set(id, error);
+    },
+    purge(): string[] {
+      const now = Date.now();
+      const purged = [...datasets.values()].filter((dataset) => isMarked(dataset, now)).map((d) => d.id);
+      for (const id of purged) datasets.delete(id);
+      return purged;
+    },
+    close: () => server.close(),
+  };
+}
+
+function matchRoute(pathname: string): Route<RouteName> | null {
+  if (!pathname.startsWith(DATASETS_PATH)) return null;
+  const rest = pathname.slice(DATASETS_PATH.length);
+  if (rest === "" || rest.includes("/")) return null;
+  try {
+    return { name: "dataset", allowed: ["GET", "DELETE"], params: { id: decodeURIComponent(rest) } };
+  } catch {
+    // A malformed escape cannot name a dataset; treat it as an unknown path rather than a simulator crash.
+    return null;
+  }
+}
