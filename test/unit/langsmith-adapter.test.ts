@@ -1,16 +1,10 @@
 // The LangSmith adapter: the request it builds and how it maps each answer (shared/backends/langsmith.md).
-import { afterEach, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/backends/http.js";
+import { describe, expect, it } from "vitest";
 import { langsmith } from "../../src/backends/langsmith.js";
-import type { BackendClient } from "../../src/backends/types.js";
 import type { BackendConfig } from "../../src/config.js";
+import { adapterHarness } from "./adapter-harness.js";
 import { splendorBackend } from "./fixtures.js";
-import {
-  type CannedResponse,
-  type RecordingServer,
-  refusingUrl,
-  startRecordingServer,
-} from "./recording-server.js";
+import { refusingUrl } from "./recording-server.js";
 
 const KEY = "lsv2_pt_4f1c9e2ab7d34c1e";
 const TENANT = "0b6a5c1e-9d3f-4e2a-8c7b-1f2e3d4c5b6a";
@@ -20,16 +14,6 @@ const IDS = [
   "00000000-0000-0000-0000-000000000000",
 ];
 const batch = { target: null, ids: IDS, reason: "GDPR erasure request #4411" };
-
-let servers: RecordingServer[] = [];
-let clients: HttpClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.map((http) => http.close()));
-  await Promise.all(servers.map((server) => server.close()));
-  clients = [];
-  servers = [];
-});
 
 function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}): BackendConfig {
   return splendorBackend({
@@ -45,27 +29,7 @@ function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}):
   });
 }
 
-function connect(backend: BackendConfig): BackendClient {
-  const http = new HttpClient({
-    baseUrl: backend.baseUrl,
-    timeoutMs: backend.timeoutMs,
-    connections: backend.concurrency,
-    headers: langsmith.headers(backend),
-    secrets: [backend.credential],
-  });
-  clients.push(http);
-  return langsmith.createClient(backend, http);
-}
-
-/** A server answering `answer` to every request, and an adapter client pointed at it. */
-async function against(
-  answer: CannedResponse | "hang",
-  overrides: Partial<BackendConfig> = {},
-): Promise<{ server: RecordingServer; client: BackendClient }> {
-  const server = await startRecordingServer(() => answer);
-  servers.push(server);
-  return { server, client: connect(backendConfig(server.url, overrides)) };
-}
+const { connect, against } = adapterHarness((url, overrides) => backendConfig(url, overrides));
 
 describe("langsmith kind", () => {
   it("accepts canonical UUIDs of any version and case, and nothing else", () => {
@@ -339,9 +303,7 @@ describe("sendBatch response mapping", () => {
     expect(outcome.type).toBe("retry");
     if (outcome.type === "retry") expect(outcome.error).toContain("ECONNREFUSED");
 
-    const server = await startRecordingServer(() => "hang");
-    servers.push(server);
-    const slow = connect(backendConfig(server.url, { timeoutMs: 150 }));
+    const { server, client: slow } = await against("hang", { timeoutMs: 150 });
     expect(await slow.sendBatch(batch)).toEqual({
       type: "retry",
       error: `request to ${new URL(server.url).host} failed: no answer within 150 ms`,

@@ -1,29 +1,14 @@
 // The Moorcheh adapter: the request it builds and how it maps each answer (shared/backends/moorcheh.md).
-import { afterEach, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/backends/http.js";
+import { describe, expect, it } from "vitest";
 import { moorcheh, UNPROCESSED_ERROR } from "../../src/backends/moorcheh.js";
-import type { BackendClient, BatchRequest } from "../../src/backends/types.js";
+import type { BatchRequest } from "../../src/backends/types.js";
 import { type BackendConfig, parseConfig } from "../../src/config.js";
+import { adapterHarness } from "./adapter-harness.js";
 import { splendorBackend } from "./fixtures.js";
-import {
-  type CannedResponse,
-  type RecordingServer,
-  refusingUrl,
-  startRecordingServer,
-} from "./recording-server.js";
+import { type CannedResponse, refusingUrl } from "./recording-server.js";
 
 const API_KEY = "moorcheh-key-5c1e8d0a";
 const REASON = "GDPR erasure request #4411";
-
-let servers: RecordingServer[] = [];
-let clients: HttpClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.map((http) => http.close()));
-  await Promise.all(servers.map((server) => server.close()));
-  clients = [];
-  servers = [];
-});
 
 function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}): BackendConfig {
   return splendorBackend({
@@ -39,26 +24,9 @@ function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}):
   });
 }
 
-function connect(backend: BackendConfig): BackendClient {
-  const http = new HttpClient({
-    baseUrl: backend.baseUrl,
-    timeoutMs: backend.timeoutMs,
-    connections: backend.concurrency,
-    headers: moorcheh.headers(backend),
-    secrets: [backend.credential],
-  });
-  clients.push(http);
-  return moorcheh.createClient(backend, http);
-}
+const { connect, against } = adapterHarness((url, overrides) => backendConfig(`${url}/v1`, overrides));
 
 /** A server answering `answer` to every request, and an adapter client pointed at its /v1 base. */
-async function against(
-  answer: CannedResponse | "hang",
-): Promise<{ server: RecordingServer; client: BackendClient }> {
-  const server = await startRecordingServer(() => answer);
-  servers.push(server);
-  return { server, client: connect(backendConfig(`${server.url}/v1`)) };
-}
 
 const batch: BatchRequest = {
   target: { namespace: "kb-prod", type: "documents" },
@@ -390,9 +358,7 @@ describe("sendBatch response mapping", () => {
     expect(outcome.type).toBe("retry");
     if (outcome.type === "retry") expect(outcome.error).toContain("ECONNREFUSED");
 
-    const server = await startRecordingServer(() => "hang");
-    servers.push(server);
-    const slow = connect(backendConfig(`${server.url}/v1`, { timeoutMs: 150 }));
+    const { server, client: slow } = await against("hang", { timeoutMs: 150 });
     expect(await slow.sendBatch(batch)).toEqual({
       type: "retry",
       error: `request to ${new URL(server.url).host} failed: no answer within 150 ms`,

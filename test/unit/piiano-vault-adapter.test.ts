@@ -1,15 +1,10 @@
 // The Piiano Vault adapter: the request it builds and how it maps each answer (shared/backends/piiano-vault.md).
-import { afterEach, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/backends/http.js";
+import { describe, expect, it } from "vitest";
 import { piianoVault } from "../../src/backends/piiano-vault.js";
-import type { BackendClient, BatchRequest } from "../../src/backends/types.js";
+import type { BatchRequest } from "../../src/backends/types.js";
 import { type BackendConfig, parseConfig } from "../../src/config.js";
-import {
-  type CannedResponse,
-  type RecordingServer,
-  refusingUrl,
-  startRecordingServer,
-} from "./recording-server.js";
+import { adapterHarness } from "./adapter-harness.js";
+import { refusingUrl } from "./recording-server.js";
 
 const KEY = "pvaultauth-key-5d1c9e";
 const REASON = "DSR #88: erase the customer's PII";
@@ -17,16 +12,6 @@ const ID1 = "0a6b2c48-5a8f-4d7e-9b1c-2f3e4d5a6b7c";
 const ID2 = "1b7c3d59-6b9a-4e8f-8c2d-3a4f5e6b7c8d";
 const ID3 = "2c8d4e6a-7cab-4f9a-9d3e-4b5a6f7c8d9e";
 const ID4 = "3d9e5f7b-8dbc-4a1b-8e4f-5c6b7a8d9e0f";
-
-let servers: RecordingServer[] = [];
-let clients: HttpClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.map((http) => http.close()));
-  await Promise.all(servers.map((server) => server.close()));
-  clients = [];
-  servers = [];
-});
 
 function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}): BackendConfig {
   return {
@@ -50,27 +35,7 @@ function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}):
   };
 }
 
-function connect(backend: BackendConfig): BackendClient {
-  const http = new HttpClient({
-    baseUrl: backend.baseUrl,
-    timeoutMs: backend.timeoutMs,
-    connections: backend.concurrency,
-    headers: piianoVault.headers(backend),
-    secrets: [backend.credential],
-  });
-  clients.push(http);
-  return piianoVault.createClient(backend, http);
-}
-
-/** A server answering `answer` to every request, and an adapter client pointed at it. */
-async function against(
-  answer: CannedResponse | "hang",
-  overrides: Partial<BackendConfig> = {},
-): Promise<{ server: RecordingServer; client: BackendClient }> {
-  const server = await startRecordingServer(() => answer);
-  servers.push(server);
-  return { server, client: connect(backendConfig(server.url, overrides)) };
-}
+const { connect, against } = adapterHarness((url, overrides) => backendConfig(url, overrides));
 
 const batch: BatchRequest = { target: { collection: "customers" }, ids: [ID1, ID2, ID3], reason: REASON };
 
@@ -426,9 +391,7 @@ describe("sendBatch response mapping", () => {
     expect(outcome.type).toBe("retry");
     if (outcome.type === "retry") expect(outcome.error).toContain("ECONNREFUSED");
 
-    const server = await startRecordingServer(() => "hang");
-    servers.push(server);
-    const slow = connect(backendConfig(server.url, { timeoutMs: 150 }));
+    const { server, client: slow } = await against("hang", { timeoutMs: 150 });
     expect(await slow.sendBatch(batch)).toEqual({
       type: "retry",
       error: `request to ${new URL(server.url).host} failed: no answer within 150 ms`,

@@ -1,29 +1,13 @@
 // The Subworkflow adapter: the request it builds and how it maps each answer (shared/backends/subworkflow.md).
-import { afterEach, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/backends/http.js";
+import { describe, expect, it } from "vitest";
 import { CLOCK_SKEW_MS, subworkflow } from "../../src/backends/subworkflow.js";
-import type { BackendClient } from "../../src/backends/types.js";
 import type { BackendConfig } from "../../src/config.js";
+import { adapterHarness } from "./adapter-harness.js";
 import { splendorBackend } from "./fixtures.js";
-import {
-  type CannedResponse,
-  type RecordingServer,
-  refusingUrl,
-  startRecordingServer,
-} from "./recording-server.js";
+import { type CannedResponse, refusingUrl } from "./recording-server.js";
 
 const API_KEY = "sw-key-5d1e77a0c4";
 const REASON = "Customer asked to remove uploads";
-
-let servers: RecordingServer[] = [];
-let clients: HttpClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.map((http) => http.close()));
-  await Promise.all(servers.map((server) => server.close()));
-  clients = [];
-  servers = [];
-});
 
 function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}): BackendConfig {
   return splendorBackend({
@@ -41,26 +25,7 @@ function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}):
   });
 }
 
-function connect(backend: BackendConfig): BackendClient {
-  const http = new HttpClient({
-    baseUrl: backend.baseUrl,
-    timeoutMs: backend.timeoutMs,
-    connections: backend.concurrency,
-    headers: subworkflow.headers(backend),
-    secrets: [backend.credential],
-  });
-  clients.push(http);
-  return subworkflow.createClient(backend, http);
-}
-
-/** A server answering `answer` to every request, and an adapter client pointed at it. */
-async function against(
-  answer: CannedResponse | "hang",
-): Promise<{ server: RecordingServer; client: BackendClient }> {
-  const server = await startRecordingServer(() => answer);
-  servers.push(server);
-  return { server, client: connect(backendConfig(server.url)) };
-}
+const { connect, against } = adapterHarness((url, overrides) => backendConfig(url, overrides));
 
 function dataset(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -323,9 +288,7 @@ describe("sendBatch response mapping", () => {
     expect(outcome.type).toBe("retry");
     if (outcome.type === "retry") expect(outcome.error).toContain("ECONNREFUSED");
 
-    const server = await startRecordingServer(() => "hang");
-    servers.push(server);
-    const slow = connect(backendConfig(server.url, { timeoutMs: 150 }));
+    const { server, client: slow } = await against("hang", { timeoutMs: 150 });
     expect(await slow.sendBatch(batch)).toEqual({
       type: "retry",
       error: `request to ${new URL(server.url).host} failed: no answer within 150 ms`,
