@@ -3,7 +3,8 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createApp } from "./app.js";
-import { type Config, ConfigError, loadConfig, resolveConfigPath } from "./config.js";
+import { kindOf } from "./backends/index.js";
+import { type BackendConfig, type Config, ConfigError, loadConfig, resolveConfigPath } from "./config.js";
 import { createLogger } from "./logger.js";
 import { serveStdio } from "./transports/stdio.js";
 
@@ -30,6 +31,11 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+function targetsLine(backend: BackendConfig): string {
+  if (kindOf(backend).targetSchema === null) return "no target";
+  return `targets ${backend.allowTargets?.join(", ") ?? "any"}`;
+}
+
 function summary(config: Config): string {
   const lines = [
     `config: ${config.path}`,
@@ -42,7 +48,7 @@ function summary(config: Config): string {
   for (const backend of Object.values(config.backends)) {
     lines.push(
       `  ${backend.name} (${backend.kind}) ${backend.baseUrl} — credential from $${backend.credentialEnv}, ` +
-        `targets ${backend.allowTargets?.join(", ") ?? "any"}, ${backend.readOnly ? "read-only, " : ""}` +
+        `${targetsLine(backend)}, ${backend.readOnly ? "read-only, " : ""}` +
         `batch ${backend.batchSize}, concurrency ${backend.concurrency}, ${backend.requestsPerSecond} req/s, ` +
         `max ${backend.maxItemsPerJob}/job${backend.maxItemsPerDay ? `, ${backend.maxItemsPerDay}/day` : ""}`,
     );

@@ -34,6 +34,14 @@ function backendSchema(kind: BackendKind) {
           message: `must be ≤ ${kind.maxBatchSize}`,
         });
       }
+      // Silently ignoring it would let an operator believe it restricts something.
+      if (value.allowTargets !== undefined && kind.targetSchema === null) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["allowTargets"],
+          message: `kind ${kind.kind} has no target, so allowTargets cannot apply; remove it`,
+        });
+      }
     });
 }
 

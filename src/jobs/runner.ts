@@ -261,6 +261,8 @@ export class Runner {
     const { job } = active;
     let remaining = batch.remaining ?? (await this.store.getPlanBatch(job.plan_id, batch.index));
     let lastStatus: number | null = null;
+    // Earlier partial answers of this batch (a 207, an all-or-nothing refusal), kept for its audit line.
+    const partials: string[] = [];
     const attempt = async (): Promise<BatchOutcome> => {
       // Resends that do not count as attempts (an all-or-nothing backend's remaining ids) share this one.
       batch.attempts++;
@@ -288,6 +290,10 @@ export class Runner {
         batch.not_found += outcome.notFound;
         batch.failed.push(...outcome.failed);
         if (outcome.retryIds && outcome.retryIds.ids.length > 0) {
+          partials.push(
+            `HTTP ${outcome.httpStatus}${outcome.reference ? ` (${outcome.reference})` : ""}: ` +
+              `${outcome.retryIds.ids.length} of ${ids.length} ids sent again`,
+          );
           remaining = outcome.retryIds.ids;
           batch.remaining = remaining;
           batch.last_error = outcome.retryIds.error;
@@ -307,7 +313,7 @@ export class Runner {
           "batch.completed",
           batchIds,
           outcome.httpStatus,
-          outcome.reference ?? null,
+          [...partials, outcome.reference].filter(Boolean).join("; ") || null,
         );
         return outcome;
       }

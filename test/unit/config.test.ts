@@ -319,3 +319,15 @@ describe("store and base URL", () => {
     );
   });
 });
+
+describe("allowTargets on kinds without a target", () => {
+  it("is a config error naming the key, not a silently ignored restriction", () => {
+    expect(
+      configError({
+        backends: {
+          ls: { kind: "langsmith", credentialEnv: "SPLENDOR_TOKEN", allowTargets: ["anything"] },
+        },
+      }),
+    ).toBe("backends.ls.allowTargets: kind langsmith has no target, so allowTargets cannot apply; remove it");
+  });
+});
