@@ -6,18 +6,21 @@ import { createApp } from "./app.js";
 import { kindOf } from "./backends/index.js";
 import { type BackendConfig, type Config, ConfigError, loadConfig, resolveConfigPath } from "./config.js";
 import { createLogger } from "./logger.js";
+import { isLoopback, serveHttp } from "./transports/http.js";
 import { serveStdio } from "./transports/stdio.js";
 
 const USAGE = `deletegate — an MCP server that lets AI agents delete data safely
 
 Usage:
   deletegate [--config FILE]                 MCP server on stdio (default)
-  deletegate --http [--host H] [--port P]    Streamable HTTP at /mcp (not available in this version)
+  deletegate --http [--host H] [--port P]    Streamable HTTP at /mcp (default 127.0.0.1:8808)
   deletegate check-config [--config FILE]    validate the config and print a summary
   deletegate --help | --version
 
 Config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json.
-Logs go to stderr; set DELETEGATE_LOG_LEVEL (debug, info, warn, error) to change their level.`;
+Logs go to stderr; set DELETEGATE_LOG_LEVEL (debug, info, warn, error) to change their level.
+HTTP sessions idle for DELETEGATE_SESSION_IDLE_MS (default 1800000) are closed; at most
+DELETEGATE_MAX_SESSIONS (default 1000) are open at once.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
@@ -34,6 +37,27 @@ function fail(message: string, code: number): never {
 function targetsLine(backend: BackendConfig): string {
   if (kindOf(backend).targetSchema === null) return "no target";
   return `targets ${backend.allowTargets?.join(", ") ?? "any"}`;
+}
+
+function positiveEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    fail(`deletegate: ${name} must be a positive integer, got "${raw}"`, 2);
+  return value;
+}
+
+function httpOptions(host = "127.0.0.1", portText = "8808") {
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65_535)
+    fail(`deletegate: --port must be 0..65535, got "${portText}"`, 2);
+  return {
+    host,
+    port,
+    sessionIdleMs: positiveEnv("DELETEGATE_SESSION_IDLE_MS", 30 * 60 * 1000),
+    maxSessions: positiveEnv("DELETEGATE_MAX_SESSIONS", 1000),
+  };
 }
 
 function summary(config: Config): string {
@@ -110,12 +134,8 @@ async function main(): Promise<void> {
       throw error;
     }
   }
-  if (values.http || values.host || values.port) {
-    fail(
-      "deletegate: the HTTP transport is not available in this version yet; run without --http for stdio.",
-      2,
-    );
-  }
+  const http = values.http ? httpOptions(values.host, values.port) : null;
+  if (!values.http && (values.host || values.port)) fail("deletegate: --host and --port go with --http", 2);
 
   let config: Config;
   try {
@@ -123,6 +143,12 @@ async function main(): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 2);
     throw error;
+  }
+  if (http && !isLoopback(http.host) && config.http.tokens.length === 0) {
+    fail(
+      `deletegate: refusing to serve HTTP on ${http.host} without http.tokens; add tokens or bind 127.0.0.1`,
+      2,
+    );
   }
   const logger = createLogger();
   let app: ReturnType<typeof createApp>;
@@ -133,7 +159,11 @@ async function main(): Promise<void> {
   }
   process.on("uncaughtException", (error) => logger.fatal({ err: error }, "uncaught exception"));
   process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled rejection"));
-  await serveStdio(app, version());
+  if (http) {
+    await serveHttp(app, { ...http, version: version() });
+  } else {
+    await serveStdio(app, version());
+  }
 }
 
 main().catch((error: Error) => fail(`deletegate: ${error.stack ?? error.message}`, 1));

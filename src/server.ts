@@ -28,8 +28,10 @@ const HUMAN_CONFIRMATION_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface ServerOptions {
   version: string;
-  /** The audit actor of a call: the client's name in stdio mode. */
-  actor(server: McpServer): string;
+  /** The audit actor of a call: the client's name on stdio, the token's name over HTTP. */
+  actor(server: McpServer, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): string;
+  /** Whose plans and jobs a call may see: null on stdio (one client), the token's name over HTTP. */
+  owner(extra: RequestHandlerExtra<ServerRequest, ServerNotification>): string | null;
 }
 
 function clip(value: unknown, max: number): unknown {
@@ -86,7 +88,7 @@ export function createServer(app: App, options: ServerOptions): McpServer {
         args: Record<string, unknown>,
         extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
       ) => {
-        const actor = options.actor(server);
+        const actor = options.actor(server, extra);
         const askHuman: AskHuman = canElicit()
           ? async (prompt) => {
               try {
@@ -127,7 +129,7 @@ export function createServer(app: App, options: ServerOptions): McpServer {
           : null;
         const progressToken = extra._meta?.progressToken;
         const call: CallContext = {
-          caller: { actor, askHuman },
+          caller: { actor, owner: options.owner(extra), askHuman },
           reportProgress:
             progressToken === undefined
               ? null

@@ -6,6 +6,7 @@ import type { Target } from "../backends/types.js";
 import type { BackendConfig, Config } from "../config.js";
 import { Runner } from "../jobs/runner.js";
 import { KeyedLock, type PlanRecord, type Store } from "../jobs/store.js";
+import { ownedBy } from "../jobs/view.js";
 import {
   type AskHuman,
   type ConfirmationMode,
@@ -25,6 +26,8 @@ const SAMPLE_SIZE = 10;
 /** Who is calling and what their client can do. */
 export interface Caller {
   actor: string;
+  /** Whose plans and jobs this caller may see and use: the HTTP token's name; null (everything) on stdio. */
+  owner: string | null;
   /** Asks the person through the client; null when the client cannot. */
   askHuman: AskHuman;
 }
@@ -152,6 +155,7 @@ export class DeletionGate {
       notes: kind.notes,
       confirmation: { mode, token_hash: issued?.hash ?? null, expires_at: expiresAt },
       created_by: caller.actor,
+      owner: caller.owner,
       created_at: new Date().toISOString(),
       job_id: null,
     };
@@ -188,7 +192,9 @@ export class DeletionGate {
 
   /** Confirms and starts the plan's job, or returns the job it already has. Returns the job id. */
   async execute(request: { plan_id: string; confirmation_token?: string }, caller: Caller): Promise<string> {
-    const plan = await this.store.getPlan(request.plan_id);
+    const found = await this.store.getPlan(request.plan_id);
+    // Another token's plan is answered exactly like a missing one.
+    const plan = found && ownedBy(found, caller.owner) ? found : undefined;
     if (!plan) {
       throw new GateError(
         "PLAN_NOT_FOUND",

@@ -12,7 +12,7 @@ import type { BackendConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { BatchRecord, JobRecord, PlanRecord, Store } from "./store.js";
 import { TERMINAL_STATUSES } from "./store.js";
-import { finalStatus, type JobView, jobView } from "./view.js";
+import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
 
 /** Backend-job polling: first look after this long, then doubling up to the maximum. */
 export const POLL_FIRST_MS = 500;
@@ -93,6 +93,7 @@ export class Runner {
       target: plan.target,
       reason: plan.reason,
       requested_by: actor,
+      owner: plan.owner ?? null,
       status: "queued",
       total: plan.counts.to_delete,
       batch_count: plan.batch_count,
@@ -183,11 +184,13 @@ export class Runner {
   async view(
     jobId: string,
     failedPage: { offset: number; limit: number } | null,
+    owner: string | null,
   ): Promise<JobView | undefined> {
     const active = this.active.get(jobId);
-    if (active) return jobView(active.job, active.batches, failedPage);
+    if (active)
+      return ownedBy(active.job, owner) ? jobView(active.job, active.batches, failedPage) : undefined;
     const job = await this.store.getJob(jobId);
-    if (!job) return undefined;
+    if (!job || !ownedBy(job, owner)) return undefined;
     return jobView(job, await this.store.getBatches(job.id, job.batch_count), failedPage);
   }
 

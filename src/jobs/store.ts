@@ -21,6 +21,8 @@ export interface PlanRecord {
   notes: string[];
   confirmation: { mode: "token" | "human"; token_hash: string | null; expires_at: string };
   created_by: string;
+  /** The HTTP token's name that made the plan (only it may execute it); null on stdio. */
+  owner: string | null;
   created_at: string;
   /** Set once, when the plan is executed; a plan never gets a second job. */
   job_id: string | null;
@@ -50,6 +52,8 @@ export interface JobRecord {
   target: Target | null;
   reason: string;
   requested_by: string;
+  /** The plan's owner: only that HTTP token sees and cancels the job; null on stdio. */
+  owner: string | null;
   status: JobStatus;
   total: number;
   batch_count: number;

@@ -30,6 +30,11 @@ export interface JobView {
   finished_at: string | null;
 }
 
+/** Whether a caller with this owner (null: any) may see a plan or job. */
+export function ownedBy(record: { owner?: string | null }, owner: string | null): boolean {
+  return owner === null || record.owner === owner;
+}
+
 export function countJob(total: number, batches: readonly BatchRecord[]): JobCounts {
   let deleted = 0;
   let notFound = 0;

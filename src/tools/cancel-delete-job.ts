@@ -17,9 +17,11 @@ export const cancelDeleteJob = defineTool({
   inputSchema: { job_id: z.string() },
   outputSchema: jobShape,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  handler: async ({ job_id }, { runner }) => {
-    if (await runner.cancel(job_id)) await runner.waitFor(job_id, CANCEL_WAIT_MS);
-    const view = await runner.view(job_id, { offset: 0, limit: 100 });
+  handler: async ({ job_id }, { runner }, { caller }) => {
+    // Checked first: another token's job is answered as missing and is never cancelled.
+    const visible = await runner.view(job_id, null, caller.owner);
+    if (visible && (await runner.cancel(job_id))) await runner.waitFor(job_id, CANCEL_WAIT_MS);
+    const view = visible && (await runner.view(job_id, { offset: 0, limit: 100 }, caller.owner));
     if (!view)
       throw new GateError(
         "JOB_NOT_FOUND",

@@ -37,7 +37,7 @@ export const executeDelete = defineTool({
         reportProgress(settled, view.counts.total, jobLine(view));
       }
     });
-    const view = await runner.view(jobId, { offset: 0, limit: 100 });
+    const view = await runner.view(jobId, { offset: 0, limit: 100 }, caller.owner);
     if (!view) throw new GateError("JOB_NOT_FOUND", `Job ${jobId} is missing from the store.`);
     return { ...view, failed_ids: view.failed_ids ?? [] };
   },

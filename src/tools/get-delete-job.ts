@@ -18,8 +18,9 @@ export const getDeleteJob = defineTool({
   },
   outputSchema: jobShape,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  handler: async (input, { runner }) => {
-    const view = await runner.view(input.job_id, { offset: input.failed_offset, limit: input.failed_limit });
+  handler: async (input, { runner }, { caller }) => {
+    const page = { offset: input.failed_offset, limit: input.failed_limit };
+    const view = await runner.view(input.job_id, page, caller.owner);
     if (!view)
       throw new GateError(
         "JOB_NOT_FOUND",

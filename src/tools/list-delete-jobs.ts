@@ -15,11 +15,11 @@ export const listDeleteJobs = defineTool({
   },
   outputSchema: { jobs: z.array(listedJobSchema) },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  handler: async (input, { runner, store }) => {
+  handler: async (input, { runner, store }, { caller }) => {
     const jobs: JobView[] = [];
     const ids = await store.listJobIds();
     for (let index = ids.length - 1; index >= 0 && jobs.length < input.limit; index--) {
-      const view = await runner.view(ids[index] as string, null);
+      const view = await runner.view(ids[index] as string, null, caller.owner);
       if (view && (!input.status || view.status === input.status)) jobs.push(view);
     }
     return { jobs };

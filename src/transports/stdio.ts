@@ -7,6 +7,7 @@ export async function serveStdio(app: App, version: string): Promise<void> {
   const server = createServer(app, {
     version,
     actor: (mcp) => mcp.server.getClientVersion()?.name ?? "unknown-client",
+    owner: () => null,
   });
   const transport = new StdioServerTransport();
   let closing = false;

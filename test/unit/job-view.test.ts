@@ -12,6 +12,7 @@ function job(overrides: Partial<JobRecord> = {}): JobRecord {
     target: { dataset_id: "app-logs" },
     reason: "GDPR erasure request #4411",
     requested_by: "claude-code",
+    owner: null,
     status: "running",
     total: 10,
     batch_count: 2,
@@ -178,5 +179,15 @@ describe("jobView", () => {
     expect(view.failed_ids).toEqual([]);
     expect(view.backend_jobs).toEqual([]);
     expect(view.batches).toEqual({ total: 1, done: 1, failed: 0, in_flight: 0 });
+  });
+});
+
+describe("ownedBy", () => {
+  it("lets a caller without an owner (stdio) see everything, and an HTTP token only its own", async () => {
+    const { ownedBy } = await import("../../src/jobs/view.js");
+    expect(ownedBy(job({ owner: "ci-agent" }), null)).toBe(true);
+    expect(ownedBy(job({ owner: "ci-agent" }), "ci-agent")).toBe(true);
+    expect(ownedBy(job({ owner: "ci-agent" }), "other-agent")).toBe(false);
+    expect(ownedBy(job({ owner: null }), "ci-agent")).toBe(false);
   });
 });
