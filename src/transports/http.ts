@@ -67,11 +67,18 @@ function jsonRpcError(
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown | "too-large" | "invalid"> {
   const chunks: Buffer[] = [];
   let size = 0;
+  // Past the limit the rest is read and dropped, so the client, still sending, can read the 413; past the
+  // hard cap the connection is cut instead.
+  const hardCap = limit * 4;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) return "too-large";
-    chunks.push(chunk as Buffer);
+    if (size > hardCap) {
+      req.destroy();
+      return "too-large";
+    }
+    if (size <= limit) chunks.push(chunk as Buffer);
   }
+  if (size > limit) return "too-large";
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch {
