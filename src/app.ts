@@ -2,7 +2,7 @@
 import { type Audit, createAudit } from "./audit.js";
 import type { Config } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
-import { Runner } from "./jobs/runner.js";
+import { DEFAULT_LEASE_MS, Runner } from "./jobs/runner.js";
 import { Store } from "./jobs/store.js";
 import type { Logger } from "./logger.js";
 
@@ -16,10 +16,22 @@ export interface App {
   close(): Promise<void>;
 }
 
-export function createApp(config: Config, logger: Logger): App {
-  const store = Store.open(config.store);
+/** A job's lease on a shared store: DELETEGATE_LEASE_MS (ms, at least 300), default 10 s. */
+export function leaseMsFrom(env: NodeJS.ProcessEnv): number {
+  const raw = env.DELETEGATE_LEASE_MS;
+  if (raw === undefined || raw === "") return DEFAULT_LEASE_MS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 300 || value > 3_600_000) {
+    throw new Error(`DELETEGATE_LEASE_MS must be an integer of milliseconds, 300..3600000, got "${raw}"`);
+  }
+  return value;
+}
+
+export function createApp(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): App {
+  const leaseMs = leaseMsFrom(env);
+  const store = Store.open(config.store, (error) => logger.error({ err: error }, "store error"));
   const audit = createAudit(config.auditLog);
-  const runner = new Runner(store, audit, logger, config.backends);
+  const runner = new Runner(store, audit, logger, config.backends, { leaseMs });
   const gate = new DeletionGate(config, store, runner, audit);
   return {
     config,

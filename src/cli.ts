@@ -20,7 +20,8 @@ Usage:
 Config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json.
 Logs go to stderr; set DELETEGATE_LOG_LEVEL (debug, info, warn, error) to change their level.
 HTTP sessions idle for DELETEGATE_SESSION_IDLE_MS (default 1800000) are closed; at most
-DELETEGATE_MAX_SESSIONS (default 1000) are open at once.`;
+DELETEGATE_MAX_SESSIONS (default 1000) are open at once. With a redis:// store, an instance holds a
+job's lease for DELETEGATE_LEASE_MS (default 10000) and renews it while it runs the job.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
@@ -159,6 +160,13 @@ async function main(): Promise<void> {
   }
   process.on("uncaughtException", (error) => logger.fatal({ err: error }, "uncaught exception"));
   process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled rejection"));
+  try {
+    // A store that cannot be read (Redis down, sqlite file unwritable) is said once, before serving.
+    await app.store.listJobIds();
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    fail(`deletegate: cannot use the store ${config.store}: ${(error as Error).message}`, 1);
+  }
   if (http) {
     await serveHttp(app, { ...http, version: version() });
   } else {

@@ -242,9 +242,6 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
     return [{ ...token, token: secret }];
   });
 
-  if (file.store.startsWith("redis://")) {
-    problems.push("store: redis is not available in this version yet; use sqlite:<path> or memory");
-  }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return {
     path,

@@ -5,7 +5,7 @@ import { kindOf } from "../backends/index.js";
 import type { Target } from "../backends/types.js";
 import type { BackendConfig, Config } from "../config.js";
 import { Runner } from "../jobs/runner.js";
-import { KeyedLock, type PlanRecord, type Store } from "../jobs/store.js";
+import type { PlanRecord, Store } from "../jobs/store.js";
 import { ownedBy } from "../jobs/view.js";
 import {
   type AskHuman,
@@ -67,8 +67,6 @@ export interface BackendSummary {
 }
 
 export class DeletionGate {
-  private readonly locks = new KeyedLock();
-
   constructor(
     private readonly config: Config,
     private readonly store: Store,
@@ -222,32 +220,41 @@ export class DeletionGate {
     }
     await this.confirm(plan, token, caller);
 
-    return this.locks.run(`plan:${plan.id}`, async () => {
-      const current = (await this.store.getPlan(plan.id)) ?? plan;
-      if (current.job_id) return this.ensureJob(current, caller);
-      const backend = this.backend(current.backend);
-      checkWritable(backend);
-      const jobId = await this.locks.run(`daily:${backend.name}`, async () => {
-        const now = Date.now();
-        checkDailyBudget(backend, await this.store.dailyUsage(backend.name, now), current.counts.to_delete);
-        // The plan names its job before the job exists: a crash in between can never let the plan run twice.
-        current.job_id = Runner.newJobId();
-        await this.store.putPlan(current);
-        await this.store.recordDailyUsage(backend.name, current.counts.to_delete, now);
-        return current.job_id;
-      });
-      this.audit.record({
-        event: "delete.confirmed",
-        plan_id: current.id,
-        job_id: jobId,
-        backend: current.backend,
-        target: current.target,
-        actor: caller.actor,
-        reason: current.reason,
-        counts: { to_delete: current.counts.to_delete, batches: current.batch_count },
-      });
-      return this.ensureJob(current, caller);
+    const backend = this.backend(plan.backend);
+    checkWritable(backend);
+    const count = plan.counts.to_delete;
+    // An early answer without writing anything; the claim below decides atomically.
+    checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), count);
+    // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
+    const jobId = Runner.newJobId();
+    await this.runner.createJob(plan, jobId, caller.actor);
+    const claim = await this.store.claimExecution({
+      planId: plan.id,
+      jobId,
+      backend: backend.name,
+      count,
+      dailyLimit: backend.maxItemsPerDay,
+      now: Date.now(),
     });
+    if (claim.outcome !== "claimed") {
+      await this.store.deleteJob(jobId, plan.batch_count);
+      if (claim.outcome === "taken") return this.startJob(claim.jobId);
+      checkDailyBudget(backend, claim.used, count);
+      throw new Error(`daily budget of ${backend.name}: the claim and the policy disagree`);
+    }
+    plan.job_id = jobId;
+    await this.store.putPlan(plan);
+    this.audit.record({
+      event: "delete.confirmed",
+      plan_id: plan.id,
+      job_id: jobId,
+      backend: plan.backend,
+      target: plan.target,
+      actor: caller.actor,
+      reason: plan.reason,
+      counts: { to_delete: count, batches: plan.batch_count },
+    });
+    return this.startJob(jobId);
   }
 
   private async confirm(plan: PlanRecord, token: string | undefined, caller: Caller): Promise<void> {
@@ -283,10 +290,18 @@ export class DeletionGate {
     judgeHumanAnswer(prompt, await caller.askHuman(prompt));
   }
 
-  /** The plan's job, created (and started) if the plan names it but a crash left it unwritten. */
+  /** The job of an executed plan, started here unless another instance runs it. */
   private async ensureJob(plan: PlanRecord, caller: Caller): Promise<string> {
     const jobId = plan.job_id as string;
-    if (!(await this.store.getJob(jobId))) await this.runner.createJob(plan, jobId, caller.actor);
+    // Only a store from before claims can name a job it never wrote (a crash between the two): write it now.
+    if (!(await this.store.getJob(jobId))) {
+      await this.runner.createJob(plan, jobId, caller.actor);
+      await this.store.indexJob(jobId);
+    }
+    return this.startJob(jobId);
+  }
+
+  private async startJob(jobId: string): Promise<string> {
     await this.runner.start(jobId);
     return jobId;
   }

@@ -1,4 +1,5 @@
-// Runs jobs: per-backend concurrency and pacing, retries with backoff, backend-job polling beside sending, resume.
+// Runs jobs: per-backend concurrency and pacing, retries with backoff, backend-job polling beside sending, resume,
+// and, on a store shared by several instances, job leases: one instance runs a job, another takes it over when it stops.
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,6 +18,15 @@ import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
 /** Backend-job polling: first look after this long, then doubling up to the maximum. */
 export const POLL_FIRST_MS = 500;
 export const POLL_MAX_MS = 5_000;
+/** How long a job's lease lasts unless renewed (renewed every third of it, taken over after it). */
+export const DEFAULT_LEASE_MS = 10_000;
+/** How often a caller waiting for a job that runs on another instance reads it from the store. */
+const FOLLOW_MS = 250;
+
+export interface RunnerOptions {
+  /** Job lease length on a shared store. */
+  leaseMs?: number;
+}
 
 interface Lane {
   config: BackendConfig;
@@ -31,7 +41,15 @@ interface ActiveJob {
   batches: BatchRecord[];
   events: EventEmitter;
   done: Promise<void>;
+  /** Until when this instance surely holds the job's lease (shared store only). */
+  leaseUntil: number;
+  /** The lease went to another instance (or could not be renewed in time): stop sending, stop writing. */
+  lost: boolean;
+  renewal: NodeJS.Timeout | null;
 }
+
+/** Why a send is abandoned when this instance stops working on the job. */
+const STOPPED = "this instance stopped working on the job";
 
 class TransientError extends Error {
   constructor(
@@ -61,6 +79,12 @@ export function isTerminal(job: JobRecord): boolean {
 export class Runner {
   private readonly lanes = new Map<string, Lane>();
   private readonly active = new Map<string, ActiveJob>();
+  /** Jobs between start() and their entry in `active`: a second start() of them must not run them twice. */
+  private readonly starting = new Set<string>();
+  /** This instance, as a lease holder. */
+  private readonly holder = `runner_${randomUUID()}`;
+  private readonly leaseMs: number;
+  private takeover: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(
@@ -68,7 +92,9 @@ export class Runner {
     private readonly audit: Audit,
     private readonly logger: Logger,
     backends: Record<string, BackendConfig>,
+    options: RunnerOptions = {},
   ) {
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     for (const config of Object.values(backends)) {
       const { client, http } = connectBackend(config);
       const rps = config.requestsPerSecond;
@@ -83,7 +109,7 @@ export class Runner {
     }
   }
 
-  /** Creates the job and its batch records; the plan must already name `jobId`. */
+  /** Stores the job and its batch records (not yet indexed: claiming the plan does that). */
   async createJob(plan: PlanRecord, jobId: string, actor: string): Promise<JobRecord> {
     const job: JobRecord = {
       id: jobId,
@@ -119,7 +145,6 @@ export class Runner {
       });
     }
     await this.store.putJob(job);
-    await this.store.addJobToIndex(job.id);
     return job;
   }
 
@@ -127,50 +152,96 @@ export class Runner {
     return `job_${randomUUID()}`;
   }
 
-  /** Starts (or resumes) a job in the background; a job already running here is left alone. */
-  async start(jobId: string): Promise<void> {
-    if (this.active.has(jobId) || this.closed) return;
-    const job = await this.store.getJob(jobId);
-    if (!job || isTerminal(job)) return;
-    const batches = await this.store.getBatches(job.id, job.batch_count);
-    const events = new EventEmitter();
-    events.setMaxListeners(0);
-    const active: ActiveJob = { job, batches, events, done: Promise.resolve() };
-    this.active.set(jobId, active);
-    active.done = this.run(active).catch((error: Error) => {
-      this.logger.error({ err: error, job_id: jobId }, "job runner stopped unexpectedly");
-    });
+  /**
+   * Starts (or resumes) a job in the background when this instance gets its lease; a job already running
+   * here, or on another instance that holds its lease, is left alone. True when it runs here now.
+   */
+  async start(jobId: string): Promise<boolean> {
+    if (this.closed || this.active.has(jobId) || this.starting.has(jobId)) return this.active.has(jobId);
+    this.starting.add(jobId);
+    try {
+      const asked = Date.now();
+      if (!(await this.store.acquireLease(jobId, this.holder, this.leaseMs))) return false;
+      // Read after taking the lease: a previous holder may have written progress until it lost it.
+      const job = await this.store.getJob(jobId);
+      if (!job || isTerminal(job) || this.closed) {
+        await this.store.releaseLease(jobId, this.holder);
+        return false;
+      }
+      if (this.store.shared && (await this.store.cancelRequested(jobId))) job.cancel_requested = true;
+      const batches = await this.store.getBatches(job.id, job.batch_count);
+      const events = new EventEmitter();
+      events.setMaxListeners(0);
+      const active: ActiveJob = {
+        job,
+        batches,
+        events,
+        done: Promise.resolve(),
+        leaseUntil: asked + this.leaseMs,
+        lost: false,
+        renewal: null,
+      };
+      this.active.set(jobId, active);
+      if (this.store.shared) {
+        this.logger.info({ job_id: jobId, status: job.status }, "running job on this instance");
+        this.keepLease(active);
+      }
+      active.done = this.run(active)
+        .catch((error: Error) => {
+          this.logger.error({ err: error, job_id: jobId }, "job runner stopped unexpectedly");
+        })
+        .finally(() => this.settle(active));
+      return true;
+    } finally {
+      this.starting.delete(jobId);
+    }
   }
 
-  /** Resumes every unfinished job in the store (called at start-up). */
+  /** Resumes every unfinished job in the store (called at start-up); on a shared store, keeps taking over. */
   async resumeAll(): Promise<number> {
     let resumed = 0;
-    for (const id of await this.store.listJobIds()) {
-      const job = await this.store.getJob(id);
-      if (job && !isTerminal(job)) {
-        await this.start(id);
-        resumed++;
-      }
+    for (const job of await this.store.unfinishedJobs()) {
+      if (await this.start(job.id)) resumed++;
     }
     if (resumed > 0) this.logger.info({ resumed }, "resumed unfinished jobs");
+    if (this.store.shared && !this.takeover && !this.closed) {
+      // An instance that stops (crash, kill -9) leaves its jobs' leases to expire; whoever scans next takes them.
+      let scanning = false;
+      this.takeover = setInterval(() => {
+        if (scanning) return;
+        scanning = true;
+        this.takeOverJobs()
+          .catch((error: Error) => this.logger.warn({ err: error }, "takeover scan failed"))
+          .finally(() => {
+            scanning = false;
+          });
+      }, this.leaseMs / 2);
+      this.takeover.unref();
+    }
     return resumed;
   }
 
-  /** Stops sending batches that have not started; returns false when the job is not running here. */
+  /**
+   * Stops sending batches that have not started, wherever the job runs: the request is stored, and the
+   * instance running it reads it before each batch. False when the job is unknown or already finished.
+   */
   async cancel(jobId: string): Promise<boolean> {
     const active = this.active.get(jobId);
-    if (!active) return false;
-    if (!active.job.cancel_requested) {
+    const job = active?.job ?? (await this.store.getJob(jobId));
+    if (!job || isTerminal(job)) return false;
+    await this.store.requestCancel(jobId);
+    if (active && !active.job.cancel_requested) {
       active.job.cancel_requested = true;
-      await this.store.putJob(active.job);
+      await this.saveJob(active);
     }
     return true;
   }
 
   /** Waits until the job is terminal or `ms` passed; `onChange` hears every batch change meanwhile. */
   async waitFor(jobId: string, ms: number, onChange?: (view: JobView) => void): Promise<void> {
+    if (ms <= 0) return;
     const active = this.active.get(jobId);
-    if (!active || ms <= 0) return;
+    if (!active) return this.follow(jobId, ms, onChange);
     const listener = () => onChange?.(jobView(active.job, active.batches, null));
     active.events.on("change", listener);
     try {
@@ -180,13 +251,16 @@ export class Runner {
     }
   }
 
-  /** The current view of a job, from memory while it runs here, else from the store. */
+  /**
+   * The current view of a job: from memory while it runs here, else from the store. On a shared store always
+   * from the store, so every instance answers the same.
+   */
   async view(
     jobId: string,
     failedPage: { offset: number; limit: number } | null,
     owner: string | null,
   ): Promise<JobView | undefined> {
-    const active = this.active.get(jobId);
+    const active = this.store.shared ? undefined : this.active.get(jobId);
     if (active)
       return ownedBy(active.job, owner) ? jobView(active.job, active.batches, failedPage) : undefined;
     const job = await this.store.getJob(jobId);
@@ -194,9 +268,17 @@ export class Runner {
     return jobView(job, await this.store.getBatches(job.id, job.batch_count), failedPage);
   }
 
-  /** Stops taking work and closes connections; unfinished jobs resume at the next start. */
+  /** Stops taking work and closes connections; unfinished jobs resume at the next start (or on another instance). */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.takeover) clearInterval(this.takeover);
+    for (const active of this.active.values()) {
+      if (active.renewal) clearTimeout(active.renewal);
+      if (!this.store.shared) continue;
+      // Handed over now rather than when the lease expires; what is in flight here is not recorded.
+      active.lost = true;
+      await this.store.releaseLease(active.job.id, this.holder).catch(() => undefined);
+    }
     for (const lane of this.lanes.values()) {
       lane.queue.clear();
       await lane.http.close().catch(() => undefined);
@@ -209,12 +291,92 @@ export class Runner {
     return lane;
   }
 
+  /** Follows a job that does not run here through the store, until it is terminal or `ms` passed. */
+  private async follow(jobId: string, ms: number, onChange?: (view: JobView) => void): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const job = await this.store.getJob(jobId);
+      if (!job || isTerminal(job)) return;
+      if (onChange) onChange(jobView(job, await this.store.getBatches(job.id, job.batch_count), null));
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      await sleep(Math.min(FOLLOW_MS, left), undefined, { ref: false });
+    }
+  }
+
+  private async takeOverJobs(): Promise<void> {
+    for (const job of await this.store.unfinishedJobs()) {
+      if (this.closed) return;
+      if (!this.active.has(job.id)) await this.start(job.id);
+    }
+  }
+
+  /** Renews the lease every third of its length; a refusal, or no renewal in time, loses the job here. */
+  private keepLease(active: ActiveJob): void {
+    const running = () => this.active.get(active.job.id) === active && !this.stopped(active);
+    const renew = async () => {
+      const asked = Date.now();
+      try {
+        const held = await this.store.renewLease(active.job.id, this.holder, this.leaseMs);
+        if (held) active.leaseUntil = asked + this.leaseMs;
+        else if (running()) this.loseLease(active, "another instance holds the lease");
+      } catch (error) {
+        this.logger.warn({ err: error, job_id: active.job.id }, "job lease not renewed");
+      }
+    };
+    const schedule = () => {
+      active.renewal = setTimeout(() => {
+        void renew().finally(() => {
+          if (running()) schedule();
+        });
+      }, this.leaseMs / 3);
+      active.renewal.unref();
+    };
+    schedule();
+  }
+
+  private loseLease(active: ActiveJob, why: string): void {
+    if (active.lost) return;
+    active.lost = true;
+    this.logger.warn(
+      { job_id: active.job.id, why },
+      "job lease lost: this instance stops working on the job",
+    );
+  }
+
+  /** Whether this instance must stop working on the job: closing, or its lease is (or may be) gone. */
+  private stopped(active: ActiveJob): boolean {
+    if (this.store.shared && !active.lost && Date.now() >= active.leaseUntil) {
+      this.loseLease(active, "the lease could not be renewed in time");
+    }
+    return this.closed || active.lost;
+  }
+
+  /** After the job's run ends here, finished or not. */
+  private async settle(active: ActiveJob): Promise<void> {
+    if (active.renewal) clearTimeout(active.renewal);
+    if (this.active.get(active.job.id) === active) this.active.delete(active.job.id);
+    if (!active.lost) await this.store.releaseLease(active.job.id, this.holder).catch(() => undefined);
+  }
+
+  /** Another instance may have asked to cancel: its request is in the store, not in this job's memory. */
+  private async checkCancel(active: ActiveJob): Promise<void> {
+    if (!this.store.shared || active.job.cancel_requested) return;
+    if (await this.store.cancelRequested(active.job.id)) {
+      active.job.cancel_requested = true;
+      await this.saveJob(active);
+    }
+  }
+
+  // An instance that lost the lease writes nothing more: the job's new holder owns its records.
   private async saveBatch(active: ActiveJob, batch: BatchRecord): Promise<void> {
+    if (active.lost) return;
     await this.store.putBatch(active.job.id, batch);
     active.events.emit("change");
   }
 
   private async saveJob(active: ActiveJob): Promise<void> {
+    if (active.lost) return;
     await this.store.putJob(active.job);
     active.events.emit("change");
   }
@@ -239,8 +401,9 @@ export class Runner {
     const toSend = batches.filter((batch) => batch.status === "pending" || batch.status === "sending");
     let next = 0;
     const worker = async () => {
-      while (next < toSend.length && !this.closed) {
+      while (next < toSend.length && !this.stopped(active)) {
         const batch = toSend[next++] as BatchRecord;
+        await this.checkCancel(active);
         if (job.cancel_requested) {
           batch.status = "cancelled";
           await this.saveBatch(active, batch);
@@ -255,7 +418,7 @@ export class Runner {
       await this.saveJob(active);
     }
     await Promise.all(polls);
-    if (this.closed) return;
+    if (this.stopped(active)) return;
     await this.finish(active);
   }
 
@@ -267,15 +430,18 @@ export class Runner {
     // Earlier partial answers of this batch (a 207, an all-or-nothing refusal), kept for its audit line.
     const partials: string[] = [];
     const attempt = async (): Promise<BatchOutcome> => {
+      if (this.stopped(active)) throw new AbortError(STOPPED);
       // Resends that do not count as attempts (an all-or-nothing backend's remaining ids) share this one.
       batch.attempts++;
       for (;;) {
         batch.status = "sending";
         await this.saveBatch(active, batch);
         const ids = remaining;
-        const outcome = await lane.queue.add(() =>
-          lane.client.sendBatch({ target: job.target, ids, reason: job.reason }),
-        );
+        const outcome = await lane.queue.add(() => {
+          // The lease may have gone while this request waited for its turn.
+          if (this.stopped(active)) throw new AbortError(STOPPED);
+          return lane.client.sendBatch({ target: job.target, ids, reason: job.reason });
+        });
         lastStatus = "httpStatus" in outcome ? (outcome.httpStatus ?? null) : null;
         if (outcome.type === "retry") {
           batch.last_error = outcome.error;
@@ -345,6 +511,8 @@ export class Runner {
       });
       return outcome.type === "accepted";
     } catch (error) {
+      // Stopped here (closing, lease lost): the batch is not failed, whoever runs the job next sends it.
+      if (this.stopped(active)) return false;
       const message = (error as Error).message;
       batch.status = "failed";
       batch.failed.push(...remaining.map((id) => ({ id, error: message })));
@@ -363,8 +531,9 @@ export class Runner {
     if (!backendJob || !poll) throw new Error(`batch ${batch.index} has no backend job to poll`);
     let delay = POLL_FIRST_MS;
     let failures = 0;
-    while (!this.closed) {
+    while (!this.stopped(active)) {
       await sleep(delay);
+      if (this.stopped(active)) return;
       const outcome = await lane.queue.add(() => poll(backendJob.id));
       if (outcome.type === "running") {
         failures = 0;
@@ -427,6 +596,11 @@ export class Runner {
 
   private async finish(active: ActiveJob): Promise<void> {
     const { job, batches } = active;
+    // The final status is written by the lease's holder only; an instance that lost it leaves that to the next.
+    if (this.store.shared && !(await this.store.renewLease(job.id, this.holder, this.leaseMs))) {
+      this.loseLease(active, "another instance holds the lease");
+      return;
+    }
     const status = finalStatus(job, batches);
     const view = jobView(job, batches, null);
     // Audited before the status is stored: a crash in between repeats the line at resume, never loses it.
@@ -439,7 +613,6 @@ export class Runner {
     job.status = status;
     job.finished_at = new Date().toISOString();
     await this.saveJob(active);
-    this.active.delete(job.id);
     this.logger.info({ job_id: job.id, status: job.status, counts: view.counts }, "job finished");
   }
 }

@@ -1,10 +1,23 @@
-// Durable state over Keyv: plans (with their id batches), jobs, per-batch progress, the job index and daily budgets.
+// Durable state over Keyv (memory, sqlite or Redis): plans with their id batches, jobs, per-batch progress, and,
+// through the store's coordination, plan claims, daily budgets, the job index and job leases.
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import KeyvRedis, { createClient, defaultReconnectStrategy } from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import Keyv from "keyv";
 import type { Target } from "../backends/types.js";
 import type { InvalidId } from "../gate/plan.js";
+import {
+  type ClaimResult,
+  type Coordination,
+  type ExecutionClaim,
+  InProcessCoordination,
+} from "./coordination.js";
+import { RedisCoordination } from "./redis-coordination.js";
+
+const NAMESPACE = "deletegate";
+/** A Redis that does not answer in this long fails the call (and the start-up) instead of hanging it. */
+const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
 export interface PlanRecord {
   id: string;
@@ -81,25 +94,61 @@ export interface BatchRecord {
   last_error: string | null;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
+/** How the store was opened: where its records live and how its instances coordinate. */
+export type StoreKind = "memory" | "sqlite" | "redis";
 
 export class Store {
   private constructor(
     private readonly keyv: Keyv,
-    readonly kind: "memory" | "sqlite" | "redis",
+    private readonly coordination: Coordination,
+    readonly kind: StoreKind,
   ) {}
 
-  /** `memory`, `sqlite:<path>` (directory created) or `redis://…` (not supported yet). */
-  static open(spec: string): Store {
-    if (spec === "memory")
-      return new Store(new Keyv({ namespace: "deletegate", throwOnErrors: true }), "memory");
-    if (spec.startsWith("sqlite:")) {
+  /** `memory`, `sqlite:<path>` (directory created) or `redis://host:port` (shared by several instances). */
+  static open(spec: string, onError: (error: unknown) => void = () => {}): Store {
+    let store: Store;
+    if (spec === "memory") {
+      const keyv = new Keyv({ namespace: NAMESPACE, throwOnErrors: true });
+      store = new Store(keyv, new InProcessCoordination(keyv), "memory");
+    } else if (spec.startsWith("sqlite:")) {
       const path = resolve(spec.slice("sqlite:".length));
       mkdirSync(dirname(path), { recursive: true });
       const sqlite = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
-      return new Store(new Keyv({ store: sqlite, namespace: "deletegate", throwOnErrors: true }), "sqlite");
+      const keyv = new Keyv({ store: sqlite, namespace: NAMESPACE, throwOnErrors: true });
+      store = new Store(keyv, new InProcessCoordination(keyv), "sqlite");
+    } else if (spec.startsWith("redis://")) {
+      const client = createClient({
+        url: spec,
+        socket: { reconnectStrategy: defaultReconnectStrategy, connectTimeout: REDIS_CONNECT_TIMEOUT_MS },
+      });
+      const adapter = new KeyvRedis(client, {
+        namespace: NAMESPACE,
+        throwOnErrors: true,
+        connectionTimeout: REDIS_CONNECT_TIMEOUT_MS,
+      });
+      // As @keyv/redis's createKeyv: the adapter prefixes keys ("deletegate::plan:…"), Keyv does not again.
+      const keyv = new Keyv({
+        store: adapter,
+        namespace: NAMESPACE,
+        useKeyPrefix: false,
+        throwOnErrors: true,
+      });
+      const connected = async () => {
+        await adapter.getClient();
+        return client;
+      };
+      store = new Store(keyv, new RedisCoordination(connected, `${NAMESPACE}::`), "redis");
+    } else {
+      throw new Error(`store "${spec}" is not supported (use memory, sqlite:<path> or redis://host:port)`);
     }
-    throw new Error(`store "${spec}" is not supported by this version (use memory or sqlite:<path>)`);
+    // Without a listener a connection error would be thrown from an event emitter and end the process.
+    store.keyv.on("error", onError);
+    return store;
+  }
+
+  /** True when several instances may share this store (Redis): jobs then move between instances by lease. */
+  get shared(): boolean {
+    return this.coordination.shared;
   }
 
   async getPlan(id: string): Promise<PlanRecord | undefined> {
@@ -121,12 +170,32 @@ export class Store {
     return ids;
   }
 
+  /**
+   * Gives the plan its job, at most once across every instance, if the job's count fits in the backend's
+   * budget of the last 24 h; the job's records must already be stored.
+   */
+  async claimExecution(claim: ExecutionClaim): Promise<ClaimResult> {
+    return this.coordination.claimExecution(claim);
+  }
+
+  /** Items executed on a backend in the 24 h before `now`. */
+  async dailyUsage(backend: string, now: number): Promise<number> {
+    return this.coordination.dailyUsage(backend, now);
+  }
+
   async getJob(id: string): Promise<JobRecord | undefined> {
     return this.keyv.get<JobRecord>(`job:${id}`);
   }
 
   async putJob(job: JobRecord): Promise<void> {
     await this.keyv.set(`job:${job.id}`, job);
+    if (TERMINAL_STATUSES.includes(job.status)) await this.coordination.jobFinished(job.id);
+  }
+
+  /** Removes a job that never ran (it lost the claim for its plan). */
+  async deleteJob(jobId: string, batchCount: number): Promise<void> {
+    const keys = Array.from({ length: batchCount }, (_, index) => `job:${jobId}:batch:${index}`);
+    await this.keyv.deleteMany([...keys, `job:${jobId}`]);
   }
 
   async putBatch(jobId: string, batch: BatchRecord): Promise<void> {
@@ -142,48 +211,49 @@ export class Store {
     });
   }
 
+  /** Asks whichever instance runs the job to stop sending; kept apart from the job record, which only it writes. */
+  async requestCancel(jobId: string): Promise<void> {
+    await this.keyv.set(`job:${jobId}:cancel`, true);
+  }
+
+  async cancelRequested(jobId: string): Promise<boolean> {
+    return (await this.keyv.get<boolean>(`job:${jobId}:cancel`)) === true;
+  }
+
   /** Job ids, oldest first. */
   async listJobIds(): Promise<string[]> {
-    return (await this.keyv.get<string[]>("jobs:index")) ?? [];
+    return this.coordination.jobIds();
   }
 
-  async addJobToIndex(jobId: string): Promise<void> {
-    const ids = await this.listJobIds();
-    ids.push(jobId);
-    await this.keyv.set("jobs:index", ids);
+  /** Indexes a job whose plan was executed before claims existed (an older store). */
+  async indexJob(jobId: string): Promise<void> {
+    await this.coordination.indexJob(jobId);
   }
 
-  /** Items executed on a backend in the 24 h before `now`. */
-  async dailyUsage(backend: string, now: number): Promise<number> {
-    const entries = (await this.keyv.get<{ at: number; count: number }[]>(`daily:${backend}`)) ?? [];
-    return entries.filter((entry) => entry.at > now - DAY_MS).reduce((sum, entry) => sum + entry.count, 0);
+  /** Jobs not yet in a terminal status, oldest first. */
+  async unfinishedJobs(): Promise<JobRecord[]> {
+    const ids = await this.coordination.unfinishedJobIds();
+    const jobs = await this.keyv.getMany<JobRecord>(ids.map((id) => `job:${id}`));
+    return jobs.filter(
+      (job): job is JobRecord => job !== undefined && !TERMINAL_STATUSES.includes(job.status),
+    );
   }
 
-  async recordDailyUsage(backend: string, count: number, now: number): Promise<void> {
-    const entries = (await this.keyv.get<{ at: number; count: number }[]>(`daily:${backend}`)) ?? [];
-    const recent = entries.filter((entry) => entry.at > now - DAY_MS);
-    recent.push({ at: now, count });
-    await this.keyv.set(`daily:${backend}`, recent);
+  /** Takes the job's lease for `holder` (one instance runs a job at a time); true when held now. */
+  async acquireLease(jobId: string, holder: string, ms: number): Promise<boolean> {
+    return this.coordination.acquireLease(jobId, holder, ms);
+  }
+
+  /** Extends the lease; false when `holder` lost it and must stop working on the job. */
+  async renewLease(jobId: string, holder: string, ms: number): Promise<boolean> {
+    return this.coordination.renewLease(jobId, holder, ms);
+  }
+
+  async releaseLease(jobId: string, holder: string): Promise<void> {
+    await this.coordination.releaseLease(jobId, holder);
   }
 
   async close(): Promise<void> {
     await this.keyv.disconnect();
-  }
-}
-
-/** Serialises async work per key within this process (plan execution, daily budget checks). */
-export class KeyedLock {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const current = previous.then(work, work);
-    const tail = current.catch(() => undefined);
-    this.tails.set(key, tail);
-    try {
-      return await current;
-    } finally {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
   }
 }

@@ -136,8 +136,10 @@ export class HttpTransportServer {
   async close(): Promise<void> {
     clearInterval(this.reaper);
     for (const id of [...this.sessions.keys()]) await this.closeSession(id);
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    // Open keep-alive and SSE connections would hold close() for seconds: end them first.
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
+    await closed;
   }
 
   /** Closes sessions idle longer than sessionIdleMs. */

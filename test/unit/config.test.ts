@@ -313,10 +313,9 @@ describe("store and base URL", () => {
     expect(config.backends["splendor-prod"]?.baseUrl).toBe("https://api.withsplendor.com");
   });
 
-  it("refuses a redis store until it is built, naming the key", () => {
-    expect(configError(withBackend({}, { store: "redis://127.0.0.1:6379" }))).toBe(
-      "store: redis is not available in this version yet; use sqlite:<path> or memory",
-    );
+  it("accepts a redis store", () => {
+    const config = parseConfig(withBackend({}, { store: "redis://127.0.0.1:6379" }), ENV);
+    expect(config.store).toBe("redis://127.0.0.1:6379");
   });
 });
 

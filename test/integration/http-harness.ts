@@ -1,0 +1,90 @@
+// HTTP test harness: `deletegate --http` as a child process, and SDK clients that connect to it with a bearer token.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { CLI, SPLENDOR_TOKEN } from "./harness.js";
+
+export interface HttpServer {
+  /** The /mcp URL from the server's ready log line. */
+  url: string;
+  child: ChildProcess;
+  pid: number;
+  stderr: () => string;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash: nothing is cleaned up), then waits for the exit. */
+  kill(): Promise<void>;
+}
+
+export interface HttpSession {
+  client: Client;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+/** Adds `http.tokens` to a config file: token name → the environment variable that holds it. */
+export function addHttpTokens(configPath: string, tokens: Record<string, string>): void {
+  const file = JSON.parse(readFileSync(configPath, "utf8"));
+  file.http = { tokens: Object.entries(tokens).map(([name, tokenEnv]) => ({ name, tokenEnv })) };
+  writeFileSync(configPath, JSON.stringify(file, null, 2));
+}
+
+/** Starts `deletegate --http --port 0`; resolves once it logs its URL. `env` adds to PATH and SPLENDOR_TOKEN. */
+export async function startHttpServer(
+  configPath: string,
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<HttpServer> {
+  const child = spawn(process.execPath, [CLI, "--http", "--port", "0", "--config", configPath], {
+    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, DELETEGATE_LOG_LEVEL: "debug", ...options.env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(`deletegate --http ${why}:\n${stderr}`));
+    const timer = setTimeout(() => fail("did not start in time"), options.timeoutMs ?? 15_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      fail(`exited with ${code}`);
+    });
+    child.stderr?.on("data", () => {
+      const ready = stderr.split("\n").find((line) => line.includes('"msg":"deletegate ready on HTTP"'));
+      const match = ready ? /"url":"([^"]+)"/.exec(ready) : null;
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(name);
+    await exited;
+  };
+  return {
+    url,
+    child,
+    pid: child.pid as number,
+    stderr: () => stderr,
+    stop: () => signal("SIGTERM"),
+    kill: () => signal("SIGKILL"),
+  };
+}
+
+/** An MCP client on the server's /mcp with `Authorization: Bearer <token>`. */
+export async function connectHttp(url: string, token: string, name = "http-test"): Promise<HttpSession> {
+  const client = new Client({ name, version: "1.0.0" });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  await client.connect(transport);
+  return {
+    client,
+    call: (tool, args = {}) => client.callTool({ name: tool, arguments: args }) as Promise<CallToolResult>,
+    close: () => client.close(),
+  };
+}
