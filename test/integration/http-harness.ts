@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { CLI, SPLENDOR_TOKEN } from "./harness.js";
 
 export interface HttpServer {
@@ -20,6 +20,7 @@ export interface HttpServer {
 
 export interface HttpSession {
   client: Client;
+  transport: StreamableHTTPClientTransport;
   call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
   close(): Promise<void>;
 }
@@ -75,15 +76,31 @@ export async function startHttpServer(
   };
 }
 
-/** An MCP client on the server's /mcp with `Authorization: Bearer <token>`. */
-export async function connectHttp(url: string, token: string, name = "http-test"): Promise<HttpSession> {
-  const client = new Client({ name, version: "1.0.0" });
+/** An MCP client on the server's /mcp with `Authorization: Bearer <token>`; `confirm` makes it answer forms. */
+export async function connectHttp(
+  url: string,
+  token: string,
+  options: { name?: string; confirm?: number | "decline" } = {},
+): Promise<HttpSession> {
+  const { confirm } = options;
+  const client = new Client(
+    { name: options.name ?? "http-test", version: "1.0.0" },
+    { capabilities: confirm === undefined ? {} : { elicitation: { form: {} } } },
+  );
+  if (confirm !== undefined) {
+    client.setRequestHandler(ElicitRequestSchema, async () =>
+      confirm === "decline"
+        ? { action: "decline" }
+        : { action: "accept", content: { confirm_count: confirm } },
+    );
+  }
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers: { authorization: `Bearer ${token}` } },
   });
   await client.connect(transport);
   return {
     client,
+    transport,
     call: (tool, args = {}) => client.callTool({ name: tool, arguments: args }) as Promise<CallToolResult>,
     close: () => client.close(),
   };

@@ -1,10 +1,7 @@
 // HTTP mode over real processes: tokens, Host/Origin, body limit, sessions, per-token jobs, elicitation and progress.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { request } from "node:http";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
@@ -19,21 +16,20 @@ import {
   tempDir,
   writeConfig,
 } from "./harness.js";
+import {
+  addHttpTokens,
+  connectHttp,
+  type HttpServer,
+  type HttpSession,
+  startHttpServer,
+} from "./http-harness.js";
 
 const TOKENS = { "agent-a": "tok-a-1f9e2c", "agent-b": "tok-b-77d0aa" };
 const REASON = "HTTP test: delete synthetic records";
 
-interface HttpServer {
-  url: string;
-  child: ChildProcess;
-  stderr: () => string;
-  auditLog: string;
-  stop(): Promise<void>;
-}
-
 let sim: SplendorSimulator;
 const started: HttpServer[] = [];
-const clients: Client[] = [];
+const sessions: HttpSession[] = [];
 
 beforeAll(async () => {
   sim = await startSplendorSimulator({
@@ -44,64 +40,23 @@ beforeAll(async () => {
   });
 });
 afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
+  await Promise.all(sessions.splice(0).map((session) => session.close().catch(() => undefined)));
   await Promise.all(started.splice(0).map((server) => server.stop()));
 });
 afterAll(async () => {
   await sim.close();
 });
 
-/** Starts `deletegate --http` on a free port with two tokens; resolves with its /mcp URL from the ready log line. */
+/** Starts `deletegate --http` on a free port with the two tokens (unless `tokens: false`). */
 async function startServer(options: { mode?: string; env?: Record<string, string>; tokens?: boolean } = {}) {
-  const dir = tempDir();
-  const config = writeConfig(dir, sim.url, { confirmation: { mode: options.mode ?? "token" } });
-  const file = JSON.parse(readFileSync(config.path, "utf8"));
-  if (options.tokens !== false) {
-    file.http = {
-      tokens: Object.keys(TOKENS).map((name) => ({
-        name,
-        tokenEnv: `TOKEN_${name.replace("-", "_").toUpperCase()}`,
-      })),
-    };
-  }
-  writeFileSync(config.path, JSON.stringify(file));
-  const child = spawn(process.execPath, [CLI, "--http", "--port", "0", "--config", config.path], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      SPLENDOR_TOKEN,
-      TOKEN_AGENT_A: TOKENS["agent-a"],
-      TOKEN_AGENT_B: TOKENS["agent-b"],
-      ...options.env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: options.mode ?? "token" } });
+  if (options.tokens !== false)
+    addHttpTokens(config.path, { "agent-a": "TOKEN_AGENT_A", "agent-b": "TOKEN_AGENT_B" });
+  const server = await startHttpServer(config.path, {
+    env: { TOKEN_AGENT_A: TOKENS["agent-a"], TOKEN_AGENT_B: TOKENS["agent-b"], ...options.env },
   });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 10_000);
-    child.stderr?.on("data", () => {
-      const match = /"url":"([^"]+)"/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-  const server: HttpServer = {
-    url,
-    child,
-    stderr: () => stderr,
-    auditLog: config.auditLog,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill("SIGTERM");
-      await new Promise((done) => child.once("exit", done));
-    },
-  };
   started.push(server);
-  return server;
+  return { ...server, auditLog: config.auditLog };
 }
 
 async function connect(
@@ -109,24 +64,9 @@ async function connect(
   token: string,
   options: { name?: string; confirmCount?: number | "decline" } = {},
 ) {
-  const client = new Client(
-    { name: options.name ?? "http-test", version: "1.0.0" },
-    { capabilities: options.confirmCount === undefined ? {} : { elicitation: { form: {} } } },
-  );
-  if (options.confirmCount !== undefined) {
-    const answer = options.confirmCount;
-    client.setRequestHandler(ElicitRequestSchema, async () =>
-      answer === "decline" ? { action: "decline" } : { action: "accept", content: { confirm_count: answer } },
-    );
-  }
-  const transport = new StreamableHTTPClientTransport(new URL(server.url), {
-    requestInit: { headers: { authorization: `Bearer ${token}` } },
-  });
-  await client.connect(transport);
-  clients.push(client);
-  const call = (name: string, args: Record<string, unknown> = {}) =>
-    client.callTool({ name, arguments: args }) as Promise<CallToolResult>;
-  return { client, transport, call };
+  const session = await connectHttp(server.url, token, { name: options.name, confirm: options.confirmCount });
+  sessions.push(session);
+  return session;
 }
 
 /** A raw HTTP request, so tests can send exactly the headers a browser or an attacker would. */
