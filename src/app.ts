@@ -27,6 +27,28 @@ export function leaseMsFrom(env: NodeJS.ProcessEnv): number {
   return value;
 }
 
+/**
+ * Returns a once-only shutdown for a transport: close it, then the app, then exit. SIGINT and SIGTERM
+ * call it; unfinished jobs resume at the next start.
+ */
+export function shutdownOnSignals(
+  app: App,
+  closeTransport: () => Promise<void>,
+): (why: string) => Promise<void> {
+  let closing = false;
+  const shutdown = async (why: string) => {
+    if (closing) return;
+    closing = true;
+    app.logger.info({ why }, "shutting down; unfinished jobs resume at the next start");
+    await closeTransport().catch(() => undefined);
+    await app.close().catch((error: Error) => app.logger.error({ err: error }, "close failed"));
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  return shutdown;
+}
+
 export function createApp(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): App {
   const leaseMs = leaseMsFrom(env);
   const store = Store.open(config.store, (error) => logger.error({ err: error }, "store error"));

@@ -9,7 +9,7 @@ import {
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
-import type { App } from "../app.js";
+import { type App, shutdownOnSignals } from "../app.js";
 import { createServer } from "../server.js";
 
 export const MCP_PATH = "/mcp";
@@ -292,17 +292,7 @@ export async function serveHttp(app: App, options: HttpOptions): Promise<HttpTra
       "no http.tokens configured: any local process can use this server (allowed on loopback only)",
     );
   }
-  let closing = false;
-  const shutdown = async (why: string) => {
-    if (closing) return;
-    closing = true;
-    app.logger.info({ why }, "shutting down; unfinished jobs resume at the next start");
-    await server.close().catch(() => undefined);
-    await app.close().catch((error: Error) => app.logger.error({ err: error }, "close failed"));
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  shutdownOnSignals(app, () => server.close());
   await app.runner.resumeAll();
   return server;
 }

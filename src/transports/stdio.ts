@@ -1,6 +1,6 @@
 // stdio mode: one client, JSON-RPC on stdout and nothing else; the actor is the client's name from initialize.
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import type { App } from "../app.js";
+import { type App, shutdownOnSignals } from "../app.js";
 import { createServer } from "../server.js";
 
 export async function serveStdio(app: App, version: string): Promise<void> {
@@ -10,18 +10,8 @@ export async function serveStdio(app: App, version: string): Promise<void> {
     owner: () => null,
   });
   const transport = new StdioServerTransport();
-  let closing = false;
-  const shutdown = async (why: string) => {
-    if (closing) return;
-    closing = true;
-    app.logger.info({ why }, "shutting down; unfinished jobs resume at the next start");
-    await server.close().catch(() => undefined);
-    await app.close().catch((error: Error) => app.logger.error({ err: error }, "close failed"));
-    process.exit(0);
-  };
+  const shutdown = shutdownOnSignals(app, () => server.close());
   process.stdin.on("end", () => void shutdown("stdin closed"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
   await server.connect(transport);
   // The protocol calls this when the transport closes (the client went away).
   server.server.onclose = () => void shutdown("client disconnected");
