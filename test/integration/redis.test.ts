@@ -133,6 +133,33 @@ function auditEvents(instances: Instance[], jobId: string, event: string) {
   );
 }
 
+/**
+ * Two instances on a fresh Redis against a slow simulator, with a job of `count` ids in batches of 100
+ * (concurrency 1) executed on A; resolves once one of them runs it: `runner` runs it, `other` does not.
+ */
+async function jobOnTwoInstances(
+  sim: { jobPendingMs: number; jobRunningMs: number },
+  count: number,
+  prefix: string,
+) {
+  const { url } = await freshRedis();
+  const slowSim = await startSplendorSimulator({
+    token: SPLENDOR_TOKEN,
+    tenantId: SPLENDOR_TENANT,
+    latencyMs: 150,
+    ...sim,
+  });
+  cleanups.push(() => slowSim.close());
+  const backend = { maxBatchSize: 100, concurrency: 1 };
+  const a = await startInstance(slowSim, url, backend);
+  const b = await startInstance(slowSim, url, backend);
+  const ids = range(count, prefix);
+  const job = structured(await execute(a, await dryRun(a, ids)));
+  await until(() => runs(a, job.job_id) || runs(b, job.job_id));
+  const [runner, other] = runs(a, job.job_id) ? [a, b] : [b, a];
+  return { slowSim, a, b, ids, job, runner, other };
+}
+
 describe("two instances on one Redis", () => {
   it("a plan made on A executes on B; the job reads the same from both", async () => {
     const { url } = await freshRedis();
@@ -219,23 +246,16 @@ describe("two instances on one Redis", () => {
   });
 
   it("kill -9 of the instance running a job: the other takes it over after the lease and finishes it", async () => {
-    const { url } = await freshRedis();
-    const slowSim = await startSplendorSimulator({
-      token: SPLENDOR_TOKEN,
-      tenantId: SPLENDOR_TENANT,
-      latencyMs: 150,
-      jobPendingMs: 1_000,
-      jobRunningMs: 500,
-    });
-    cleanups.push(() => slowSim.close());
     const BATCH = 100;
-    const backend = { maxBatchSize: BATCH, concurrency: 1 };
-    const a = await startInstance(slowSim, url, backend);
-    const b = await startInstance(slowSim, url, backend);
-    const ids = range(1_000, "takeover-");
-    const job = structured(await execute(a, await dryRun(a, ids)));
-    await until(() => runs(a, job.job_id) || runs(b, job.job_id));
-    const [runner, survivor] = runs(a, job.job_id) ? [a, b] : [b, a];
+    const {
+      slowSim,
+      a,
+      b,
+      ids,
+      job,
+      runner,
+      other: survivor,
+    } = await jobOnTwoInstances({ jobPendingMs: 1_000, jobRunningMs: 500 }, 1_000, "takeover-");
     const accepted = () => deleteRequests(slowSim).filter((request) => request.status === 202);
     await until(() => accepted().length >= 3);
     await runner.server.kill();
@@ -265,23 +285,12 @@ describe("two instances on one Redis", () => {
   }, 60_000);
 
   it("an instance frozen past its lease loses the job to the other and, woken, sends nothing more", async () => {
-    const { url } = await freshRedis();
-    const slowSim = await startSplendorSimulator({
-      token: SPLENDOR_TOKEN,
-      tenantId: SPLENDOR_TENANT,
-      latencyMs: 150,
-      jobPendingMs: 300,
-      jobRunningMs: 200,
-    });
-    cleanups.push(() => slowSim.close());
     const BATCH = 100;
-    const backend = { maxBatchSize: BATCH, concurrency: 1 };
-    const a = await startInstance(slowSim, url, backend);
-    const b = await startInstance(slowSim, url, backend);
-    const ids = range(2_000, "frozen-");
-    const job = structured(await execute(a, await dryRun(a, ids)));
-    await until(() => runs(a, job.job_id) || runs(b, job.job_id));
-    const [runner, other] = runs(a, job.job_id) ? [a, b] : [b, a];
+    const { slowSim, a, b, ids, job, runner, other } = await jobOnTwoInstances(
+      { jobPendingMs: 300, jobRunningMs: 200 },
+      2_000,
+      "frozen-",
+    );
     await until(() => slowSim.jobs().length >= 2);
     runner.server.child.kill("SIGSTOP");
     try {
