@@ -67,7 +67,7 @@ export function createServer(app: App, options: ServerOptions): McpServer {
     { name: SERVER_NAME, version: options.version },
     { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
-  const context: ToolContext = { gate: app.gate, runner: app.runner, store: app.store };
+  const context: ToolContext = { gate: app.gate, runner: app.runner };
 
   const canElicit = () => {
     const elicitation = server.server.getClientCapabilities()?.elicitation;

@@ -1,5 +1,6 @@
 // HTTP for adapters: undici with a per-request timeout, JSON bodies, Retry-After parsing and secret redaction.
 import { Agent, request } from "undici";
+import type { BatchOutcome } from "./types.js";
 
 export interface HttpResponse {
   type: "response";
@@ -122,4 +123,10 @@ export function retryAfterMs(headers: HttpResponse["headers"]): number | undefin
 /** 429 and 5xx are worth another try; other statuses are the backend's final word. */
 export function isTransientStatus(status: number): boolean {
   return status === 429 || status >= 500;
+}
+
+/** SPEC §7: a 429 or 5xx answer is sent again after a backoff of at least its Retry-After; null for others. */
+export function retryIfTransient(response: HttpResponse, error: string): BatchOutcome | null {
+  if (!isTransientStatus(response.status)) return null;
+  return { type: "retry", error, retryAfterMs: retryAfterMs(response.headers), httpStatus: response.status };
 }

@@ -1,7 +1,7 @@
 // LangSmith (dataset examples, hard delete): one synchronous POST per batch of ≤1000 UUIDs; the answer's count is what was deleted.
 import { z } from "zod";
 import type { BackendConfig } from "../config.js";
-import { type HttpClient, type HttpResponse, isTransientStatus, retryAfterMs } from "./http.js";
+import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
 import type { BackendClient, BackendKind, BatchOutcome } from "./types.js";
 
 export const LANGSMITH_DELETE_PATH = "/v1/platform/datasets/examples/delete";
@@ -96,14 +96,8 @@ export const langsmith: BackendKind = {
             httpStatus: 200,
           };
         }
-        if (isTransientStatus(response.status)) {
-          return {
-            type: "retry",
-            error: http.errorText(response),
-            retryAfterMs: retryAfterMs(response.headers),
-            httpStatus: response.status,
-          };
-        }
+        const transient = retryIfTransient(response, http.errorText(response));
+        if (transient) return transient;
         if (response.status >= 400 && response.status < 500) {
           return { type: "failed", error: refusal(http, response), httpStatus: response.status };
         }

@@ -1,7 +1,7 @@
 // Moorcheh (documents or vectors of a namespace): one synchronous POST per batch of ≤1000 ids; 207 leaves ids to retry.
 import { z } from "zod";
 import type { BackendConfig } from "../config.js";
-import { type HttpClient, type HttpResponse, isTransientStatus, retryAfterMs } from "./http.js";
+import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
 import type { BackendClient, BackendKind, BatchOutcome, BatchRequest, Target } from "./types.js";
 
 export const MOORCHEH_TYPES = ["documents", "vectors"] as const;
@@ -62,14 +62,8 @@ const REFUSAL_MEANING: Record<number, string> = {
 
 function refusalOrRetry(http: HttpClient, response: HttpResponse): BatchOutcome {
   const text = http.errorText(response);
-  if (isTransientStatus(response.status)) {
-    return {
-      type: "retry",
-      error: text,
-      retryAfterMs: retryAfterMs(response.headers),
-      httpStatus: response.status,
-    };
-  }
+  const transient = retryIfTransient(response, text);
+  if (transient) return transient;
   if (response.status < 400) {
     // A status outside the contract: nothing is known to be deleted, and sending again is safe.
     return {

@@ -1,7 +1,7 @@
 // Piiano Vault (objects of a collection): one all-or-nothing bulk DELETE per batch; failing objects are split out and the rest resent.
 import { z } from "zod";
 import type { BackendConfig } from "../config.js";
-import { type HttpClient, type HttpResponse, isTransientStatus, retryAfterMs } from "./http.js";
+import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
 import type { BackendClient, BackendKind, BatchOutcome, Target } from "./types.js";
 
 /** The access reasons Vault accepts (Traceability); every request must carry one. */
@@ -203,14 +203,8 @@ export const piianoVault: BackendKind = {
         });
         if (response.type === "network-error") return { type: "retry", error: response.error };
         if (response.status === 200) return bulkOutcome(http, ids, response.body, reference);
-        if (isTransientStatus(response.status)) {
-          return {
-            type: "retry",
-            error: errorAnswer(http, response),
-            retryAfterMs: retryAfterMs(response.headers),
-            httpStatus: response.status,
-          };
-        }
+        const transient = retryIfTransient(response, errorAnswer(http, response));
+        if (transient) return transient;
         if (response.status >= 400) {
           return { type: "failed", error: errorAnswer(http, response), httpStatus: response.status };
         }

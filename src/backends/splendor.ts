@@ -1,7 +1,13 @@
 // Splendor (records of a dataset): one POST per batch of ≤1024 ids, accepted as a backend job that is polled.
 import { z } from "zod";
 import type { BackendConfig } from "../config.js";
-import { type HttpClient, type HttpResponse, isTransientStatus, retryAfterMs } from "./http.js";
+import {
+  type HttpClient,
+  type HttpResponse,
+  isTransientStatus,
+  retryAfterMs,
+  retryIfTransient,
+} from "./http.js";
 import type { BackendClient, BackendKind, BatchOutcome, PollOutcome, Target } from "./types.js";
 
 interface DeletionJob {
@@ -19,15 +25,7 @@ function asDeletionJob(body: unknown): DeletionJob | null {
 
 function transientOrFailed(http: HttpClient, response: HttpResponse): BatchOutcome {
   const error = http.errorText(response);
-  if (isTransientStatus(response.status)) {
-    return {
-      type: "retry",
-      error,
-      retryAfterMs: retryAfterMs(response.headers),
-      httpStatus: response.status,
-    };
-  }
-  return { type: "failed", error, httpStatus: response.status };
+  return retryIfTransient(response, error) ?? { type: "failed", error, httpStatus: response.status };
 }
 
 export const splendor: BackendKind = {

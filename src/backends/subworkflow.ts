@@ -1,6 +1,6 @@
 // Subworkflow (datasets): one DELETE per dataset id; a 200 marks the dataset for deletion, the backend purges it later.
 import type { BackendConfig } from "../config.js";
-import { type HttpClient, type HttpResponse, isTransientStatus, retryAfterMs } from "./http.js";
+import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
 import type { BackendClient, BackendKind, BatchOutcome } from "./types.js";
 
 /** `ds_` and at least one URL-safe character: nothing that could leave the path segment. */
@@ -105,15 +105,13 @@ export const subworkflow: BackendKind = {
             httpStatus: 401,
           };
         }
-        if (isTransientStatus(status)) {
-          return {
-            type: "retry",
+        return (
+          retryIfTransient(response, http.errorText(response)) ?? {
+            type: "failed",
             error: http.errorText(response),
-            retryAfterMs: retryAfterMs(response.headers),
             httpStatus: status,
-          };
-        }
-        return { type: "failed", error: http.errorText(response), httpStatus: status };
+          }
+        );
       },
     };
   },

@@ -11,7 +11,7 @@ import { connectBackend } from "../backends/index.js";
 import type { BackendClient, BatchOutcome } from "../backends/types.js";
 import type { BackendConfig } from "../config.js";
 import type { Logger } from "../logger.js";
-import type { BatchRecord, JobRecord, PlanRecord, Store } from "./store.js";
+import type { BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
 import { TERMINAL_STATUSES } from "./store.js";
 import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
 
@@ -249,6 +249,22 @@ export class Runner {
     } finally {
       active.events.off("change", listener);
     }
+  }
+
+  /** The newest jobs this owner may see (null: all), optionally of one status, without failed ids. */
+  async list(query: { owner: string | null; status?: JobStatus; limit: number }): Promise<JobView[]> {
+    const jobs: JobView[] = [];
+    const newestFirst = (await this.store.listJobIds()).reverse();
+    // Views are read a page at a time in parallel: one by one, the call grew slower with every job it read.
+    for (let start = 0; start < newestFirst.length && jobs.length < query.limit; start += query.limit) {
+      const page = newestFirst.slice(start, start + query.limit);
+      const views = await Promise.all(page.map((id) => this.view(id, null, query.owner)));
+      for (const view of views) {
+        if (view && (!query.status || view.status === query.status) && jobs.length < query.limit)
+          jobs.push(view);
+      }
+    }
+    return jobs;
   }
 
   /**

@@ -1,6 +1,5 @@
 // list_delete_jobs: the newest jobs, optionally of one status.
 import { z } from "zod";
-import type { JobView } from "../jobs/view.js";
 import { jobShape, listedJobSchema } from "./job-schema.js";
 import { defineTool } from "./tool.js";
 
@@ -15,20 +14,9 @@ export const listDeleteJobs = defineTool({
   },
   outputSchema: { jobs: z.array(listedJobSchema) },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  handler: async (input, { runner, store }, { caller }) => {
-    const jobs: JobView[] = [];
-    const newestFirst = (await store.listJobIds()).reverse();
-    // Views are read a page at a time in parallel: one by one, the call grew slower with every job it read.
-    for (let start = 0; start < newestFirst.length && jobs.length < input.limit; start += input.limit) {
-      const page = newestFirst.slice(start, start + input.limit);
-      const views = await Promise.all(page.map((id) => runner.view(id, null, caller.owner)));
-      for (const view of views) {
-        if (view && (!input.status || view.status === input.status) && jobs.length < input.limit)
-          jobs.push(view);
-      }
-    }
-    return { jobs };
-  },
+  handler: async (input, { runner }, { caller }) => ({
+    jobs: await runner.list({ owner: caller.owner, status: input.status, limit: input.limit }),
+  }),
   summarize: ({ jobs }) =>
     `${jobs.length} job(s).${jobs.length ? ` Newest: ${jobs[0]?.job_id} (${jobs[0]?.status}).` : ""}`,
 });

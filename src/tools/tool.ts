@@ -4,13 +4,11 @@ import type { z } from "zod";
 import type { AuditEventName } from "../audit.js";
 import type { Caller, DeletionGate } from "../gate/gate.js";
 import type { Runner } from "../jobs/runner.js";
-import type { Store } from "../jobs/store.js";
 
-/** What every tool may use: the gate and the jobs, never the raw MCP server. */
+/** What every tool may use: the gate and the jobs, never the raw MCP server or the store. */
 export interface ToolContext {
   gate: DeletionGate;
   runner: Runner;
-  store: Store;
 }
 
 /** What one call brings: who calls, and how to reach the calling request's client. */

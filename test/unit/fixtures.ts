@@ -1,5 +1,6 @@
 // A resolved Splendor backend config for unit tests, with the defaults SPEC §3 gives.
 import type { BackendConfig } from "../../src/config.js";
+import type { JobRecord } from "../../src/jobs/store.js";
 
 export function splendorBackend(overrides: Partial<BackendConfig> = {}): BackendConfig {
   return {
@@ -19,6 +20,29 @@ export function splendorBackend(overrides: Partial<BackendConfig> = {}): Backend
     timeoutMs: 30_000,
     maxAttempts: 5,
     options: { tenantId: "acme" },
+    ...overrides,
+  };
+}
+
+/** A stored job record for unit tests; tests override what they look at. */
+export function jobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
+  return {
+    id: "job_1",
+    plan_id: "plan_1",
+    backend: "splendor-prod",
+    kind: "splendor",
+    target: { dataset_id: "app-logs" },
+    reason: "GDPR erasure request #4411",
+    requested_by: "claude-code",
+    owner: null,
+    status: "running",
+    total: 10,
+    batch_count: 2,
+    notes: ["purged later"],
+    cancel_requested: false,
+    created_at: "2025-01-01T00:00:00.000Z",
+    started_at: "2025-01-01T00:00:01.000Z",
+    finished_at: null,
     ...overrides,
   };
 }

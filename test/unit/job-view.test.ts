@@ -2,27 +2,10 @@
 import { describe, expect, it } from "vitest";
 import type { BatchRecord, JobRecord } from "../../src/jobs/store.js";
 import { countJob, finalStatus, jobView } from "../../src/jobs/view.js";
+import { jobRecord } from "./fixtures.js";
 
 function job(overrides: Partial<JobRecord> = {}): JobRecord {
-  return {
-    id: "job_1",
-    plan_id: "plan_1",
-    backend: "splendor-prod",
-    kind: "splendor",
-    target: { dataset_id: "app-logs" },
-    reason: "GDPR erasure request #4411",
-    requested_by: "claude-code",
-    owner: null,
-    status: "running",
-    total: 10,
-    batch_count: 2,
-    notes: ["purged later"],
-    cancel_requested: false,
-    created_at: "2025-01-01T00:00:00.000Z",
-    started_at: "2025-01-01T00:00:01.000Z",
-    finished_at: null,
-    ...overrides,
-  };
+  return jobRecord(overrides);
 }
 
 function batch(index: number, overrides: Partial<BatchRecord> = {}): BatchRecord {

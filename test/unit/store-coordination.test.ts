@@ -8,6 +8,7 @@ import {
   KeyedLock,
 } from "../../src/jobs/coordination.js";
 import { type JobRecord, Store } from "../../src/jobs/store.js";
+import { jobRecord } from "./fixtures.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 
@@ -28,24 +29,13 @@ function claim(overrides: Partial<ExecutionClaim> = {}): ExecutionClaim {
 }
 
 function job(id: string, status: JobRecord["status"]): JobRecord {
-  return {
-    id,
-    plan_id: `plan_of_${id}`,
+  const fields = {
     backend: "splendor-prod",
-    kind: "splendor",
-    target: { dataset_id: "app-logs" },
-    reason: "GDPR erasure request #4411",
-    requested_by: "claude-code",
-    owner: null,
-    status,
-    total: 10,
     batch_count: 1,
     notes: [],
-    cancel_requested: false,
     created_at: "2026-03-01T12:00:00.000Z",
-    started_at: null,
-    finished_at: null,
   };
+  return jobRecord({ ...fields, id, plan_id: `plan_of_${id}`, status, started_at: null });
 }
 
 describe("claimExecution", () => {

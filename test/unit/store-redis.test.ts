@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExecutionClaim } from "../../src/jobs/coordination.js";
 import { type JobRecord, Store } from "../../src/jobs/store.js";
 import { type RedisServer, startRedisServer } from "../integration/redis-server.js";
+import { jobRecord } from "./fixtures.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -38,24 +39,8 @@ function claim(overrides: Partial<ExecutionClaim>): ExecutionClaim {
 }
 
 function job(id: string, status: JobRecord["status"]): JobRecord {
-  return {
-    id,
-    plan_id: `plan_of_${id}`,
-    backend: "b",
-    kind: "splendor",
-    target: { dataset_id: "app-logs" },
-    reason: "GDPR erasure request #4411",
-    requested_by: "claude-code",
-    owner: null,
-    status,
-    total: 10,
-    batch_count: 1,
-    notes: [],
-    cancel_requested: false,
-    created_at: "2026-03-01T12:00:00.000Z",
-    started_at: null,
-    finished_at: null,
-  };
+  const fields = { backend: "b", batch_count: 1, notes: [], created_at: "2026-03-01T12:00:00.000Z" };
+  return jobRecord({ ...fields, id, plan_id: `plan_of_${id}`, status, started_at: null });
 }
 
 describe("Store on Redis", () => {

@@ -3,7 +3,7 @@ import { startLangsmithSimulator } from "./langsmith.js";
 import { startMoorchehSimulator } from "./moorcheh.js";
 import { startPiianoVaultSimulator } from "./piiano-vault.js";
 import { DEMO_SEED } from "./seed.js";
-import { type SplendorSimulator, startSplendorSimulator } from "./splendor.js";
+import { startSplendorSimulator } from "./splendor.js";
 import { startSubworkflowSimulator } from "./subworkflow.js";
 
 /** What one running simulator contributes to the printed config. */
@@ -26,28 +26,47 @@ interface SimulatorEntry {
   start(port: number): Promise<RunningSimulator>;
 }
 
+/** The config entry and secret for a started simulator: one backend of `kind` named `name` pointing at it. */
+function serving(
+  sim: { url: string; close(): Promise<void> },
+  backend: {
+    name: string;
+    kind: string;
+    credentialEnv: string;
+    secret: string;
+    keys?: Record<string, unknown>;
+  },
+): RunningSimulator {
+  return {
+    backendName: backend.name,
+    backendConfig: {
+      kind: backend.kind,
+      baseUrl: sim.url,
+      credentialEnv: backend.credentialEnv,
+      ...backend.keys,
+    },
+    env: { [backend.credentialEnv]: backend.secret },
+    url: sim.url,
+    close: () => sim.close(),
+  };
+}
+
 const simulators: SimulatorEntry[] = [
   {
     kind: "splendor",
     defaultPort: 8701,
     portEnv: "SPLENDOR_SIM_PORT",
     async start(port) {
-      const token = "demo-splendor-token";
+      const secret = "demo-splendor-token";
       const tenantId = "demo";
-      const sim: SplendorSimulator = await startSplendorSimulator({ token, tenantId, port });
-      return {
-        backendName: "splendor-demo",
-        backendConfig: {
-          kind: "splendor",
-          baseUrl: sim.url,
-          credentialEnv: "SPLENDOR_TOKEN",
-          tenantId,
-          allowTargets: ["app-logs", "crm-*"],
-        },
-        env: { SPLENDOR_TOKEN: token },
-        url: sim.url,
-        close: () => sim.close(),
-      };
+      const sim = await startSplendorSimulator({ token: secret, tenantId, port });
+      return serving(sim, {
+        name: "splendor-demo",
+        kind: "splendor",
+        credentialEnv: "SPLENDOR_TOKEN",
+        secret,
+        keys: { tenantId, allowTargets: ["app-logs", "crm-*"] },
+      });
     },
   },
   {
@@ -55,25 +74,20 @@ const simulators: SimulatorEntry[] = [
     defaultPort: 8702,
     portEnv: "MOORCHEH_SIM_PORT",
     async start(port) {
-      const apiKey = "demo-moorcheh-key";
+      const secret = "demo-moorcheh-key";
       const { namespace, documents, vectors } = DEMO_SEED.moorcheh;
       const sim = await startMoorchehSimulator({
-        apiKey,
+        apiKey: secret,
         port,
         namespaces: { [namespace]: { documents, vectors } },
       });
-      return {
-        backendName: "moorcheh-demo",
-        backendConfig: {
-          kind: "moorcheh",
-          baseUrl: sim.url,
-          credentialEnv: "MOORCHEH_API_KEY",
-          allowTargets: ["kb-*"],
-        },
-        env: { MOORCHEH_API_KEY: apiKey },
-        url: sim.url,
-        close: () => sim.close(),
-      };
+      return serving(sim, {
+        name: "moorcheh-demo",
+        kind: "moorcheh",
+        credentialEnv: "MOORCHEH_API_KEY",
+        secret,
+        keys: { allowTargets: ["kb-*"] },
+      });
     },
   },
   {
@@ -81,15 +95,18 @@ const simulators: SimulatorEntry[] = [
     defaultPort: 8703,
     portEnv: "LANGSMITH_SIM_PORT",
     async start(port) {
-      const apiKey = "demo-langsmith-key";
-      const sim = await startLangsmithSimulator({ apiKey, port, examples: DEMO_SEED.langsmith.examples });
-      return {
-        backendName: "langsmith-demo",
-        backendConfig: { kind: "langsmith", baseUrl: sim.url, credentialEnv: "LANGSMITH_API_KEY" },
-        env: { LANGSMITH_API_KEY: apiKey },
-        url: sim.url,
-        close: () => sim.close(),
-      };
+      const secret = "demo-langsmith-key";
+      const sim = await startLangsmithSimulator({
+        apiKey: secret,
+        port,
+        examples: DEMO_SEED.langsmith.examples,
+      });
+      return serving(sim, {
+        name: "langsmith-demo",
+        kind: "langsmith",
+        credentialEnv: "LANGSMITH_API_KEY",
+        secret,
+      });
     },
   },
   {
@@ -97,15 +114,18 @@ const simulators: SimulatorEntry[] = [
     defaultPort: 8704,
     portEnv: "SUBWORKFLOW_SIM_PORT",
     async start(port) {
-      const apiKey = "demo-subworkflow-key";
-      const sim = await startSubworkflowSimulator({ apiKey, port, datasets: DEMO_SEED.subworkflow.datasets });
-      return {
-        backendName: "subworkflow-demo",
-        backendConfig: { kind: "subworkflow", baseUrl: sim.url, credentialEnv: "SUBWORKFLOW_API_KEY" },
-        env: { SUBWORKFLOW_API_KEY: apiKey },
-        url: sim.url,
-        close: () => sim.close(),
-      };
+      const secret = "demo-subworkflow-key";
+      const sim = await startSubworkflowSimulator({
+        apiKey: secret,
+        port,
+        datasets: DEMO_SEED.subworkflow.datasets,
+      });
+      return serving(sim, {
+        name: "subworkflow-demo",
+        kind: "subworkflow",
+        credentialEnv: "SUBWORKFLOW_API_KEY",
+        secret,
+      });
     },
   },
   {
@@ -113,26 +133,20 @@ const simulators: SimulatorEntry[] = [
     defaultPort: 8705,
     portEnv: "PIIANO_SIM_PORT",
     async start(port) {
-      const apiKey = "demo-piiano-key";
+      const secret = "demo-piiano-key";
       const { collection, active, archived } = DEMO_SEED.piianoVault;
       const sim = await startPiianoVaultSimulator({
-        apiKey,
+        apiKey: secret,
         port,
         collections: { [collection]: { active, archived } },
       });
-      return {
-        backendName: "piiano-demo",
-        backendConfig: {
-          kind: "piiano-vault",
-          baseUrl: sim.url,
-          credentialEnv: "PIIANO_API_KEY",
-          accessReason: "DataSubjectRequest",
-          allowTargets: [collection],
-        },
-        env: { PIIANO_API_KEY: apiKey },
-        url: sim.url,
-        close: () => sim.close(),
-      };
+      return serving(sim, {
+        name: "piiano-demo",
+        kind: "piiano-vault",
+        credentialEnv: "PIIANO_API_KEY",
+        secret,
+        keys: { accessReason: "DataSubjectRequest", allowTargets: [collection] },
+      });
     },
   },
 ];
