@@ -4,6 +4,7 @@ import type { Audit } from "../audit.js";
 import { kindOf } from "../backends/index.js";
 import type { Target } from "../backends/types.js";
 import type { BackendConfig, Config } from "../config.js";
+import { failpoint } from "../failpoint.js";
 import { Runner } from "../jobs/runner.js";
 import type { PlanRecord, Store } from "../jobs/store.js";
 import { ownedBy } from "../jobs/view.js";
@@ -158,6 +159,7 @@ export class DeletionGate {
       job_id: null,
     };
     await this.store.putPlanBatches(plan.id, batches);
+    failpoint("dry-run.after-batches");
     await this.store.putPlan(plan);
     this.audit.record({
       event: "plan.created",
@@ -219,6 +221,7 @@ export class DeletionGate {
       );
     }
     await this.confirm(plan, token, caller);
+    failpoint("execute.after-confirm");
 
     const backend = this.backend(plan.backend);
     checkWritable(backend);
@@ -228,6 +231,7 @@ export class DeletionGate {
     // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
     const jobId = Runner.newJobId();
     await this.runner.createJob(plan, jobId, caller.actor);
+    failpoint("execute.after-job");
     const claim = await this.store.claimExecution({
       planId: plan.id,
       jobId,
@@ -242,6 +246,7 @@ export class DeletionGate {
       checkDailyBudget(backend, claim.used, count);
       throw new Error(`daily budget of ${backend.name}: the claim and the policy disagree`);
     }
+    failpoint("execute.after-claim");
     plan.job_id = jobId;
     await this.store.putPlan(plan);
     this.audit.record({

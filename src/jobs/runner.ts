@@ -10,6 +10,7 @@ import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
 import type { BackendClient, BatchOutcome } from "../backends/types.js";
 import type { BackendConfig } from "../config.js";
+import { failpoint } from "../failpoint.js";
 import type { Logger } from "../logger.js";
 import type { BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
 import { TERMINAL_STATUSES } from "./store.js";
@@ -413,7 +414,11 @@ export class Runner {
     const polls: Promise<void>[] = batches
       .filter((batch) => batch.status === "awaiting_backend")
       .map((batch) => this.pollBatch(active, batch));
-    // A batch left `sending` by a crash has an unknown outcome: it is sent again (deletes are idempotent).
+    // A batch left `sending` by a crash has an unknown outcome: it is sent again (deletes are idempotent). The
+    // attempt the crash cut short got no answer, so it is not counted against maxAttempts.
+    for (const batch of batches) {
+      if (batch.status === "sending") batch.attempts = Math.max(0, batch.attempts - 1);
+    }
     const toSend = batches.filter((batch) => batch.status === "pending" || batch.status === "sending");
     let next = 0;
     const worker = async () => {
@@ -458,6 +463,7 @@ export class Runner {
           if (this.stopped(active)) throw new AbortError(STOPPED);
           return lane.client.sendBatch({ target: job.target, ids, reason: job.reason });
         });
+        failpoint("batch.after-answer");
         lastStatus = "httpStatus" in outcome ? (outcome.httpStatus ?? null) : null;
         if (outcome.type === "retry") {
           batch.last_error = outcome.error;
@@ -504,6 +510,10 @@ export class Runner {
       }
     };
     try {
+      // Every attempt was answered before a restart (the last one in the retry wait): nothing is left to try.
+      if (batch.attempts >= lane.config.maxAttempts) {
+        throw new Error(batch.last_error ?? `${batch.attempts} attempts made`);
+      }
       const outcome = await pRetry(attempt, {
         retries: Math.max(0, lane.config.maxAttempts - batch.attempts - 1),
         factor: 2,
@@ -521,8 +531,12 @@ export class Runner {
             },
             "batch attempt failed",
           );
+          if (retriesLeft === 0) return;
+          // Answered and waiting for the next try: not in flight, and a restart must not count it again.
+          batch.status = "pending";
+          await this.saveBatch(active, batch);
           const wait = (error as TransientError).retryAfterMs;
-          if (retriesLeft > 0 && wait) await sleep(wait);
+          if (wait) await sleep(wait);
         },
       });
       return outcome.type === "accepted";
@@ -551,6 +565,7 @@ export class Runner {
       await sleep(delay);
       if (this.stopped(active)) return;
       const outcome = await lane.queue.add(() => poll(backendJob.id));
+      if (outcome.type === "succeeded" || outcome.type === "failed") failpoint("poll.after-answer");
       if (outcome.type === "running") {
         failures = 0;
         delay = Math.min(delay * 2, POLL_MAX_MS);

@@ -6,9 +6,10 @@ export type FaultSpec =
   | { type: "latency"; ms: number }
   /**
    * Answer this status without processing the request. `body` is sent as JSON, or as text/plain when it
-   * is a string; when omitted the simulator's default error body for the status is used.
+   * is a string; when omitted the simulator's default error body for the status is used. `echoHeaders`
+   * adds the request's headers to the body, as a careless service might.
    */
-  | { type: "status"; status: number; retryAfterSeconds?: number; body?: unknown }
+  | { type: "status"; status: number; retryAfterSeconds?: number; body?: unknown; echoHeaders?: boolean }
   /** Destroy the socket (TCP RST) without answering; the request is not processed. */
   | { type: "reset" }
   /** Never answer; the socket stays open until the client gives up or the server closes. */
@@ -88,8 +89,14 @@ export async function applyFault(
     case "latency":
       return (await delay(fault.ms, res)) ? "continue" : "handled";
     case "status": {
-      const body = fault.body ??
+      const chosen = fault.body ??
         options.defaultBody?.(fault.status) ?? { detail: `simulator: injected fault ${fault.status}` };
+      // A careless service that echoes the request's headers (credentials included) in its error body.
+      const body = fault.echoHeaders
+        ? typeof chosen === "string"
+          ? `${chosen} ${JSON.stringify(req.headers)}`
+          : { ...(chosen as object), request_headers: req.headers }
+        : chosen;
       const isText = typeof body === "string";
       const headers: Record<string, string> = {
         "content-type": isText ? "text/plain; charset=utf-8" : "application/json",
