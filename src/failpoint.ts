@@ -11,6 +11,8 @@ export type FailpointName =
   | "execute.after-confirm"
   /** execute_delete: the job is written, the plan not yet claimed for it. */
   | "execute.after-job"
+  /** Inside a claim (memory/sqlite): the job is indexed, the plan not yet claimed for it. */
+  | "claim.after-index"
   /** execute_delete: the plan is claimed for the job, the plan record does not name it yet. */
   | "execute.after-claim"
   /** The backend answered a batch; the answer is not stored yet. */

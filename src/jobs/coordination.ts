@@ -1,5 +1,6 @@
 // What instances sharing a store must agree on atomically: plan claims, the daily budget, the job index, job leases.
 import type Keyv from "keyv";
+import { failpoint } from "../failpoint.js";
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -35,6 +36,11 @@ export interface Coordination {
   indexJob(jobId: string): Promise<void>;
   /** Jobs that may be unfinished, for resume and takeover; callers check each job's status. */
   unfinishedJobIds(): Promise<string[]>;
+  /**
+   * Drops an indexed job from the index when its plan is not claimed for it (a crash inside a claim left
+   * it so) and returns true; false when the claim is the job's. Never races a claim in progress.
+   */
+  dropUnclaimed(job: { id: string; plan_id: string; backend: string }): Promise<boolean>;
   /** Called once a job's terminal status is stored. */
   jobFinished(jobId: string): Promise<void>;
   /** Takes the job's lease for `holder` when nobody holds it (or its holder let it expire); true when held now. */
@@ -64,6 +70,8 @@ export class KeyedLock {
 interface DailyEntry {
   at: number;
   count: number;
+  /** The claimed plan: a claim repeated after a crash replaces its entry instead of counting twice. */
+  plan?: string;
 }
 
 /**
@@ -87,9 +95,17 @@ export class InProcessCoordination implements Coordination {
       if (claim.dailyLimit !== null && used + claim.count > claim.dailyLimit) {
         return { outcome: "over_budget", used };
       }
-      await this.keyv.set(`claim:plan:${claim.planId}`, claim.jobId);
-      await this.keyv.set(`daily:${claim.backend}`, [...recent, { at: claim.now, count: claim.count }]);
+      // Three writes, and a crash may fall between any two, so the claim is written last: before it, the
+      // job is indexed (an indexed job without its claim is dropped at resume, see Store.unfinishedJobs)
+      // and its count recorded (a crash there spends budget on a plan not run: the safe side).
       await this.indexJob(claim.jobId);
+      failpoint("claim.after-index");
+      const others = recent.filter((entry) => entry.plan !== claim.planId);
+      await this.keyv.set(`daily:${claim.backend}`, [
+        ...others,
+        { at: claim.now, count: claim.count, plan: claim.planId },
+      ]);
+      await this.keyv.set(`claim:plan:${claim.planId}`, claim.jobId);
       return { outcome: "claimed", jobId: claim.jobId };
     });
   }
@@ -100,6 +116,21 @@ export class InProcessCoordination implements Coordination {
 
   async jobIds(): Promise<string[]> {
     return (await this.keyv.get<string[]>("jobs:index")) ?? [];
+  }
+
+  async dropUnclaimed(job: { id: string; plan_id: string; backend: string }): Promise<boolean> {
+    // Under the claim's own lock: a claim between its index write and its claim write is never judged.
+    return this.locks.run(`daily:${job.backend}`, async () => {
+      if ((await this.keyv.get<string>(`claim:plan:${job.plan_id}`)) === job.id) return false;
+      await this.locks.run("jobs:index", async () => {
+        const ids = await this.jobIds();
+        await this.keyv.set(
+          "jobs:index",
+          ids.filter((id) => id !== job.id),
+        );
+      });
+      return true;
+    });
   }
 
   async indexJob(jobId: string): Promise<void> {

@@ -45,6 +45,13 @@ redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 0`;
 
+// KEYS: claim, job index, unfinished jobs. ARGV: job id.
+const DROP_UNCLAIMED = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1`;
+
 // KEYS: lease. ARGV: holder, ms.
 const ACQUIRE_LEASE = `
 local holder = redis.call('GET', KEYS[1])
@@ -101,6 +108,16 @@ export class RedisCoordination implements Coordination {
       arguments: [String(now), String(DAY_MS)],
     });
     return Number(used);
+  }
+
+  /** A Redis claim indexes its job in the same script, so this only guards against a store edited by hand. */
+  async dropUnclaimed(job: { id: string; plan_id: string }): Promise<boolean> {
+    const client = await this.connect();
+    const dropped = await client.eval(DROP_UNCLAIMED, {
+      keys: [this.key(`claim:plan:${job.plan_id}`), this.key("jobs:index"), this.key("jobs:unfinished")],
+      arguments: [job.id],
+    });
+    return Number(dropped) === 1;
   }
 
   async jobIds(): Promise<string[]> {

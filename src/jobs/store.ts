@@ -234,9 +234,18 @@ export class Store {
   async unfinishedJobs(): Promise<JobRecord[]> {
     const ids = await this.coordination.unfinishedJobIds();
     const jobs = await this.keyv.getMany<JobRecord>(ids.map((id) => `job:${id}`));
-    return jobs.filter(
-      (job): job is JobRecord => job !== undefined && !TERMINAL_STATUSES.includes(job.status),
-    );
+    const unfinished: JobRecord[] = [];
+    for (const job of jobs) {
+      if (job === undefined || TERMINAL_STATUSES.includes(job.status)) continue;
+      // A crash inside a claim can leave its job indexed but the plan unclaimed: that job never ran and
+      // must not (the plan may still be executed, as another job). Such a job is queued by definition.
+      if (job.status === "queued" && (await this.coordination.dropUnclaimed(job))) {
+        await this.deleteJob(job.id, job.batch_count);
+        continue;
+      }
+      unfinished.push(job);
+    }
+    return unfinished;
   }
 
   /** Takes the job's lease for `holder` (one instance runs a job at a time); true when held now. */

@@ -25,11 +25,13 @@ const rank = (area: string) => (AREAS.includes(area) ? AREAS.indexOf(area) : ARE
 trials.sort((a, b) => rank(a.area) - rank(b.area) || a.trial.localeCompare(b.trial));
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
+const lostCell = (t: Trial) =>
+  t.documentedLimit ? `${t.lost} (documented limit: ${cell(t.documentedLimit)})` : String(t.lost);
 const rows = trials.map(
   (t) =>
-    `| ${cell(t.area)} | ${cell(t.trial)} | ${t.runs.toLocaleString("en-US")} ${cell(t.unit)} | ${t.lost} | ${cell(t.figures)} |`,
+    `| ${cell(t.area)} | ${cell(t.trial)} | ${t.runs.toLocaleString("en-US")} ${cell(t.unit)} | ${lostCell(t)} | ${cell(t.figures)} |`,
 );
-const lost = trials.reduce((sum, t) => sum + t.lost, 0);
+const lost = trials.filter((t) => !t.documentedLimit).reduce((sum, t) => sum + t.lost, 0);
 const when =
   trials
     .map((t) => t.at)
