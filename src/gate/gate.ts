@@ -6,7 +6,7 @@ import type { Target } from "../backends/types.js";
 import type { BackendConfig, Config } from "../config.js";
 import { failpoint } from "../failpoint.js";
 import { Runner } from "../jobs/runner.js";
-import type { PlanRecord, Store } from "../jobs/store.js";
+import { PLAN_GRACE_MS, type PlanRecord, type Store } from "../jobs/store.js";
 import { ownedBy } from "../jobs/view.js";
 import {
   type AskHuman,
@@ -158,9 +158,11 @@ export class DeletionGate {
       created_at: new Date().toISOString(),
       job_id: null,
     };
-    await this.store.putPlanBatches(plan.id, batches);
+    // Kept until a while after its expiry unless executed, so dry runs alone cannot fill the store.
+    const keepMs = Date.parse(expiresAt) + PLAN_GRACE_MS - Date.now();
+    await this.store.putPlanBatches(plan.id, batches, keepMs);
     failpoint("dry-run.after-batches");
-    await this.store.putPlan(plan);
+    await this.store.putPlan(plan, keepMs);
     this.audit.record({
       event: "plan.created",
       plan_id: plan.id,
@@ -228,6 +230,8 @@ export class DeletionGate {
     const count = plan.counts.to_delete;
     // An early answer without writing anything; the claim below decides atomically.
     checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), count);
+    // The job reads its ids from the plan: they are kept for good before the plan can be claimed.
+    await this.store.keepPlanBatches(plan.id, plan.batch_count);
     // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
     const jobId = Runner.newJobId();
     await this.runner.createJob(plan, jobId, caller.actor);
@@ -243,6 +247,9 @@ export class DeletionGate {
     if (claim.outcome !== "claimed") {
       await this.store.deleteJob(jobId, plan.batch_count);
       if (claim.outcome === "taken") return this.startJob(claim.jobId);
+      // Not executed after all: its ids go when the plan does.
+      const keepMs = Date.parse(plan.confirmation.expires_at) + PLAN_GRACE_MS - Date.now();
+      await this.store.keepPlanBatches(plan.id, plan.batch_count, Math.max(1, keepMs));
       checkDailyBudget(backend, claim.used, count);
       throw new Error(`daily budget of ${backend.name}: the claim and the policy disagree`);
     }

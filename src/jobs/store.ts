@@ -16,6 +16,15 @@ import {
 import { RedisCoordination } from "./redis-coordination.js";
 
 const NAMESPACE = "deletegate";
+/**
+ * A plan that is never executed is kept this long past its expiry (execute_delete answers PLAN_EXPIRED
+ * meanwhile, PLAN_NOT_FOUND after), then dropped with its ids, so dry runs alone cannot fill the store.
+ */
+export const PLAN_GRACE_MS = 15 * 60 * 1000;
+/** How often memory and sqlite stores drop expired records (Redis expires them itself). */
+const SWEEP_INTERVAL_MS = 60_000;
+/** Keyv stores each value as JSON ending in its expiry, when it has one. */
+const EXPIRES_AT_END = /"expires":(\d+)\}$/;
 /** A Redis that does not answer in this long fails the call (and the start-up) instead of hanging it. */
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
@@ -98,24 +107,51 @@ export interface BatchRecord {
 export type StoreKind = "memory" | "sqlite" | "redis";
 
 export class Store {
+  private sweeper: NodeJS.Timeout | null = null;
+
   private constructor(
     private readonly keyv: Keyv,
     private readonly coordination: Coordination,
     readonly kind: StoreKind,
-  ) {}
+    /** Deletes expired records; null when the store expires them itself. */
+    private readonly sweep: ((now: number) => Promise<number>) | null = null,
+  ) {
+    if (sweep) {
+      this.sweeper = setInterval(() => void this.sweepExpired().catch(() => undefined), SWEEP_INTERVAL_MS);
+      this.sweeper.unref();
+    }
+  }
 
   /** `memory`, `sqlite:<path>` (directory created) or `redis://host:port` (shared by several instances). */
   static open(spec: string, onError: (error: unknown) => void = () => {}): Store {
     let store: Store;
     if (spec === "memory") {
-      const keyv = new Keyv({ namespace: NAMESPACE, throwOnErrors: true });
-      store = new Store(keyv, new InProcessCoordination(keyv), "memory");
+      const map = new Map<string, unknown>();
+      const keyv = new Keyv({ store: map, namespace: NAMESPACE, throwOnErrors: true });
+      // Keyv drops an expired value only when it is read again: sweep the rest.
+      const sweep = async (now: number) => {
+        let dropped = 0;
+        for (const [key, value] of map) {
+          const expires = typeof value === "string" ? EXPIRES_AT_END.exec(value)?.[1] : undefined;
+          if (expires !== undefined && Number(expires) <= now && map.delete(key)) dropped++;
+        }
+        return dropped;
+      };
+      store = new Store(keyv, new InProcessCoordination(keyv), "memory", sweep);
     } else if (spec.startsWith("sqlite:")) {
       const path = resolve(spec.slice("sqlite:".length));
       mkdirSync(dirname(path), { recursive: true });
       const sqlite = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
       const keyv = new Keyv({ store: sqlite, namespace: NAMESPACE, throwOnErrors: true });
-      store = new Store(keyv, new InProcessCoordination(keyv), "sqlite");
+      // Only values that carry an expiry end in one; the cheap suffix test spares parsing the others.
+      const sweep = async (now: number) => {
+        const rows = (await sqlite.query(
+          `DELETE FROM keyv WHERE substr(value, -40) LIKE '%"expires":%' AND json_extract(value, '$.expires') <= ? RETURNING key`,
+          now,
+        )) as unknown[];
+        return rows.length;
+      };
+      store = new Store(keyv, new InProcessCoordination(keyv), "sqlite", sweep);
     } else if (spec.startsWith("redis://")) {
       const client = createClient({
         url: spec,
@@ -155,13 +191,31 @@ export class Store {
     return this.keyv.get<PlanRecord>(`plan:${id}`);
   }
 
-  async putPlan(plan: PlanRecord): Promise<void> {
-    await this.keyv.set(`plan:${plan.id}`, plan);
+  /** `ttlMs`: dropped after that long (a plan not executed); omitted: kept (an executed plan). */
+  async putPlan(plan: PlanRecord, ttlMs?: number): Promise<void> {
+    await this.keyv.set(`plan:${plan.id}`, plan, ttlMs);
   }
 
   /** Ids are stored per batch so no single value has to hold a whole large plan. */
-  async putPlanBatches(planId: string, batches: string[][]): Promise<void> {
-    for (const [index, ids] of batches.entries()) await this.keyv.set(`plan:${planId}:ids:${index}`, ids);
+  async putPlanBatches(planId: string, batches: string[][], ttlMs?: number): Promise<void> {
+    for (const [index, ids] of batches.entries()) {
+      await this.keyv.set(`plan:${planId}:ids:${index}`, ids, ttlMs);
+    }
+  }
+
+  /** Sets how long a plan's ids are kept: for good (its job reads them) or `ttlMs` more (not executed). */
+  async keepPlanBatches(planId: string, batchCount: number, ttlMs?: number): Promise<void> {
+    for (let index = 0; index < batchCount; index++) {
+      const key = `plan:${planId}:ids:${index}`;
+      const ids = await this.keyv.get<string[]>(key);
+      if (!ids) throw new Error(`plan ${planId} has no batch ${index}`);
+      await this.keyv.set(key, ids, ttlMs);
+    }
+  }
+
+  /** Drops expired records now (the store also does so every minute); returns how many. */
+  async sweepExpired(now = Date.now()): Promise<number> {
+    return this.sweep ? this.sweep(now) : 0;
   }
 
   async getPlanBatch(planId: string, index: number): Promise<string[]> {
@@ -263,6 +317,7 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     await this.keyv.disconnect();
   }
 }

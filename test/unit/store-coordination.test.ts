@@ -166,9 +166,25 @@ describe("Store on memory", () => {
     expect(store.shared).toBe(false);
     for (const [index, status] of (["running", "succeeded", "queued"] as const).entries()) {
       await store.putJob(job(`job_${index}`, status));
-      await store.claimExecution(claim({ planId: `plan_${index}`, jobId: `job_${index}` }));
+      await store.claimExecution(claim({ planId: `plan_of_job_${index}`, jobId: `job_${index}` }));
     }
     expect((await store.unfinishedJobs()).map((record) => record.id)).toEqual(["job_0", "job_2"]);
+    await store.close();
+  });
+
+  it("drops a queued job indexed without its plan's claim (a crash inside the claim), and only that one", async () => {
+    const store = Store.open("memory");
+    await store.putJob(job("job_claimed", "queued"));
+    await store.claimExecution(claim({ planId: "plan_of_job_claimed", jobId: "job_claimed" }));
+    // The crash: indexed (the claim's first write), never claimed.
+    await store.putJob(job("job_orphan", "queued"));
+    await store.indexJob("job_orphan");
+    // Started jobs were claimed by definition, whatever the claim record says.
+    await store.putJob(job("job_running", "running"));
+    await store.indexJob("job_running");
+    expect((await store.unfinishedJobs()).map((record) => record.id)).toEqual(["job_claimed", "job_running"]);
+    expect(await store.getJob("job_orphan")).toBeUndefined();
+    expect(await store.listJobIds()).toEqual(["job_claimed", "job_running"]);
     await store.close();
   });
 

@@ -88,10 +88,10 @@ describe("Store on Redis", () => {
   });
 
   it("lists unfinished jobs until their terminal status is stored", async () => {
-    const { plan, job: jobId, backend } = names();
+    const { job: jobId, backend } = names();
     for (const index of [1, 2]) {
       await store.putJob(job(jobId(index), "queued"));
-      await store.claimExecution(claim({ planId: plan(index), jobId: jobId(index), backend }));
+      await store.claimExecution(claim({ planId: `plan_of_${jobId(index)}`, jobId: jobId(index), backend }));
     }
     const mine = async () =>
       (await other.unfinishedJobs())
