@@ -17,6 +17,7 @@ import {
   waitForJob,
   writeBackendsConfig,
 } from "../integration/harness.js";
+import { startRedisServer } from "../integration/redis-server.js";
 import { recordTrial } from "./report.js";
 
 const MOORCHEH_KEY = "sim-moorcheh-crash-key-51c2";
@@ -54,7 +55,7 @@ afterAll(async () => {
 type Kind = "splendor" | "moorcheh";
 
 /** A config with both backends on a fresh store; one process at a time uses it. */
-function setup(store: "sqlite" | "memory" = "sqlite") {
+function setup(store: "sqlite" | "memory" | `redis://${string}` = "sqlite") {
   const dir = tempDir();
   const backend = { maxBatchSize: BATCH, concurrency: CONCURRENCY, maxAttempts: 5, timeoutMs: 1_000 };
   return writeBackendsConfig(
@@ -70,14 +71,18 @@ function setup(store: "sqlite" | "memory" = "sqlite") {
       },
       moorcheh: { kind: "moorcheh", baseUrl: moorcheh.url, credentialEnv: "MOORCHEH_API_KEY", ...backend },
     },
-    store === "memory" ? { store: "memory" } : {},
+    store === "sqlite" ? {} : { store },
   );
 }
 
-function open(configPath: string, failpoint?: string): Promise<Session> {
+function open(configPath: string, failpoint?: string, env: Record<string, string> = {}): Promise<Session> {
   return startSession(configPath, {
     clientName: "crash-test",
-    env: { MOORCHEH_API_KEY: MOORCHEH_KEY, ...(failpoint ? { DELETEGATE_FAILPOINT: failpoint } : {}) },
+    env: {
+      MOORCHEH_API_KEY: MOORCHEH_KEY,
+      ...env,
+      ...(failpoint ? { DELETEGATE_FAILPOINT: failpoint } : {}),
+    },
   });
 }
 
@@ -359,6 +364,43 @@ describe("kill -9 at random moments, again and again, on one sqlite store", () =
       }
     });
   }
+});
+
+describe("stdio on a Redis store", () => {
+  it("kill -9 mid-job (a batch answered, not stored), restart on the same Redis → the job ends, ids sent again at most once", async () => {
+    const redis = await startRedisServer();
+    try {
+      const config = setup(redis.url as `redis://${string}`);
+      const name = "crash-redis";
+      const ids = range(IDS, `${name}-`);
+      // The restart runs the job once the killed instance's lease has expired.
+      const lease = { DELETEGATE_LEASE_MS: "2000" };
+      const first = await open(config.path, "batch.after-answer:3", lease);
+      const plan = await dryRun(first, "splendor", name, ids);
+      const job = structured(await execute(first, plan));
+      await gone(first);
+      const second = await open(config.path, undefined, lease);
+      try {
+        const { job: final } = await waitForJob(second, job.job_id, 40_000);
+        expect(final.status).toBe("succeeded");
+        const loss = losses("splendor", name, ids, 1);
+        expect(loss).toMatchObject({ lost: 0 });
+        expect(await jobsOfPlan(second, plan.plan_id)).toEqual([job.job_id]);
+        recordTrial({
+          area: "crash",
+          trial: "redis (stdio), splendor: kill -9 at batch.after-answer:3, restart",
+          runs: 1,
+          unit: "kill",
+          lost: loss.lost,
+          figures: `resumed after the dead instance's lease expired; ${final.counts.deleted}/${IDS} deleted, ${loss.resent} ids sent again (unknown outcome), most sends of one id ${loss.mostSends}`,
+        });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
 });
 
 describe("the memory store's documented limit", () => {
