@@ -4,7 +4,7 @@ import type { Config } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
 import { DEFAULT_LEASE_MS, Runner } from "./jobs/runner.js";
 import { Store } from "./jobs/store.js";
-import type { Logger } from "./logger.js";
+import { type Logger, protectSecrets } from "./logger.js";
 
 export interface App {
   config: Config;
@@ -51,6 +51,11 @@ export function shutdownOnSignals(
 
 export function createApp(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): App {
   const leaseMs = leaseMsFrom(env);
+  // From here on no log line can show a backend key or an HTTP token, whatever object carries it.
+  protectSecrets([
+    ...Object.values(config.backends).map((backend) => backend.credential),
+    ...config.http.tokens.map((token) => token.token),
+  ]);
   const store = Store.open(config.store, (error) => logger.error({ err: error }, "store error"));
   const audit = createAudit(config.auditLog);
   const runner = new Runner(store, audit, logger, config.backends, { leaseMs });

@@ -1,13 +1,10 @@
 #!/usr/bin/env node
-// Entry point: parse flags, load the config, and serve MCP on stdio (or check the config).
+// Entry point: parse flags, load the config, and serve MCP on stdio (or check the config, or verify an audit log).
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { createApp } from "./app.js";
-import { kindOf } from "./backends/index.js";
-import { type BackendConfig, type Config, ConfigError, loadConfig, resolveConfigPath } from "./config.js";
-import { createLogger } from "./logger.js";
-import { isLoopback, serveHttp } from "./transports/http.js";
-import { serveStdio } from "./transports/stdio.js";
+import type { App } from "./app.js";
+import { verifyAuditFile } from "./audit.js";
+import type { BackendConfig, Config } from "./config.js";
 
 const USAGE = `deletegate — an MCP server that lets AI agents delete data safely
 
@@ -15,13 +12,16 @@ Usage:
   deletegate [--config FILE]                 MCP server on stdio (default)
   deletegate --http [--host H] [--port P]    Streamable HTTP at /mcp (default 127.0.0.1:8808)
   deletegate check-config [--config FILE]    validate the config and print a summary
+  deletegate audit verify FILE [--head SHA]  check the audit log's hash chain: exit 0 intact, 1 broken
   deletegate --help | --version
 
 Config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json.
 Logs go to stderr; set DELETEGATE_LOG_LEVEL (debug, info, warn, error) to change their level.
 HTTP sessions idle for DELETEGATE_SESSION_IDLE_MS (default 1800000) are closed; at most
 DELETEGATE_MAX_SESSIONS (default 1000) are open at once. With a redis:// store, an instance holds a
-job's lease for DELETEGATE_LEASE_MS (default 10000) and renews it while it runs the job.`;
+job's lease for DELETEGATE_LEASE_MS (default 10000) and renews it while it runs the job.
+Each instance needs its own auditLog: two processes appending to one file break its hash chain.
+audit verify --head SHA also checks that the line whose sha256 you noted earlier is still in the file.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
@@ -35,7 +35,9 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function targetsLine(backend: BackendConfig): string {
+type KindOf = typeof import("./backends/index.js").kindOf;
+
+function targetsLine(backend: BackendConfig, kindOf: KindOf): string {
   if (kindOf(backend).targetSchema === null) return "no target";
   return `targets ${backend.allowTargets?.join(", ") ?? "any"}`;
 }
@@ -61,10 +63,15 @@ function httpOptions(host = "127.0.0.1", portText = "8808") {
   };
 }
 
-function summary(config: Config): string {
+const MEMORY_WARNING =
+  "warning: the memory store loses plans and jobs on restart (jobs in flight are lost); " +
+  "use sqlite or redis for durable jobs";
+
+function summary(config: Config, kindOf: KindOf): string {
   const lines = [
     `config: ${config.path}`,
-    `store: ${config.store}${config.store === "memory" ? " (memory: plans and jobs are lost when the server stops)" : ""}`,
+    `store: ${config.store}`,
+    ...(config.store === "memory" ? [MEMORY_WARNING] : []),
     `audit log: ${config.auditLog}`,
     `confirmation: ${config.confirmation.mode}, plans expire after ${config.confirmation.ttlSeconds} s`,
     `max ids per call: ${config.limits.maxIdsPerCall}`,
@@ -73,12 +80,34 @@ function summary(config: Config): string {
   for (const backend of Object.values(config.backends)) {
     lines.push(
       `  ${backend.name} (${backend.kind}) ${backend.baseUrl} — credential from $${backend.credentialEnv}, ` +
-        `${targetsLine(backend)}, ${backend.readOnly ? "read-only, " : ""}` +
+        `${targetsLine(backend, kindOf)}, ${backend.readOnly ? "read-only, " : ""}` +
         `batch ${backend.batchSize}, concurrency ${backend.concurrency}, ${backend.requestsPerSecond} req/s, ` +
         `max ${backend.maxItemsPerJob}/job${backend.maxItemsPerDay ? `, ${backend.maxItemsPerDay}/day` : ""}`,
     );
   }
   return lines.join("\n");
+}
+
+/** `audit verify`: OK and the last line's sha256 (an anchor to note) → 0; the first broken line → 1. */
+function auditVerify(file: string, head: string | undefined): void {
+  if (head !== undefined && !/^[0-9a-f]{64}$/.test(head))
+    fail(`deletegate: --head must be a sha256 (64 lowercase hex characters), got "${head}"`, 2);
+  let verdict: ReturnType<typeof verifyAuditFile>;
+  try {
+    verdict = verifyAuditFile(file, { head });
+  } catch (error) {
+    fail(`deletegate: cannot read ${file}: ${(error as Error).message}`, 2);
+  }
+  if (!verdict.ok) {
+    const where = verdict.line === null ? "" : `line ${verdict.line}: `;
+    const intact = verdict.lines > 0 ? `; lines 1..${verdict.lines} are intact` : "";
+    process.stdout.write(`BROKEN: ${where}${verdict.reason}${intact}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const anchor = verdict.lastSha256 === null ? "" : `; last line's sha256 ${verdict.lastSha256}`;
+  const found = verdict.headLine === null ? "" : `; --head is line ${verdict.headLine}`;
+  process.stdout.write(`OK: ${verdict.lines} lines, chain intact${anchor}${found}\n`);
 }
 
 async function main(): Promise<void> {
@@ -89,6 +118,7 @@ async function main(): Promise<void> {
         http: { type: "boolean" };
         host: { type: "string" };
         port: { type: "string" };
+        head: { type: "string" };
         help: { type: "boolean"; short: "h" };
         version: { type: "boolean"; short: "v" };
       };
@@ -102,6 +132,7 @@ async function main(): Promise<void> {
         http: { type: "boolean" },
         host: { type: "string" },
         port: { type: "string" },
+        head: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -121,14 +152,24 @@ async function main(): Promise<void> {
     return;
   }
   const command = positionals[0];
+  if (command === "audit") {
+    if (positionals[1] !== "verify" || positionals.length !== 3)
+      fail("deletegate: usage: deletegate audit verify FILE [--head SHA256]", 2);
+    auditVerify(positionals[2] as string, values.head);
+    return;
+  }
+  if (values.head !== undefined) fail("deletegate: --head goes with audit verify", 2);
   if (positionals.length > 1 || (command !== undefined && command !== "check-config")) {
     fail(`deletegate: unknown command "${positionals.join(" ")}"\n\n${USAGE}`, 2);
   }
+  // Loaded only now, so that `audit verify` starts fast (scripts run it often, on big files).
+  const { ConfigError, loadConfig, resolveConfigPath } = await import("./config.js");
   const path = resolveConfigPath(values.config, process.env);
 
   if (command === "check-config") {
+    const { kindOf } = await import("./backends/index.js");
     try {
-      process.stdout.write(`${summary(loadConfig(path, process.env))}\nconfig OK\n`);
+      process.stdout.write(`${summary(loadConfig(path, process.env), kindOf)}\nconfig OK\n`);
       return;
     } catch (error) {
       if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 1);
@@ -145,14 +186,16 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 2);
     throw error;
   }
-  if (http && !isLoopback(http.host) && config.http.tokens.length === 0) {
+  const httpTransport = http ? await import("./transports/http.js") : null;
+  if (http && httpTransport && !httpTransport.isLoopback(http.host) && config.http.tokens.length === 0) {
     fail(
       `deletegate: refusing to serve HTTP on ${http.host} without http.tokens; add tokens or bind 127.0.0.1`,
       2,
     );
   }
+  const [{ createApp }, { createLogger }] = await Promise.all([import("./app.js"), import("./logger.js")]);
   const logger = createLogger();
-  let app: ReturnType<typeof createApp>;
+  let app: App;
   try {
     app = createApp(config, logger);
   } catch (error) {
@@ -167,9 +210,10 @@ async function main(): Promise<void> {
     await app.close().catch(() => undefined);
     fail(`deletegate: cannot use the store ${config.store}: ${(error as Error).message}`, 1);
   }
-  if (http) {
-    await serveHttp(app, { ...http, version: version() });
+  if (http && httpTransport) {
+    await httpTransport.serveHttp(app, { ...http, version: version() });
   } else {
+    const { serveStdio } = await import("./transports/stdio.js");
     await serveStdio(app, version());
   }
 }

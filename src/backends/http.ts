@@ -36,8 +36,18 @@ export interface HttpClientOptions {
 export class HttpClient {
   private readonly agent: Agent;
 
+  /** Each secret as sent, JSON-escaped and URL-encoded; longest first, so no form is cut by a shorter one. */
+  private readonly secretForms: string[];
+
   constructor(private readonly options: HttpClientOptions) {
     this.agent = new Agent({ connections: options.connections, keepAliveTimeout: 10_000 });
+    const forms = options.secrets
+      .filter((secret) => secret.length >= 4)
+      .flatMap((secret) => {
+        const once = JSON.stringify(secret).slice(1, -1);
+        return [secret, once, JSON.stringify(once).slice(1, -1), encodeURIComponent(secret)];
+      });
+    this.secretForms = [...new Set(forms)].sort((a, b) => b.length - a.length);
   }
 
   async send(req: HttpRequest): Promise<HttpResponse | HttpNetworkError> {
@@ -79,12 +89,13 @@ export class HttpClient {
     }
   }
 
-  /** Replaces every secret in a backend-provided text, which may echo request headers. */
+  /**
+   * Replaces every secret in a backend-provided text, which may echo request headers: as sent, and as JSON text
+   * (once or twice) or a URL would escape it (an echo of the headers as JSON turns `"` into `\"`).
+   */
   redact(text: string): string {
     let out = text;
-    for (const secret of this.options.secrets) {
-      if (secret.length >= 4) out = out.split(secret).join("[redacted]");
-    }
+    for (const form of this.secretForms) out = out.split(form).join("[redacted]");
     return out;
   }
 

@@ -5,7 +5,10 @@ import {
   type IncomingMessage,
   type Server,
   type ServerResponse,
+  STATUS_CODES,
 } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -14,6 +17,11 @@ import { createServer } from "../server.js";
 
 export const MCP_PATH = "/mcp";
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+/** An IPv4 loopback literal; a name like "127.attacker.example" is not one (DNS rebinding). */
+const LOOPBACK_V4 = /^127(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** A client has this long to send its headers, and this long for the whole request, before it is cut off. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface HttpOptions {
   host: string;
@@ -34,7 +42,7 @@ interface Session {
 }
 
 export function isLoopback(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || host.startsWith("127.");
+  return LOOPBACK_HOSTS.has(host) || LOOPBACK_V4.test(host);
 }
 
 /** Matches a presented bearer token against every configured one in constant time; the token's name or null. */
@@ -63,27 +71,77 @@ function jsonRpcError(
   res.end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message }, id: null }));
 }
 
-/** Reads a JSON body up to `limit` bytes; "too-large" past it, "invalid" when it is not JSON. */
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown | "too-large" | "invalid"> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Past the limit the rest is read and dropped, so the client, still sending, can read the 413; past the
-  // hard cap the connection is cut instead.
-  const hardCap = limit * 4;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > hardCap) {
-      req.destroy();
-      return "too-large";
-    }
-    if (size <= limit) chunks.push(chunk as Buffer);
-  }
-  if (size > limit) return "too-large";
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    return "invalid";
-  }
+/** An attacker-chosen header value, short enough to quote in an answer or a log line. */
+function clip(value: string): string {
+  return value.length > 100 ? `${value.slice(0, 100)}…` : value;
+}
+
+/** After an answer, the rest of a body is read and dropped for this long and up to this many bytes, then cut. */
+const DRAIN_MS = 5_000;
+const DRAIN_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * Reads and drops what is left of a refused request's body, so a client still sending can read the answer
+ * (closing at once would reset the connection under it); a body larger than DRAIN_LIMIT, or still arriving after
+ * DRAIN_MS, cuts the connection.
+ */
+function drain(req: IncomingMessage): void {
+  if (req.complete || req.destroyed) return;
+  let drained = 0;
+  const timer = setTimeout(() => req.destroy(), DRAIN_MS);
+  timer.unref();
+  req.on("data", (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_LIMIT) req.destroy();
+  });
+  req.on("close", () => clearTimeout(timer));
+  req.on("error", () => undefined);
+  req.resume();
+}
+
+const ABORTED = Symbol("aborted");
+
+/**
+ * Reads a JSON body of at most `limit` bytes: "too-large" as soon as it is known to be larger (a Content-Length
+ * past it, or the bytes so far), so no more than `limit` bytes are ever held; "invalid" when it is not JSON;
+ * ABORTED when the client went away.
+ */
+function readJson(
+  req: IncomingMessage,
+  limit: number,
+): Promise<unknown | "too-large" | "invalid" | typeof ABORTED> {
+  if (Number(req.headers["content-length"]) > limit) return Promise.resolve("too-large");
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (value: unknown) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onAbort);
+      req.off("close", onAbort);
+      req.pause();
+      resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        chunks.length = 0;
+        finish("too-large");
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      try {
+        finish(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch {
+        finish("invalid");
+      }
+    };
+    const onAbort = () => finish(ABORTED);
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onAbort);
+    req.on("close", onAbort);
+  });
 }
 
 /** The host part of a Host header ("127.0.0.1:8808" → "127.0.0.1", "[::1]:80" → "[::1]"). */
@@ -105,12 +163,26 @@ export class HttpTransportServer {
     private readonly options: HttpOptions,
   ) {
     this.bodyLimit = 1024 * 1024 + app.config.limits.maxIdsPerCall * 600;
-    this.http = createHttpServer((req, res) => {
-      this.handle(req, res).catch((error: Error) => {
-        app.logger.error({ err: error }, "http request failed");
-        jsonRpcError(res, 500, "Internal server error");
-      });
-    });
+    this.http = createHttpServer(
+      {
+        // Slow clients (slowloris) are cut off instead of holding a connection open indefinitely.
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: 1_000,
+        // A request without Host reaches checkHostAndOrigin, which refuses it (and logs it) like a foreign one.
+        requireHostHeader: false,
+      },
+      (req, res) => {
+        this.handle(req, res).catch((error: Error) => {
+          app.logger.error({ err: error }, "http request failed");
+          jsonRpcError(res, 500, "Internal server error");
+          drain(req);
+        });
+      },
+    );
+    this.http.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) =>
+      this.clientError(error, socket),
+    );
     this.reaper = setInterval(
       () => void this.reap(),
       Math.min(60_000, Math.max(1_000, options.sessionIdleMs / 2)),
@@ -162,19 +234,86 @@ export class HttpTransportServer {
     await session.server.close().catch(() => undefined);
   }
 
+  /**
+   * Answers a refused request and logs it (never a header value: a wrong token may be one character off a real
+   * one). `client` is the token's name once the caller is known.
+   */
+  private refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    message: string,
+    options: { client?: string | null; headers?: Record<string, string> } = {},
+  ): void {
+    this.logRefusal(req, status, options.client ?? null, message);
+    jsonRpcError(res, status, message, options.headers);
+    drain(req);
+  }
+
+  private logRefusal(req: IncomingMessage, status: number, client: string | null, why: string): void {
+    this.app.logger.warn(
+      {
+        status,
+        method: req.method,
+        // The path only: a query string may carry a credential.
+        path: clip(new URL(req.url ?? "/", "http://deletegate").pathname),
+        remote: req.socket.remoteAddress,
+        ...(client ? { client } : {}),
+        why,
+      },
+      "http request refused",
+    );
+  }
+
+  /** Hands a request to the MCP transport; what it refuses (bad JSON-RPC, wrong Accept …) is logged too. */
+  private async forward(
+    transport: StreamableHTTPServerTransport,
+    req: IncomingMessage,
+    res: ServerResponse,
+    client: string | null,
+    body?: unknown,
+  ): Promise<void> {
+    res.once("finish", () => {
+      if (res.statusCode >= 400) this.logRefusal(req, res.statusCode, client, "refused by the MCP transport");
+    });
+    await transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * A connection Node refused before any request reached handle(): oversized headers, a slow client, bytes that
+   * are not HTTP. Answered as Node would (when nothing was sent yet), and logged.
+   */
+  private clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    const status =
+      error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    this.app.logger.warn(
+      { status, code: error.code, remote: (socket as Socket).remoteAddress },
+      "http connection refused",
+    );
+    const response = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    if (socket.writable && !response?.headersSent) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
+    }
+    socket.destroy();
+  }
+
   /** DNS rebinding: a loopback server answers only loopback Host names, and any Origin must be that host. */
   private checkHostAndOrigin(req: IncomingMessage): string | null {
     const host = req.headers.host ?? "";
-    if (isLoopback(this.options.host) && !isLoopback(hostname(host))) return `Invalid Host header: ${host}`;
+    if (isLoopback(this.options.host) && !isLoopback(hostname(host)))
+      return `Invalid Host header: ${clip(host)}`;
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== "null") {
       let originHost = "";
       try {
         originHost = new URL(origin).host;
       } catch {
-        return `Invalid Origin header: ${origin}`;
+        return `Invalid Origin header: ${clip(origin)}`;
       }
-      if (originHost !== host) return `Invalid Origin header: ${origin}`;
+      if (originHost !== host) return `Invalid Origin header: ${clip(origin)}`;
     } else if (origin === "null") {
       return "Invalid Origin header: null";
     }
@@ -189,14 +328,8 @@ export class HttpTransportServer {
     const presented = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
     const name = presented ? tokenName(presented, tokens) : null;
     if (name === null) {
-      jsonRpcError(
-        res,
-        401,
-        "Unauthorized: send Authorization: Bearer <token> with a token from http.tokens",
-        {
-          "www-authenticate": 'Bearer realm="deletegate"',
-        },
-      );
+      const why = "Unauthorized: send Authorization: Bearer <token> with a token from http.tokens";
+      this.refuse(req, res, 401, why, { headers: { "www-authenticate": 'Bearer realm="deletegate"' } });
       return undefined;
     }
     return name;
@@ -204,9 +337,11 @@ export class HttpTransportServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://deletegate");
-    if (url.pathname !== MCP_PATH) return jsonRpcError(res, 404, `Not found: MCP is served at ${MCP_PATH}`);
+    if (url.pathname !== MCP_PATH) {
+      return this.refuse(req, res, 404, `Not found: MCP is served at ${MCP_PATH}`);
+    }
     const refusal = this.checkHostAndOrigin(req);
-    if (refusal) return jsonRpcError(res, 403, `Forbidden: ${refusal}`);
+    if (refusal) return this.refuse(req, res, 403, `Forbidden: ${refusal}`);
     const owner = this.authenticate(req, res);
     if (owner === undefined) return;
 
@@ -215,44 +350,59 @@ export class HttpTransportServer {
       const session = this.sessions.get(sessionId);
       // Another token's session is answered exactly like an unknown one.
       if (!session || session.owner !== owner) {
-        return jsonRpcError(
-          res,
-          404,
-          "Session not found: it expired or was closed; initialize a new session",
-        );
+        const why = "Session not found: it expired or was closed; initialize a new session";
+        return this.refuse(req, res, 404, why, { client: owner });
       }
       session.lastSeen = Date.now();
-      if (req.method === "POST") {
-        const body = await readJson(req, this.bodyLimit);
-        if (body === "too-large")
-          return jsonRpcError(res, 413, `Request body larger than ${this.bodyLimit} bytes`);
-        if (body === "invalid") return jsonRpcError(res, 400, "Parse error: the body is not JSON");
-        return session.transport.handleRequest(req, res, body);
-      }
-      return session.transport.handleRequest(req, res);
+      if (req.method !== "POST") return this.forward(session.transport, req, res, owner);
+      const body = await this.readBody(req, res, owner);
+      if (body) await this.forward(session.transport, req, res, owner, body.json);
+      return;
     }
 
     if (req.method !== "POST") {
-      return jsonRpcError(
-        res,
-        400,
-        "Bad Request: send Mcp-Session-Id, or POST initialize to start a session",
-      );
+      const why = "Bad Request: send Mcp-Session-Id, or POST initialize to start a session";
+      return this.refuse(req, res, 400, why, { client: owner });
     }
-    const body = await readJson(req, this.bodyLimit);
-    if (body === "too-large")
-      return jsonRpcError(res, 413, `Request body larger than ${this.bodyLimit} bytes`);
-    if (body === "invalid") return jsonRpcError(res, 400, "Parse error: the body is not JSON");
-    if (!isInitializeRequest(body)) {
-      return jsonRpcError(res, 400, "Bad Request: no session; the first request must be initialize");
+    const body = await this.readBody(req, res, owner);
+    if (!body) return;
+    if (!isInitializeRequest(body.json)) {
+      return this.refuse(req, res, 400, "Bad Request: no session; the first request must be initialize", {
+        client: owner,
+      });
     }
     if (this.sessions.size >= this.options.maxSessions) await this.reap();
     if (this.sessions.size >= this.options.maxSessions) {
-      return jsonRpcError(res, 503, "Too many open sessions; close unused ones or retry later", {
-        "retry-after": "5",
+      return this.refuse(req, res, 503, "Too many open sessions; close unused ones or retry later", {
+        client: owner,
+        headers: { "retry-after": "5" },
       });
     }
-    await this.openSession(owner, req, res, body);
+    await this.openSession(owner, req, res, body.json);
+  }
+
+  /** A POST's JSON body; undefined when the request was refused (or the client went away). */
+  private async readBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    client: string | null,
+  ): Promise<{ json: unknown } | undefined> {
+    // Checked before reading, so a form post or a text body costs nothing (and no session is built for it).
+    if (!(req.headers["content-type"] ?? "").includes("application/json")) {
+      this.refuse(req, res, 415, "Unsupported Media Type: send Content-Type: application/json", { client });
+      return undefined;
+    }
+    const body = await readJson(req, this.bodyLimit);
+    if (body === ABORTED) return undefined;
+    if (body === "too-large") {
+      this.refuse(req, res, 413, `Request body larger than ${this.bodyLimit} bytes`, { client });
+      return undefined;
+    }
+    if (body === "invalid") {
+      this.refuse(req, res, 400, "Parse error: the body is not JSON", { client });
+      return undefined;
+    }
+    return { json: body };
   }
 
   private async openSession(owner: string | null, req: IncomingMessage, res: ServerResponse, body: unknown) {
@@ -276,7 +426,7 @@ export class HttpTransportServer {
       if (transport.sessionId) this.sessions.delete(transport.sessionId);
     };
     await server.connect(transport);
-    await transport.handleRequest(req, res, body);
+    await this.forward(transport, req, res, owner, body);
   }
 }
 

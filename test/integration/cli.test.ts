@@ -32,6 +32,8 @@ describe("cli", () => {
     const help = run(["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("check-config");
+    expect(help.stdout).toContain("audit verify FILE [--head SHA]");
+    expect(help.stdout).toContain("Each instance needs its own auditLog");
     const version = run(["--version"]);
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
@@ -50,7 +52,14 @@ describe("cli", () => {
     const ok = run(["check-config", "--config", good], { SPLENDOR_TOKEN });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("splendor-prod (splendor)");
-    expect(ok.stdout).toContain("memory: plans and jobs are lost");
+    // One line warns that the memory store forgets jobs; a durable store gets no such line.
+    expect(ok.stdout.split("\n")).toContain(
+      "warning: the memory store loses plans and jobs on restart (jobs in flight are lost); use sqlite or redis for durable jobs",
+    );
+    const durable = configFile({ store: "sqlite:./state.db", backends: { "splendor-prod": validBackend } });
+    const sqlite = run(["check-config", "--config", durable], { SPLENDOR_TOKEN });
+    expect(sqlite.code).toBe(0);
+    expect(sqlite.stdout).not.toContain("warning");
     expect(ok.stdout).not.toContain(SPLENDOR_TOKEN);
 
     const big = configFile({ backends: { "splendor-prod": { ...validBackend, maxBatchSize: 2000 } } });

@@ -1,0 +1,362 @@
+// The audit hash chain: genesis, every line chained to the previous line's bytes, going on across restarts and
+// torn lines, and verify naming the first broken line for every kind of tamper.
+import {
+  appendFileSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  type AuditEntry,
+  createAudit,
+  GENESIS_SHA256,
+  readChainHead,
+  sha256Hex,
+  verifyAuditFile,
+} from "../../src/audit.js";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), "deletegate-audit-"));
+  dirs.push(dir);
+  return join(dir, "audit.jsonl");
+}
+
+const entry = (i: number): AuditEntry => ({
+  event: i % 2 === 0 ? "plan.created" : "batch.completed",
+  plan_id: `plan_${i}`,
+  backend: "splendor-test",
+  target: { dataset_id: "app-logs" },
+  actor: "unit",
+  reason: "Erasure request #1187",
+  ids: [`id-${i}`, `id-${i + 1}`],
+  counts: { deleted: 2 },
+});
+
+/** An audit file of `n` lines written by the real writer (reopened halfway, as a restart does). */
+function writeLog(n: number, path = tempFile()): string {
+  let audit = createAudit(path);
+  for (let i = 0; i < n; i++) {
+    if (i === Math.floor(n / 2)) {
+      audit.close();
+      audit = createAudit(path);
+    }
+    audit.record(entry(i));
+  }
+  audit.close();
+  return path;
+}
+
+/** The file's lines, without the final "\n". */
+function linesOf(path: string): string[] {
+  const text = readFileSync(path, "utf8");
+  expect(text.endsWith("\n")).toBe(true);
+  return text.slice(0, -1).split("\n");
+}
+
+function writeLines(lines: string[]): string {
+  const path = tempFile();
+  writeFileSync(path, `${lines.join("\n")}\n`);
+  return path;
+}
+
+type Parsed = Record<string, unknown> & { seq: number; prev_sha256: string };
+const parse = (line: string) => JSON.parse(line) as Parsed;
+
+/** The first broken line verify names (null when it finds the file intact). */
+function brokenLine(path: string, head?: string): number | null {
+  const verdict = verifyAuditFile(path, { head });
+  return verdict.ok ? null : verdict.line;
+}
+
+function reasonOf(path: string): string {
+  const verdict = verifyAuditFile(path);
+  if (verdict.ok) throw new Error("expected a broken chain");
+  return verdict.reason;
+}
+
+/** A line that fits at 1-based position `k`: right seq, chained to the line before it. */
+function forgedLine(lines: string[], k: number): string {
+  const prev = k === 1 ? GENESIS_SHA256 : sha256Hex(lines[k - 2] as string);
+  return JSON.stringify({ time: new Date().toISOString(), seq: k, prev_sha256: prev, event: "plan.created" });
+}
+
+describe("writing the chain", () => {
+  it("starts from the genesis value and chains each line to the exact bytes of the one before", () => {
+    const lines = linesOf(writeLog(6));
+    expect(lines).toHaveLength(6);
+    expect(GENESIS_SHA256).toBe("0".repeat(64));
+    lines.forEach((line, i) => {
+      const value = parse(line);
+      expect(value.seq).toBe(i + 1);
+      expect(value.prev_sha256).toBe(i === 0 ? GENESIS_SHA256 : sha256Hex(lines[i - 1] as string));
+      expect(value.event).toBe(entry(i).event);
+      expect(typeof value.time).toBe("string");
+    });
+  });
+
+  it("goes on from the last line of an existing file after a restart", () => {
+    const path = writeLog(3);
+    const before = linesOf(path);
+    const audit = createAudit(path);
+    audit.record(entry(9));
+    audit.close();
+    const after = linesOf(path);
+    expect(after.slice(0, 3)).toEqual(before);
+    expect(parse(after[3] as string)).toMatchObject({ seq: 4, prev_sha256: sha256Hex(before[2] as string) });
+    expect(verifyAuditFile(path)).toEqual({
+      ok: true,
+      lines: 4,
+      lastSha256: sha256Hex(after[3] as string),
+      headLine: null,
+    });
+  });
+
+  it("a record after close (a late event at shutdown) reopens the file and goes on", () => {
+    const path = tempFile();
+    const audit = createAudit(path);
+    audit.record(entry(0));
+    audit.close();
+    audit.record(entry(1));
+    audit.close();
+    const lines = linesOf(path);
+    expect(parse(lines[1] as string)).toMatchObject({ seq: 2, prev_sha256: sha256Hex(lines[0] as string) });
+    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 2 });
+  });
+
+  it("keeps redacting secrets", () => {
+    const path = tempFile();
+    const audit = createAudit(path);
+    audit.record({
+      event: "plan.created",
+      target: { token: "tok-secret-1", confirmation_token: "ct-2" },
+    } as AuditEntry);
+    audit.close();
+    const text = readFileSync(path, "utf8");
+    expect(text).not.toContain("tok-secret-1");
+    expect(text).not.toContain("ct-2");
+    expect(verifyAuditFile(path).ok).toBe(true);
+  });
+
+  it("a torn last line: the next line starts on a line of its own, chained to the torn bytes, and verify names it", () => {
+    const path = writeLog(4);
+    const torn = '{"time":"2026-01-01T00:00:00.000Z","seq":5,"prev_sha';
+    appendFileSync(path, torn);
+    expect(brokenLine(path)).toBe(5); // cut inside a line
+    const audit = createAudit(path);
+    audit.record(entry(5));
+    audit.close();
+    const lines = linesOf(path);
+    expect(lines).toHaveLength(6);
+    expect(lines[4]).toBe(torn);
+    expect(parse(lines[5] as string)).toMatchObject({ seq: 6, prev_sha256: sha256Hex(torn) });
+    expect(brokenLine(path)).toBe(5);
+    expect(reasonOf(path)).toContain("not a JSON object");
+  });
+
+  it("a file that is nothing but a torn line", () => {
+    const path = tempFile();
+    writeFileSync(path, '{"time":"2026');
+    const audit = createAudit(path);
+    audit.record(entry(0));
+    audit.close();
+    const lines = linesOf(path);
+    expect(parse(lines[1] as string)).toMatchObject({ seq: 2, prev_sha256: sha256Hex('{"time":"2026') });
+    expect(brokenLine(path)).toBe(1);
+  });
+
+  it("a file from before the chain: lines are counted, so seq is still the line number, and verify says why", () => {
+    const path = writeLines(['{"event":"plan.created"}', '{"event":"job.started"}', "not json"]);
+    const audit = createAudit(path);
+    audit.record(entry(0));
+    audit.close();
+    expect(parse(linesOf(path)[3] as string)).toMatchObject({ seq: 4, prev_sha256: sha256Hex("not json") });
+    expect(brokenLine(path)).toBe(1);
+    expect(reasonOf(path)).toContain("no seq or prev_sha256");
+  });
+
+  it("reads only the tail of a big file at start", () => {
+    const path = tempFile();
+    // 4 GB of sparse zeros, then two chained lines: reading it whole would take seconds.
+    closeSync(openSync(path, "w"));
+    truncateSync(path, 4 * 1024 ** 3);
+    appendFileSync(path, `\n${JSON.stringify({ seq: 41, prev_sha256: GENESIS_SHA256 })}\n`);
+    const fd = openSync(path, "r");
+    const started = performance.now();
+    const head = readChainHead(fd);
+    const elapsed = performance.now() - started;
+    closeSync(fd);
+    truncateSync(path, 0);
+    expect(head.seq).toBe(42);
+    expect(head.torn).toBe(false);
+    expect(elapsed).toBeLessThan(200);
+  });
+
+  it("verifies lines longer than the read chunk (a 3 MB batch line)", () => {
+    const path = tempFile();
+    const audit = createAudit(path);
+    audit.record(entry(0));
+    audit.record({ ...entry(1), ids: Array.from({ length: 1024 }, (_, i) => `${"x".repeat(3000)}-${i}`) });
+    audit.record(entry(2));
+    audit.close();
+    expect(readFileSync(path).length).toBeGreaterThan(3_000_000);
+    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 3 });
+    const lines = linesOf(path);
+    lines[1] = (lines[1] as string).replace("-1023", "-1024");
+    expect(brokenLine(writeLines(lines))).toBe(3);
+  });
+});
+
+describe("verify finds every tamper", () => {
+  const N = 12;
+  const original = linesOf(writeLog(N));
+
+  it("an intact file, and the anchor a reader noted", () => {
+    const path = writeLines(original);
+    const last = sha256Hex(original[N - 1] as string);
+    expect(verifyAuditFile(path)).toEqual({ ok: true, lines: N, lastSha256: last, headLine: null });
+    expect(verifyAuditFile(path, { head: sha256Hex(original[4] as string) })).toMatchObject({
+      ok: true,
+      headLine: 5,
+    });
+    expect(brokenLine(writeLines([]))).toBe(1); // "\n" alone: one empty line, not an audit line
+    const empty = tempFile();
+    writeFileSync(empty, "");
+    expect(verifyAuditFile(empty)).toEqual({ ok: true, lines: 0, lastSha256: null, headLine: null });
+  });
+
+  it("an edited field of line k: line k+1 no longer chains to it", () => {
+    for (let k = 1; k < N; k++) {
+      const lines = [...original];
+      lines[k - 1] = (lines[k - 1] as string).replace('"actor":"unit"', '"actor":"someone else"');
+      expect(lines[k - 1]).not.toBe(original[k - 1]);
+      expect(brokenLine(writeLines(lines))).toBe(k + 1);
+    }
+    expect(
+      reasonOf(
+        writeLines([
+          original[0] as string,
+          (original[1] as string).replace("unit", "x"),
+          original[2] as string,
+        ]),
+      ),
+    ).toContain("does not match the sha256 of line 2");
+  });
+
+  it("an edited last line is caught only against the anchor (--head)", () => {
+    const lines = [...original];
+    lines[N - 1] = (lines[N - 1] as string).replace('"actor":"unit"', '"actor":"x"');
+    const path = writeLines(lines);
+    expect(brokenLine(path)).toBe(null);
+    const verdict = verifyAuditFile(path, { head: sha256Hex(original[N - 1] as string) });
+    expect(verdict).toMatchObject({ ok: false, line: null, lines: N });
+  });
+
+  it("an edited seq or prev_sha256 of line k: line k itself", () => {
+    for (let k = 1; k <= N; k++) {
+      const seq = [...original];
+      seq[k - 1] = (seq[k - 1] as string).replace(`"seq":${k},`, `"seq":${k + 7},`);
+      expect(brokenLine(writeLines(seq))).toBe(k);
+      const prev = [...original];
+      const value = parse(prev[k - 1] as string);
+      prev[k - 1] = (prev[k - 1] as string).replace(value.prev_sha256, sha256Hex("forged"));
+      expect(brokenLine(writeLines(prev))).toBe(k);
+    }
+  });
+
+  it("a deleted line k: line k now carries seq k+1; the deleted last line only against the anchor", () => {
+    for (let k = 1; k < N; k++) {
+      const lines = original.filter((_, i) => i !== k - 1);
+      expect(brokenLine(writeLines(lines))).toBe(k);
+    }
+    const cut = writeLines(original.slice(0, -1));
+    expect(brokenLine(cut)).toBe(null);
+    expect(verifyAuditFile(cut, { head: sha256Hex(original[N - 1] as string) })).toMatchObject({
+      ok: false,
+      line: null,
+      lines: N - 1,
+    });
+  });
+
+  it("a forged line inserted before line k, with the right seq and hash: the line after it", () => {
+    for (let k = 1; k <= N; k++) {
+      const lines = [...original];
+      lines.splice(k - 1, 0, forgedLine(original, k));
+      expect(brokenLine(writeLines(lines))).toBe(k + 1);
+    }
+  });
+
+  it("a copied line inserted before line k: line k", () => {
+    for (let k = 2; k <= N; k++) {
+      const lines = [...original];
+      lines.splice(k - 1, 0, original[0] as string);
+      expect(brokenLine(writeLines(lines))).toBe(k);
+    }
+  });
+
+  it("two lines swapped: the first of them", () => {
+    for (let k = 1; k < N; k++) {
+      const lines = [...original];
+      [lines[k - 1], lines[k]] = [lines[k] as string, lines[k - 1] as string];
+      expect(brokenLine(writeLines(lines))).toBe(k);
+    }
+    const far = [...original];
+    [far[2], far[8]] = [far[8] as string, far[2] as string];
+    expect(brokenLine(writeLines(far))).toBe(3);
+  });
+
+  it("a changed genesis: line 1", () => {
+    const lines = [...original];
+    lines[0] = (lines[0] as string).replace(GENESIS_SHA256, `${"0".repeat(63)}1`);
+    expect(brokenLine(writeLines(lines))).toBe(1);
+    expect(reasonOf(writeLines(lines))).toContain("genesis");
+    // The first line removed and the rest re-numbered by hand still fails: line 2 was chained to line 1.
+    const shifted = original.slice(1).map((line, i) => line.replace(`"seq":${i + 2},`, `"seq":${i + 1},`));
+    expect(brokenLine(writeLines(shifted))).toBe(1);
+  });
+
+  it("a line that is not JSON, or not an object", () => {
+    for (const junk of ["", "{", "[1,2]", "null", "42", "{not json}"]) {
+      const lines = [...original];
+      lines[5] = junk;
+      expect(brokenLine(writeLines(lines))).toBe(6);
+      expect(reasonOf(writeLines(lines))).toContain("not a JSON object");
+    }
+  });
+
+  it("two writers on one file: verify says so", () => {
+    const path = writeLog(2);
+    const a = createAudit(path);
+    const b = createAudit(path);
+    a.record(entry(10));
+    b.record(entry(11));
+    a.close();
+    b.close();
+    expect(brokenLine(path)).toBe(4);
+    expect(reasonOf(path)).toContain("two processes may be appending to this file");
+  });
+
+  it("two writers that both started on an empty file: the second line starts the chain again", () => {
+    const path = tempFile();
+    const a = createAudit(path);
+    const b = createAudit(path);
+    a.record(entry(0));
+    b.record(entry(1));
+    a.close();
+    b.close();
+    expect(brokenLine(path)).toBe(2);
+    expect(reasonOf(path)).toContain("continues from the genesis value");
+    expect(reasonOf(path)).toContain("two processes may be appending to this file");
+  });
+});
