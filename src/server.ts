@@ -7,6 +7,7 @@ import {
   type ServerNotification,
   type ServerRequest,
 } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
 import type { App } from "./app.js";
 import type { AuditEntry } from "./audit.js";
 import type { AskHuman, HumanAnswer } from "./gate/confirmation.js";
@@ -39,6 +40,47 @@ function clip(value: unknown, max: number): unknown {
   if (typeof value === "string") return displayId(value.slice(0, max));
   const json = JSON.stringify(value) ?? "";
   return json.length <= max ? value : `[omitted: ${json.length} characters]`;
+}
+
+/** At most this many schema problems are named in one INVALID_INPUT message. */
+const MAX_LISTED_PROBLEMS = 5;
+
+/**
+ * What the SDK lists and parses for a tool: the tool's own schema as JSON Schema, over a parser that lets any object
+ * through, so the wrapper validates the raw arguments itself and refuses bad ones with INVALID_INPUT (SPEC §6) rather
+ * than the SDK's uncoded message; raw values also keep own `__proto__` keys that zod's records would silently drop.
+ */
+function listedInputSchema(shape: z.ZodRawShape) {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(z.strictObject(shape), {
+    target: "draft-7",
+    io: "input",
+  });
+  return z.looseObject({}).meta(json);
+}
+
+/** Per tool, built once for every session: what the SDK lists, and the strict schema the wrapper validates with. */
+const INPUT_SCHEMAS = new Map(
+  TOOLS.map((tool) => [
+    tool,
+    { listed: listedInputSchema(tool.inputSchema), strict: z.strictObject(tool.inputSchema) },
+  ]),
+);
+
+/** Arguments that fail the tool's input schema, named field by field, short whatever the input's size. */
+function invalidInput(tool: AnyTool, issues: readonly z.core.$ZodIssue[]): GateError {
+  const problems = issues.slice(0, MAX_LISTED_PROBLEMS).map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      const keys = issue.keys.slice(0, MAX_LISTED_PROBLEMS).map((key) => JSON.stringify(displayId(key)));
+      return `unknown argument${issue.keys.length > 1 ? "s" : ""} ${keys.join(", ")}${issue.keys.length > keys.length ? ", …" : ""}`;
+    }
+    const path = issue.path.map((key) => displayId(String(key))).join(".");
+    return `${path || "arguments"}: ${issue.message}`;
+  });
+  const more = issues.length > problems.length ? `; and ${issues.length - problems.length} more` : "";
+  return new GateError(
+    "INVALID_INPUT",
+    `Invalid arguments for ${tool.name}: ${problems.join("; ")}${more}. The tool's input schema lists what it takes.`,
+  );
 }
 
 /** The refusal's audit line, from untrusted arguments kept small. */
@@ -74,13 +116,13 @@ export function createServer(app: App, options: ServerOptions): McpServer {
     return Boolean(elicitation && (elicitation.form || !elicitation.url));
   };
 
-  for (const tool of TOOLS) {
+  for (const [tool, schemas] of INPUT_SCHEMAS) {
     server.registerTool(
       tool.name,
       {
         title: tool.title,
         description: tool.description,
-        inputSchema: tool.inputSchema,
+        inputSchema: schemas.listed,
         outputSchema: tool.outputSchema,
         annotations: { title: tool.title, ...tool.annotations },
       },
@@ -145,7 +187,9 @@ export function createServer(app: App, options: ServerOptions): McpServer {
                 },
         };
         try {
-          const output = await tool.handler(args, context, call);
+          const input = schemas.strict.safeParse(args);
+          if (!input.success) throw invalidInput(tool, input.error.issues);
+          const output = await tool.handler(input.data, context, call);
           return {
             content: [
               {

@@ -19,6 +19,39 @@ export function displayId(id: string): string {
   return id.length > MAX_SHOWN_ID_LENGTH ? `${id.slice(0, MAX_SHOWN_ID_LENGTH)}…(${id.length} chars)` : id;
 }
 
+/** The longest id of any kind (kinds may take less): a megabyte-long "id" is never meant. */
+export const MAX_ID_LENGTH = 4096;
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// C0, DEL and C1 controls (NUL included), and the bidi overrides and isolates that make text display as other text.
+const CONTROL = /\p{Cc}|[\u202a-\u202e\u2066-\u2069]/u;
+/** Glob characters: ids and target names are exact, and one that reads as a pattern suggests a wider delete. */
+const GLOB = /[*?[\]{}]/;
+
+/** Why text cannot travel and be shown as itself (unpaired surrogates, control or bidi characters), or null. */
+export function unsafeTextError(text: string, { lineBreaks = false } = {}): string | null {
+  if (LONE_SURROGATE.test(text)) return "contains an unpaired surrogate (not valid Unicode text)";
+  if (CONTROL.test(lineBreaks ? text.replace(/[\t\n\r]/g, "") : text))
+    return "contains a control or bidirectional formatting character";
+  return null;
+}
+
+/** Why a name meant literally (an id, a target) would read as a pattern, or null. */
+export function globError(text: string): string | null {
+  return GLOB.test(text)
+    ? "contains a wildcard character (* ? [ ] { }); names are exact, never patterns"
+    : null;
+}
+
+/** The rule every kind shares, checked after the kind's own (more telling) id rule. */
+function commonIdError(value: string | number, id: string): string | null {
+  // Past 2^53 JSON has already rounded the number, so it names an id other than the one meant.
+  if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value))
+    return "a number beyond 2^53 is not exact; send the id as a string";
+  if (id.length > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} characters`;
+  return unsafeTextError(id) ?? globError(id);
+}
+
 /** Numbers become strings, strings are trimmed, then put in the kind's canonical form; duplicates count once; invalid ids keep their reason. */
 export function planIds(
   raw: readonly (string | number)[],
@@ -32,7 +65,7 @@ export function planIds(
     const id = normalize(typeof value === "number" ? String(value) : value.trim());
     if (seen.has(id)) continue;
     seen.add(id);
-    const error = id.length === 0 ? "empty id" : validate(id);
+    const error = id.length === 0 ? "empty id" : (validate(id) ?? commonIdError(value, id));
     if (error) invalid.push({ id, error });
     else toDelete.push(id);
   }

@@ -4,7 +4,7 @@ import type { BackendKind } from "../backends/index.js";
 import type { Target } from "../backends/types.js";
 import type { BackendConfig } from "../config.js";
 import { GateError } from "./errors.js";
-import { displayId } from "./plan.js";
+import { displayId, globError, unsafeTextError } from "./plan.js";
 
 export const MAX_REASON_LENGTH = 1024;
 
@@ -17,11 +17,18 @@ export function matchesGlob(pattern: string, name: string): boolean {
   return new RegExp(`^${source}$`, "s").test(name);
 }
 
+/** Zero-width and other format characters: a name with one displays exactly like the name without it. */
+function invisibleError(name: string): string | null {
+  return /\p{Cf}/u.test(name) ? "contains an invisible formatting character" : null;
+}
+
 /** Validates the target against the kind's fields and the backend's allowTargets. */
 export function checkTarget(kind: BackendKind, backend: BackendConfig, raw: unknown): Target | null {
   if (!kind.targetSchema) {
     const empty =
-      raw === undefined || raw === null || (typeof raw === "object" && Object.keys(raw).length === 0);
+      raw === undefined ||
+      raw === null ||
+      (typeof raw === "object" && !Array.isArray(raw) && Object.keys(raw).length === 0);
     if (!empty)
       throw new GateError(
         "INVALID_TARGET",
@@ -58,6 +65,19 @@ export function checkTarget(kind: BackendKind, backend: BackendConfig, raw: unkn
       `Target "${displayId(name)}" is not in allowTargets of backend ${backend.name} (${backend.allowTargets.join(", ")}).`,
     );
   }
+  // After allowTargets: a name a glob lets through must still be exact, not a pattern or a padded look-alike.
+  const problem =
+    name === null
+      ? null
+      : name.trim() !== name
+        ? "has leading or trailing whitespace"
+        : (unsafeTextError(name) ?? invisibleError(name) ?? globError(name));
+  if (problem) {
+    throw new GateError(
+      "INVALID_TARGET",
+      `Target name "${displayId(name as string)}" ${problem}; give the exact name.`,
+    );
+  }
   return target;
 }
 
@@ -75,6 +95,9 @@ export function checkReason(backend: BackendConfig, reason: unknown): string {
       `The reason is ${trimmed.length} characters; at most ${MAX_REASON_LENGTH} are allowed.`,
     );
   }
+  // It is shown to the person, written to the audit log and sent to backends: it must be plain text.
+  const problem = unsafeTextError(trimmed, { lineBreaks: true });
+  if (problem) throw new GateError("INVALID_INPUT", `The reason ${problem}; write it as plain text.`);
   if (trimmed.length < backend.minReasonLength) {
     throw new GateError(
       "REASON_REQUIRED",

@@ -10,8 +10,11 @@ export const dryRunDelete = defineTool({
     "Show the person the counts, then call execute_delete with the plan_id (and the confirmation token, in token mode).",
   inputSchema: {
     backend: z.string().describe("Backend name from list_backends"),
+    // Listed as an object but parsed as is: the kind's strict target schema (policy) then sees every own key,
+    // `__proto__` included, which a zod record would drop silently.
     target: z
-      .record(z.string(), z.unknown())
+      .unknown()
+      .meta({ type: "object", propertyNames: { type: "string" }, additionalProperties: {} })
       .optional()
       .describe("The kind's target fields, e.g. {dataset_id}; omit for kinds without a target"),
     ids: z
