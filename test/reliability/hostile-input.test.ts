@@ -308,7 +308,7 @@ async function runProperty<T>(
       }
       if (problem) {
         tally.lost++;
-        if (tally.examples.length < 5) tally.examples.push(`${problem} ← ${describeInput(input)}`);
+        if (tally.examples.length < 5) tally.examples.push(`${tool}: ${problem} ← ${describeInput(input)}`);
       }
       if (tally.inputs % 50 === 0) {
         const now = rssKb();
