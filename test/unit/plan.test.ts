@@ -157,3 +157,29 @@ describe("planIds with a kind's canonical form", () => {
     expect(planned.counts).toEqual({ received: 3, unique: 1, duplicates: 2, invalid: 0, to_delete: 1 });
   });
 });
+
+describe("planIds: the rule every kind shares (untrusted input)", () => {
+  const reasonOf = (raw: (string | number)[]) => planIds(raw, anyId).invalid.map((item) => item.error);
+
+  it("refuses ids that read as patterns, hide characters, run too long or were rounded by JSON", () => {
+    for (const id of ["rec-*", "rec-?", "rec-[a-z]", "**", "{a,b}"]) {
+      expect(reasonOf([id])[0], id).toMatch(/wildcard/);
+    }
+    expect(reasonOf(["a\u0000b"])[0]).toMatch(/control/);
+    expect(reasonOf(["a\u202eb"])[0]).toMatch(/bidirectional/);
+    expect(reasonOf(["a\ud800b"])[0]).toMatch(/surrogate/);
+    expect(reasonOf(["x".repeat(4_097)])[0]).toMatch(/longer than 4096/);
+    expect(reasonOf([2 ** 53 + 2])[0]).toMatch(/beyond 2\^53/);
+  });
+
+  it("keeps what is fine: a 4,096-character id, a safe integer, a paired surrogate, inner spaces", () => {
+    const planned = planIds(["x".repeat(4_096), 2 ** 53 - 1, "emoji-\u{1f600}", "a b"], anyId);
+    expect(planned.invalid).toEqual([]);
+    expect(planned.toDelete).toHaveLength(4);
+  });
+
+  it("lets the kind's own rule speak first", () => {
+    const planned = planIds(["rec-*"], () => "not a record id");
+    expect(planned.invalid).toEqual([{ id: "rec-*", error: "not a record id" }]);
+  });
+});

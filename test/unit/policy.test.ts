@@ -171,6 +171,21 @@ describe("checkTarget", () => {
   });
 });
 
+describe("checkTarget: exact names only (untrusted input)", () => {
+  const backend = backendConfig({ allowTargets: ["crm-*"] });
+
+  it("refuses a name an allowTargets glob lets through that is padded, hidden or a pattern itself", () => {
+    for (const name of ["crm-*", "crm-[a-z]", "crm-eu ", "crm-\u200beu", "crm-\u202eeu", "crm-\u0007"]) {
+      const error = expectCode(() => checkTarget(splendor, backend, { dataset_id: name }), "INVALID_TARGET");
+      expect(error.message, JSON.stringify(name)).toMatch(/give the exact name/);
+    }
+  });
+
+  it("still takes the plain name", () => {
+    expect(checkTarget(splendor, backend, { dataset_id: "crm-eu" })).toEqual({ dataset_id: "crm-eu" });
+  });
+});
+
 describe("checkReason", () => {
   const backend = backendConfig({ minReasonLength: 10 });
 
@@ -190,6 +205,17 @@ describe("checkReason", () => {
 
   it("returns the trimmed reason", () => {
     expect(checkReason(backend, "  GDPR erasure request #4411 \n")).toBe("GDPR erasure request #4411");
+  });
+
+  it("takes tabs and line breaks, refuses control and bidi characters with INVALID_INPUT", () => {
+    expect(checkReason(backend, "GDPR erasure\n\trequest #4411")).toBe("GDPR erasure\n\trequest #4411");
+    for (const reason of [
+      "GDPR erasure \u0000 #4411",
+      "GDPR erasure \u202e #4411",
+      "GDPR erasure \ud800 #4411",
+    ]) {
+      expectCode(() => checkReason(backend, reason), "INVALID_INPUT");
+    }
   });
 
   it("accepts 1024 characters and refuses 1025 with INVALID_INPUT", () => {
