@@ -8,7 +8,7 @@ import pRetry, { AbortError } from "p-retry";
 import type { Audit } from "../audit.js";
 import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
-import type { BackendClient, BatchOutcome } from "../backends/types.js";
+import type { BackendClient, BatchOutcome, PollOutcome } from "../backends/types.js";
 import type { BackendConfig } from "../config.js";
 import { failpoint } from "../failpoint.js";
 import type { Logger } from "../logger.js";
@@ -19,6 +19,18 @@ import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
 /** Backend-job polling: first look after this long, then doubling up to the maximum. */
 export const POLL_FIRST_MS = 500;
 export const POLL_MAX_MS = 5_000;
+/**
+ * Retry backoff before attempt n+1: BACKOFF_MIN_MS × 2^(n−1) × a jitter factor in [1, 2), capped at BACKOFF_MAX_MS;
+ * a Retry-After longer than that is waited instead (SPEC §7).
+ */
+export const BACKOFF_MIN_MS = 200;
+export const BACKOFF_MAX_MS = 15_000;
+/**
+ * How long a backend job may stay unfinished before its batch fails with "still <status>": an internal limit
+ * (DELETEGATE_BACKEND_JOB_MAX_MS, 1 s..7 days, default 24 h) so a backend job that never ends cannot keep a
+ * deletegate job waiting forever. Counted from when this instance began polling it.
+ */
+export const DEFAULT_BACKEND_JOB_MAX_MS = 24 * 3_600_000;
 /** How long a job's lease lasts unless renewed (renewed every third of it, taken over after it). */
 export const DEFAULT_LEASE_MS = 10_000;
 /** How often a caller waiting for a job that runs on another instance reads it from the store. */
@@ -27,6 +39,26 @@ const FOLLOW_MS = 250;
 export interface RunnerOptions {
   /** Job lease length on a shared store. */
   leaseMs?: number;
+  /** How long a backend job may stay unfinished; default from DELETEGATE_BACKEND_JOB_MAX_MS, else 24 h. */
+  backendJobMaxMs?: number;
+}
+
+/** DELETEGATE_BACKEND_JOB_MAX_MS as milliseconds (1 s..7 days), or the default when unset. */
+export function backendJobMaxMsFrom(env: NodeJS.ProcessEnv): number {
+  const raw = env.DELETEGATE_BACKEND_JOB_MAX_MS;
+  if (raw === undefined || raw === "") return DEFAULT_BACKEND_JOB_MAX_MS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1_000 || value > 7 * 24 * 3_600_000) {
+    throw new Error(
+      `DELETEGATE_BACKEND_JOB_MAX_MS must be an integer of milliseconds, 1000..604800000, got "${raw}"`,
+    );
+  }
+  return value;
+}
+
+/** The wait before attempt `failed + 1` after `failed` failed attempts: exponential, jittered, capped. */
+export function backoffMs(failed: number, random = Math.random()): number {
+  return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_MIN_MS * 2 ** (failed - 1) * (1 + random)));
 }
 
 interface Lane {
@@ -61,6 +93,14 @@ class TransientError extends Error {
   }
 }
 
+/** A duration as people read it: "24 h", "90 s", "1500 ms". */
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1_000 === 0) return `${ms / 1_000} s`;
+  return `${ms} ms`;
+}
+
 /** The fields every audit line about a job carries. */
 function jobFields(job: JobRecord) {
   return {
@@ -85,6 +125,7 @@ export class Runner {
   /** This instance, as a lease holder. */
   private readonly holder = `runner_${randomUUID()}`;
   private readonly leaseMs: number;
+  private readonly backendJobMaxMs: number;
   private takeover: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -96,6 +137,7 @@ export class Runner {
     options: RunnerOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.backendJobMaxMs = options.backendJobMaxMs ?? backendJobMaxMsFrom(process.env);
     for (const config of Object.values(backends)) {
       const { client, http } = connectBackend(config);
       const rps = config.requestsPerSecond;
@@ -516,10 +558,8 @@ export class Runner {
       }
       const outcome = await pRetry(attempt, {
         retries: Math.max(0, lane.config.maxAttempts - batch.attempts - 1),
-        factor: 2,
-        minTimeout: 200,
-        maxTimeout: 15_000,
-        randomize: true,
+        // The wait is ours (onFailedAttempt): the longer of the backoff and Retry-After, not their sum.
+        minTimeout: 0,
         onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
           this.logger.warn(
             {
@@ -535,8 +575,8 @@ export class Runner {
           // Answered and waiting for the next try: not in flight, and a restart must not count it again.
           batch.status = "pending";
           await this.saveBatch(active, batch);
-          const wait = (error as TransientError).retryAfterMs;
-          if (wait) await sleep(wait);
+          const retryAfter = error instanceof TransientError ? (error.retryAfterMs ?? 0) : 0;
+          await sleep(Math.max(retryAfter, backoffMs(batch.attempts)));
         },
       });
       return outcome.type === "accepted";
@@ -561,12 +601,15 @@ export class Runner {
     if (!backendJob || !poll) throw new Error(`batch ${batch.index} has no backend job to poll`);
     let delay = POLL_FIRST_MS;
     let failures = 0;
+    const giveUpAt = Date.now() + this.backendJobMaxMs;
     while (!this.stopped(active)) {
-      await sleep(delay);
+      // The last look comes at the limit, not a whole poll interval after it.
+      await sleep(Math.max(0, Math.min(delay, giveUpAt - Date.now())));
       if (this.stopped(active)) return;
-      const outcome = await lane.queue.add(() => poll(backendJob.id));
+      const outcome: PollOutcome = await lane.queue.add(() => poll(backendJob.id));
       if (outcome.type === "succeeded" || outcome.type === "failed") failpoint("poll.after-answer");
-      if (outcome.type === "running") {
+      const late = Date.now() >= giveUpAt;
+      if (outcome.type === "running" && !late) {
         failures = 0;
         delay = Math.min(delay * 2, POLL_MAX_MS);
         if (backendJob.status !== outcome.status) {
@@ -575,10 +618,13 @@ export class Runner {
         }
         continue;
       }
-      if (outcome.type === "retry" && ++failures < lane.config.maxAttempts) {
+      if (outcome.type === "retry" && ++failures < lane.config.maxAttempts && !late) {
         delay = Math.max(outcome.retryAfterMs ?? 0, Math.min(delay * 2, POLL_MAX_MS));
         continue;
       }
+      // Unfinished at the limit: the outcome is unknown, and the ids fail saying so.
+      const gaveUp = late && (outcome.type === "running" || outcome.type === "retry");
+      if (outcome.type === "running") backendJob.status = outcome.status;
       const ids = await this.store.getPlanBatch(active.job.plan_id, batch.index);
       if (outcome.type === "succeeded") {
         backendJob.status = outcome.status;
@@ -588,10 +634,13 @@ export class Runner {
         this.auditBatch(active, batch, "batch.completed", ids, 202, backendJob.id);
         return;
       }
-      const error =
-        outcome.type === "failed"
+      const error = gaveUp
+        ? `backend job ${backendJob.id} still ${backendJob.status} after ${formatMs(this.backendJobMaxMs)}: ` +
+          `deletegate stopped waiting, the backend may still finish it` +
+          (outcome.type === "retry" ? ` (last status read failed: ${outcome.error})` : "")
+        : outcome.type === "failed"
           ? `backend job ${backendJob.id} failed: ${outcome.error}`
-          : `status of backend job ${backendJob.id} could not be read: ${outcome.error}`;
+          : `status of backend job ${backendJob.id} could not be read: ${outcome.type === "running" ? outcome.status : outcome.error}`;
       if (outcome.type === "failed") backendJob.status = outcome.status;
       batch.failed = ids.map((id) => ({ id, error }));
       batch.status = "failed";

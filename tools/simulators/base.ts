@@ -1,6 +1,17 @@
 // The part every simulator shares: a real HTTP server that records requests, injects faults and flags contract breaks.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { applyFault, closeServer, delay, FaultInjector, isGone, listen } from "./faults.js";
+import {
+  applyFault,
+  applyFaultAfter,
+  closeServer,
+  delay,
+  FaultInjector,
+  type FaultSpec,
+  isGone,
+  listen,
+} from "./faults.js";
+
+export type { FaultSpec } from "./faults.js";
 
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -13,7 +24,12 @@ export interface RecordedRequest {
   body: unknown;
   /** The status answered; 0 while unanswered, and for resets and hangs. */
   status: number;
+  /** When the request arrived (epoch ms). */
   time: number;
+  /** When the answer was sent (epoch ms); null while unanswered, and for resets and hangs. */
+  answeredAt: number | null;
+  /** The injected fault this request got, if any. */
+  fault: FaultSpec | null;
 }
 
 /** One incoming request, read whole, as a simulator's handler sees it. */
@@ -131,9 +147,12 @@ export async function startSimulatorServer<Name extends string>(
       body: undefined,
       status: 0,
       time: Date.now(),
+      answeredAt: null,
+      fault: null,
     };
     res.on("finish", () => {
       record.status = res.statusCode;
+      record.answeredAt = Date.now();
     });
     const where = `${method} ${record.path}`;
     const violate = (message: string) => violations.push(`${where}: ${message}`);
@@ -144,7 +163,8 @@ export async function startSimulatorServer<Name extends string>(
 
     if (!(await delay(options.latencyMs ?? 0, res))) return;
     // Faults come before any processing: an injected 503, reset or hang never deletes anything.
-    const fault = faults.take(route?.name ?? "unmatched");
+    const fault = faults.take(route?.name ?? "unmatched", record);
+    record.fault = fault ?? null;
     if (
       fault !== undefined &&
       (await applyFault(fault, req, res, { defaultBody: spec.faultBody })) === "handled"
@@ -177,6 +197,7 @@ export async function startSimulatorServer<Name extends string>(
       },
     };
     const reply = await spec.handle(request, route, violate);
+    if ((await applyFaultAfter(fault, req, res)) === "handled") return;
     sendJson(res, reply.status, reply.body, reply.headers);
   }
 

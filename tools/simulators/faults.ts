@@ -2,18 +2,36 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 
 export type FaultSpec =
-  /** Delay, then answer normally. */
-  | { type: "latency"; ms: number }
+  /**
+   * Delay, then answer normally. With `afterProcessing` the request is processed first and only the answer is
+   * delayed: a client that gives up meanwhile never learns that its delete happened.
+   */
+  | { type: "latency"; ms: number; afterProcessing?: boolean }
   /**
    * Answer this status without processing the request. `body` is sent as JSON, or as text/plain when it
    * is a string; when omitted the simulator's default error body for the status is used. `echoHeaders`
    * adds the request's headers to the body, as a careless service might.
    */
   | { type: "status"; status: number; retryAfterSeconds?: number; body?: unknown; echoHeaders?: boolean }
-  /** Destroy the socket (TCP RST) without answering; the request is not processed. */
-  | { type: "reset" }
-  /** Never answer; the socket stays open until the client gives up or the server closes. */
-  | { type: "hang" };
+  /**
+   * Destroy the socket (TCP RST) without answering; the request is not processed, unless `afterProcessing`:
+   * then it is processed and the answer is lost (an outcome the client cannot know).
+   */
+  | { type: "reset"; afterProcessing?: boolean }
+  /**
+   * Never answer; the socket stays open until the client gives up or the server closes. With
+   * `afterProcessing` the request is processed first.
+   */
+  | { type: "hang"; afterProcessing?: boolean };
+
+/** What a rule's `when` sees of a request. */
+export interface FaultRequest {
+  method: string;
+  /** Path with the query string. */
+  path: string;
+  /** Parsed JSON, the raw text when it is not JSON, or undefined when empty. */
+  body: unknown;
+}
 
 export interface FaultRule {
   fault: FaultSpec;
@@ -21,6 +39,8 @@ export interface FaultRule {
   times?: number;
   /** Route name defined by the simulator (e.g. "delete"); omitted matches any route. */
   route?: string;
+  /** Only requests this accepts match (e.g. the ones naming a given id); omitted matches every request. */
+  when?: (request: FaultRequest) => boolean;
 }
 
 export interface ApplyFaultOptions {
@@ -30,21 +50,38 @@ export interface ApplyFaultOptions {
 
 /** An ordered list of fault rules; the first rule matching a request's route is used and consumed. */
 export class FaultInjector {
-  private readonly rules: { fault: FaultSpec; remaining: number; route: string | undefined }[] = [];
+  private readonly rules: {
+    fault: FaultSpec;
+    remaining: number;
+    route: string | undefined;
+    when: FaultRule["when"];
+  }[] = [];
 
   add(rule: FaultRule): void {
     const times = rule.times ?? 1;
     if (!(times > 0)) throw new RangeError(`fault rule times must be > 0, got ${times}`);
-    this.rules.push({ fault: rule.fault, remaining: times, route: rule.route });
+    this.rules.push({ fault: rule.fault, remaining: times, route: rule.route, when: rule.when });
   }
 
   clear(): void {
     this.rules.length = 0;
   }
 
-  /** Returns the fault to apply to this request (consuming one use), or undefined. */
-  take(route: string): FaultSpec | undefined {
-    const index = this.rules.findIndex((rule) => rule.route === undefined || rule.route === route);
+  /** Rules not yet used up. */
+  get pending(): number {
+    return this.rules.length;
+  }
+
+  /**
+   * Returns the fault to apply to this request (consuming one use), or undefined. Rules with `when` match only
+   * when the request is given and accepted.
+   */
+  take(route: string, request?: FaultRequest): FaultSpec | undefined {
+    const index = this.rules.findIndex(
+      (rule) =>
+        (rule.route === undefined || rule.route === route) &&
+        (rule.when === undefined || (request !== undefined && rule.when(request))),
+    );
     if (index === -1) return undefined;
     const rule = this.rules[index];
     if (rule === undefined) return undefined;
@@ -85,6 +122,8 @@ export async function applyFault(
   res: ServerResponse,
   options: ApplyFaultOptions = {},
 ): Promise<"handled" | "continue"> {
+  // Applied by the caller once the request is processed (see applyFaultAfter).
+  if ("afterProcessing" in fault && fault.afterProcessing) return "continue";
   switch (fault.type) {
     case "latency":
       return (await delay(fault.ms, res)) ? "continue" : "handled";
@@ -112,6 +151,27 @@ export async function applyFault(
       return "handled";
     case "hang":
       // Nothing to do: closeServer() destroys the socket if the client never gives up.
+      return "handled";
+  }
+}
+
+/**
+ * The part of an `afterProcessing` fault that comes once the request is processed: "send" means answer now,
+ * "handled" means the answer is lost (reset, hang, or the client left during the delay).
+ */
+export async function applyFaultAfter(
+  fault: FaultSpec | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<"send" | "handled"> {
+  if (fault === undefined || !("afterProcessing" in fault) || !fault.afterProcessing) return "send";
+  switch (fault.type) {
+    case "latency":
+      return (await delay(fault.ms, res)) ? "send" : "handled";
+    case "reset":
+      req.socket.resetAndDestroy();
+      return "handled";
+    case "hang":
       return "handled";
   }
 }

@@ -47,6 +47,8 @@ export interface LangsmithSimulator {
   received(): Map<string, number>;
   /** Example ids (lower case) hard-deleted so far; each at most once. */
   deleted(): Set<string>;
+  /** Example id (lower case) → how many requests hard-deleted it (a repeat finds it already deleted). */
+  deletions(): Map<string, number>;
   /** Makes more examples exist (ignored when every UUID exists). */
   addExamples(ids: string[]): void;
   close(): Promise<void>;
@@ -69,6 +71,7 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
   const existing = opts.examples === undefined ? undefined : new Set(opts.examples.map(canonical));
   const deleted = new Set<string>();
   const received = new Map<string, number>();
+  const deletions = new Map<string, number>();
 
   function handle(
     request: SimRequest,
@@ -111,6 +114,7 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
       received.set(id, (received.get(id) ?? 0) + 1);
       if (deleted.has(id) || (existing !== undefined && !existing.has(id))) continue;
       deleted.add(id);
+      deletions.set(id, (deletions.get(id) ?? 0) + 1);
       deletedNow.push(id);
     }
     return { status: 200, body: { count: deletedNow.length, example_ids: deletedNow } };
@@ -135,6 +139,7 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
     violations: server.violations,
     received: () => new Map(received),
     deleted: () => new Set(deleted),
+    deletions: () => new Map(deletions),
     addExamples(ids: string[]): void {
       for (const id of ids) existing?.add(canonical(id));
     },

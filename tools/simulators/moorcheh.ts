@@ -41,6 +41,8 @@ export interface MoorchehSimulator {
   received(namespace: string, type: MoorchehItemType): Map<string, number>;
   /** Ids deleted from this namespace and type (each at most once). */
   deleted(namespace: string, type: MoorchehItemType): Set<string>;
+  /** Id → how many times a request removed it from this namespace and type (a repeat finds it gone). */
+  deletions(namespace: string, type: MoorchehItemType): Map<string, number>;
   /** Ids still held by this namespace and type. */
   remaining(namespace: string, type: MoorchehItemType): Set<string>;
   /**
@@ -72,6 +74,7 @@ const DELETE_PATH = /^\/v1\/namespaces\/([^/]+)\/(documents|vectors)\/delete$/;
 export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Promise<MoorchehSimulator> {
   const stores = new Map<string, Record<MoorchehItemType, Set<string>>>();
   const deletedIds = new Map<string, Set<string>>();
+  const deletionCounts = new Map<string, Map<string, number>>();
   const receivedIds = new Map<string, Map<string, number>>();
   /** Id → how many more processed requests leave it unprocessed. */
   const unprocessed = new Map<string, number>();
@@ -114,6 +117,8 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
     receivedIds.set(where, received);
     const deleted = deletedIds.get(where) ?? new Set<string>();
     deletedIds.set(where, deleted);
+    const deletions = deletionCounts.get(where) ?? new Map<string, number>();
+    deletionCounts.set(where, deletions);
 
     const left: string[] = [];
     let actual = 0;
@@ -129,6 +134,7 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
       }
       if (items.delete(id)) {
         deleted.add(id);
+        deletions.set(id, (deletions.get(id) ?? 0) + 1);
         actual++;
       }
     }
@@ -173,6 +179,7 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
     violations: server.violations,
     received: (namespace, type) => new Map(receivedIds.get(key(namespace, type)) ?? []),
     deleted: (namespace, type) => new Set(deletedIds.get(key(namespace, type)) ?? []),
+    deletions: (namespace, type) => new Map(deletionCounts.get(key(namespace, type)) ?? []),
     remaining: (namespace, type) => new Set(stores.get(namespace)?.[type] ?? []),
     unprocessNext(ids, times = 1) {
       if (!(times > 0)) throw new RangeError(`unprocessNext times must be > 0, got ${times}`);

@@ -54,6 +54,8 @@ export interface PiianoVaultSimulator {
   received(collection: string): Map<string, number>;
   /** Object ids deleted from this collection (active and archived), each at most once. */
   deleted(collection: string): Set<string>;
+  /** Object id → how many requests deleted it from this collection (a repeat finds it gone). */
+  deletions(collection: string): Map<string, number>;
   /** The objects the collection still holds. */
   objects(collection: string): { active: Set<string>; archived: Set<string> };
   close(): Promise<void>;
@@ -115,6 +117,7 @@ interface Collection {
   active: Set<string>;
   archived: Set<string>;
   deleted: Set<string>;
+  deletions: Map<string, number>;
   received: Map<string, number>;
 }
 
@@ -139,6 +142,7 @@ export async function startPiianoVaultSimulator(
       active: new Set((seed.active ?? []).map(key)),
       archived: new Set((seed.archived ?? []).map(key)),
       deleted: new Set(),
+      deletions: new Map(),
       received: new Map(),
     });
   }
@@ -260,7 +264,9 @@ export async function startPiianoVaultSimulator(
     const ok = results.every((result) => result.ok);
     if (ok) {
       for (const id of ids) {
-        pool.delete(key(id));
+        if (pool.delete(key(id))) {
+          collection.deletions.set(key(id), (collection.deletions.get(key(id)) ?? 0) + 1);
+        }
         collection.deleted.add(key(id));
       }
     }
@@ -292,6 +298,7 @@ export async function startPiianoVaultSimulator(
     failIds,
     received: (name) => new Map(collectionOf(name).received),
     deleted: (name) => new Set(collectionOf(name).deleted),
+    deletions: (name) => new Map(collectionOf(name).deletions),
     objects: (name) => {
       const collection = collectionOf(name);
       return { active: new Set(collection.active), archived: new Set(collection.archived) };

@@ -46,8 +46,16 @@ export interface SplendorSimulator {
   received(datasetId: string): Map<string, number>;
   /** Record ids deleted by jobs that have reached "succeeded" by now. */
   deleted(datasetId: string): Set<string>;
+  /**
+   * Record id → how many times it was deleted by now. A record is deleted by the first job naming it that did not
+   * fail, once that job succeeds; a later job naming it finds it gone and deletes nothing ("the job simply deletes
+   * what exists"), so a correct run shows 1 for every id however often it was sent.
+   */
+  deletions(datasetId: string): Map<string, number>;
   /** The next `count` accepted jobs end "failed" with this error_message, deleting nothing. */
   failNextJobs(count: number, errorMessage: string): void;
+  /** The next `count` accepted jobs never end: they stay "running" (a stuck backend worker). */
+  stallNextJobs(count: number): void;
   /** Every accepted job in creation order, with its reason and its status as of now. */
   jobs(): SimulatedJob[];
   close(): Promise<void>;
@@ -88,6 +96,8 @@ interface Job {
   runningMs: number;
   /** Set when failNextJobs applied: the job ends "failed" with this message. */
   failWith: string | undefined;
+  /** Set when stallNextJobs applied: the job stays "running" forever. */
+  stalled: boolean;
 }
 
 interface DeletionItemResponse {
@@ -141,12 +151,13 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
   const knownDatasets = opts.datasets === undefined ? undefined : new Set(opts.datasets);
   const jobs = new Map<string, Job>();
   const failures: string[] = [];
+  let stallsLeft = 0;
   let nextItemId = 1;
 
   function jobStatus(job: Job, now: number): JobStatus {
     const elapsed = now - job.createdAt;
     if (elapsed < job.pendingMs) return "pending";
-    if (elapsed < job.pendingMs + job.runningMs) return "running";
+    if (job.stalled || elapsed < job.pendingMs + job.runningMs) return "running";
     return job.failWith === undefined ? "succeeded" : "failed";
   }
 
@@ -261,7 +272,9 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
       pendingMs,
       runningMs,
       failWith: failures.shift(),
+      stalled: stallsLeft > 0,
     };
+    if (stallsLeft > 0) stallsLeft--;
     jobs.set(job.jobId, job);
     return { status: 202, body: describe(job, Date.now()) };
   }
@@ -345,8 +358,28 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
       }
       return ids;
     },
+    deletions(datasetId: string): Map<string, number> {
+      const now = Date.now();
+      const claimed = new Set<string>();
+      const counts = new Map<string, number>();
+      // Creation order: the first job that did not fail holds the record's tombstone.
+      for (const job of jobs.values()) {
+        if (job.datasetId !== datasetId) continue;
+        const status = jobStatus(job, now);
+        if (status === "failed") continue;
+        for (const id of new Set(job.recordIds)) {
+          if (claimed.has(id)) continue;
+          claimed.add(id);
+          if (status === "succeeded") counts.set(id, (counts.get(id) ?? 0) + 1);
+        }
+      }
+      return counts;
+    },
     failNextJobs(count: number, errorMessage: string): void {
       for (let i = 0; i < count; i++) failures.push(errorMessage);
+    },
+    stallNextJobs(count: number): void {
+      stallsLeft += count;
     },
     jobs(): SimulatedJob[] {
       const now = Date.now();

@@ -65,6 +65,8 @@ export interface SubworkflowSimulator {
   received(id: string): number;
   /** Datasets marked for deletion by a DELETE and not yet purged. */
   marked(): Set<string>;
+  /** Dataset id → how many DELETEs marked it (a repeat on a marked dataset answers 200 but marks nothing). */
+  deletions(): Map<string, number>;
   /** The dataset as GET would answer it now, or undefined when it does not exist (or was purged). */
   dataset(id: string): SubworkflowDataset | undefined;
   /** Makes this dataset's DELETE answer 400 with `error` (undefined lifts it). */
@@ -124,6 +126,7 @@ export async function startSubworkflowSimulator(
   });
   const rejected = new Map(Object.entries(opts.rejected ?? {}));
   const receivedCounts = new Map<string, number>();
+  const markCounts = new Map<string, number>();
   /** Times of the writes counted against the rate limit, oldest first. */
   const writes: number[] = [];
 
@@ -172,6 +175,7 @@ export async function startSubworkflowSimulator(
     if (dataset.expiresAt === null || dataset.expiresAt > now) {
       dataset.expiresAt = now;
       dataset.updatedAt = now;
+      markCounts.set(id, (markCounts.get(id) ?? 0) + 1);
     }
     return { status: 200, body: { success: true, total: 1, data: structuredClone(dataset) } };
   }
@@ -207,6 +211,7 @@ export async function startSubworkflowSimulator(
     requests: server.requests,
     violations: server.violations,
     received: (id) => receivedCounts.get(id) ?? 0,
+    deletions: () => new Map(markCounts),
     marked(): Set<string> {
       const now = Date.now();
       return new Set([...datasets.values()].filter((dataset) => isMarked(dataset, now)).map((d) => d.id));
