@@ -1,6 +1,6 @@
 // The audit trail (SPEC §8): one JSON object per line, appended synchronously so a crash cannot lose a written
 // event, each line chained to the one before it by `prev_sha256` so that `deletegate audit verify` can find edits.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import pino from "pino";
@@ -226,6 +226,11 @@ class ChainedSink {
 /** `stderr` or a file path (directories created, lines appended; the chain goes on from the file's last line). */
 export function createAudit(destination: string): Audit {
   const sink = new ChainedSink(destination === "stderr" ? null : destination);
+  // A batch's ids (up to 1,000 strings) go into the line as JSON after pino's key-path redaction, which walked
+  // every id (most of the audit's cost) though a string has no key to redact. The line-wide secret scrub still
+  // covers them. The placeholder is random per process, so no reason or target can contain it.
+  const idsPlaceholder = JSON.stringify(`ids:${randomBytes(16).toString("hex")}`);
+  let idsJson: string | null = null;
   const logger = pino(
     {
       base: undefined,
@@ -236,12 +241,32 @@ export function createAudit(destination: string): Audit {
       mixin: () => sink.next(),
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
       // The operational log's last guard too: registered secrets never reach a line (hashed after this).
-      hooks: { streamWrite: scrubSecrets },
+      hooks: {
+        streamWrite: (line) => {
+          if (idsJson === null) return scrubSecrets(line);
+          const at = line.indexOf(idsPlaceholder);
+          if (at === -1) throw new Error("audit: a batch line lost its ids");
+          const whole = line.slice(0, at) + idsJson + line.slice(at + idsPlaceholder.length);
+          return scrubSecrets(whole);
+        },
+      },
     },
     { write: (line: string) => sink.write(line) },
   );
   return {
-    record: (entry) => logger.info(entry),
+    record: (entry) => {
+      if (!entry.ids) {
+        logger.info(entry);
+        return;
+      }
+      // pino writes synchronously: the hook above consumes idsJson within this call.
+      idsJson = JSON.stringify(entry.ids);
+      try {
+        logger.info({ ...entry, ids: JSON.parse(idsPlaceholder) as string });
+      } finally {
+        idsJson = null;
+      }
+    },
     // A late record after close reopens the file and goes on from its tail.
     close: () => sink.close(),
   };

@@ -255,6 +255,11 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
 }
 
 /** The config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json. */
+/** The largest tool-call message a transport takes: room for maxIdsPerCall ids of up to ~600 bytes each. */
+export function maxMessageBytes(config: Pick<Config, "limits">): number {
+  return 1024 * 1024 + config.limits.maxIdsPerCall * 600;
+}
+
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   return flag ?? env.DELETEGATE_CONFIG ?? DEFAULT_CONFIG_PATH;
 }

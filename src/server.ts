@@ -14,7 +14,7 @@ import type { AskHuman, HumanAnswer } from "./gate/confirmation.js";
 import { GateError } from "./gate/errors.js";
 import { displayId } from "./gate/plan.js";
 import { TOOLS } from "./tools/index.js";
-import type { AnyTool, CallContext, ToolContext } from "./tools/tool.js";
+import { type AnyTool, type CallContext, isIdList, type ToolContext } from "./tools/tool.js";
 
 export const SERVER_NAME = "deletegate";
 
@@ -65,6 +65,22 @@ const INPUT_SCHEMAS = new Map(
     { listed: listedInputSchema(tool.inputSchema), strict: z.strictObject(tool.inputSchema) },
   ]),
 );
+
+/**
+ * The arguments parsed by the tool's strict schema, except a valid id list, which is checked in one loop and passed
+ * as is: zod builds a result per id (10 to 30 ms and a copy of the list for 100,000 ids). An invalid list goes
+ * through zod, so its problems are named exactly as before.
+ */
+function parseArguments(
+  tool: AnyTool,
+  strict: z.ZodType<Record<string, unknown>>,
+  args: Record<string, unknown>,
+): z.ZodSafeParseResult<Record<string, unknown>> {
+  const key = tool.idListArgument;
+  if (key === undefined || !Object.hasOwn(args, key) || !isIdList(args[key])) return strict.safeParse(args);
+  const rest = strict.safeParse({ ...args, [key]: [] });
+  return rest.success ? { success: true, data: { ...rest.data, [key]: args[key] } } : rest;
+}
 
 /** Arguments that fail the tool's input schema, named field by field, short whatever the input's size. */
 function invalidInput(tool: AnyTool, issues: readonly z.core.$ZodIssue[]): GateError {
@@ -187,7 +203,7 @@ export function createServer(app: App, options: ServerOptions): McpServer {
                 },
         };
         try {
-          const input = schemas.strict.safeParse(args);
+          const input = parseArguments(tool, schemas.strict, args);
           if (!input.success) throw invalidInput(tool, input.error.issues);
           const output = await tool.handler(input.data, context, call);
           return {

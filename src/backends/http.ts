@@ -1,6 +1,13 @@
 // HTTP for adapters: undici with a per-request timeout, JSON bodies, Retry-After parsing and secret redaction.
-import { Agent, request } from "undici";
+import type { Agent } from "undici";
 import type { BatchOutcome } from "./types.js";
+
+/** undici is loaded at the first request, not at start-up: nothing before `initialize` needs it. */
+let undici: Promise<typeof import("undici")> | null = null;
+function loadUndici(): Promise<typeof import("undici")> {
+  undici ??= import("undici");
+  return undici;
+}
 
 export interface HttpResponse {
   type: "response";
@@ -34,13 +41,14 @@ export interface HttpClientOptions {
 }
 
 export class HttpClient {
-  private readonly agent: Agent;
+  /** Made at the first request; closed for good by close(). */
+  private agent: Agent | null = null;
+  private closed = false;
 
   /** Each secret as sent, JSON-escaped and URL-encoded; longest first, so no form is cut by a shorter one. */
   private readonly secretForms: string[];
 
   constructor(private readonly options: HttpClientOptions) {
-    this.agent = new Agent({ connections: options.connections, keepAliveTimeout: 10_000 });
     const forms = options.secrets
       .filter((secret) => secret.length >= 4)
       .flatMap((secret) => {
@@ -48,6 +56,14 @@ export class HttpClient {
         return [secret, once, JSON.stringify(once).slice(1, -1), encodeURIComponent(secret)];
       });
     this.secretForms = [...new Set(forms)].sort((a, b) => b.length - a.length);
+  }
+
+  /**
+   * Loads undici (once per process): the runner awaits this before a job takes its first pacing slot, so the load
+   * never sits between a slot and its request. A failure here surfaces at the request, as a network error.
+   */
+  async ready(): Promise<void> {
+    await loadUndici().catch(() => undefined);
   }
 
   async send(req: HttpRequest): Promise<HttpResponse | HttpNetworkError> {
@@ -64,6 +80,10 @@ export class HttpClient {
       headers["content-type"] = "application/json";
     }
     try {
+      const { Agent, request, errors } = await loadUndici();
+      // As a closed Agent answers: a request after close() fails instead of opening new connections.
+      if (this.closed) throw new errors.ClientClosedError();
+      this.agent ??= new Agent({ connections: this.options.connections, keepAliveTimeout: 10_000 });
       const response = await request(url, {
         method: req.method,
         headers,
@@ -115,7 +135,8 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.closed = true;
+    await this.agent?.close();
   }
 }
 

@@ -42,7 +42,8 @@ export const splendor: BackendKind = {
   configShape: { tenantId: z.string().min(1) },
   // Characters, not UTF-16 units: an emoji counts once, as the backend counts it.
   validateId: (id) => {
-    const length = [...id].length;
+    // A string has at least as many UTF-16 units as characters: only a long one needs counting.
+    const length = id.length <= 512 ? id.length : [...id].length;
     return length < 1 || length > 512 ? "must be 1..512 characters" : null;
   },
   notes: [

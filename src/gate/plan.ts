@@ -43,12 +43,19 @@ export function globError(text: string): string | null {
     : null;
 }
 
+/**
+ * Printable ASCII without the glob characters: an id made only of these passes every text rule below, so the
+ * common case costs one scan instead of three.
+ */
+const PLAIN = /^[\x20-\x29\x2b-\x3e\x40-\x5a\x5c\x5e-\x7a\x7c\x7e]*$/;
+
 /** The rule every kind shares, checked after the kind's own (more telling) id rule. */
 function commonIdError(value: string | number, id: string): string | null {
   // Past 2^53 JSON has already rounded the number, so it names an id other than the one meant.
   if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value))
     return "a number beyond 2^53 is not exact; send the id as a string";
   if (id.length > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} characters`;
+  if (PLAIN.test(id)) return null;
   return unsafeTextError(id) ?? globError(id);
 }
 
@@ -102,6 +109,8 @@ function canonical(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
+const DIGEST_CHUNK = 4096;
+
 /** The digest a confirmation is bound to: backend, target, ids (in order) and reason. */
 export function planDigest(plan: {
   backend: string;
@@ -111,7 +120,10 @@ export function planDigest(plan: {
 }): string {
   const hash = createHash("sha256");
   hash.update(canonical({ backend: plan.backend, target: plan.target, reason: plan.reason }));
-  // JSON-quoted so ids containing newlines cannot collide with a different list of ids.
-  for (const id of plan.ids) hash.update(`\n${JSON.stringify(id)}`);
+  // Each chunk of ids as one JSON array (quoted, so ids holding newlines or commas cannot collide with another
+  // list), on its own line: one stringify and one hash update per chunk rather than per id.
+  for (let start = 0; start < plan.ids.length; start += DIGEST_CHUNK) {
+    hash.update(`\n${JSON.stringify(plan.ids.slice(start, start + DIGEST_CHUNK))}`);
+  }
   return hash.digest("hex");
 }

@@ -61,6 +61,22 @@ export function backoffMs(failed: number, random = Math.random()): number {
   return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_MIN_MS * 2 ** (failed - 1) * (1 + random)));
 }
 
+/** The shortest pacing window: timers are not finer than a millisecond, and a window of 0.1 ms paced nothing. */
+export const MIN_PACING_WINDOW_MS = 10;
+
+/**
+ * The lane's pacing: at most `intervalCap` request starts in any rolling `interval` (p-queue strict). Up to
+ * 100 requests/s that is one start per 1/rps s, an even pace; above, `rps / 100` starts per 10 ms window, still
+ * never more than the rate in any window (one start per 0.1 ms at 10,000/s asked for sub-millisecond timers,
+ * which wait at least 1 ms: the pacing itself capped the rate near 1,000/s and delayed every start).
+ */
+export function pacing(requestsPerSecond: number): { interval: number; intervalCap: number } {
+  const interval = 1000 / requestsPerSecond;
+  if (interval >= MIN_PACING_WINDOW_MS) return { interval, intervalCap: 1 };
+  const intervalCap = Math.max(1, Math.floor((requestsPerSecond * MIN_PACING_WINDOW_MS) / 1000));
+  return { interval: (1000 * intervalCap) / requestsPerSecond, intervalCap };
+}
+
 interface Lane {
   config: BackendConfig;
   client: BackendClient;
@@ -140,13 +156,10 @@ export class Runner {
     this.backendJobMaxMs = options.backendJobMaxMs ?? backendJobMaxMsFrom(process.env);
     for (const config of Object.values(backends)) {
       const { client, http } = connectBackend(config);
-      const rps = config.requestsPerSecond;
-      // One request start per 1/rps seconds in any rolling window (strict): an even pace, never a burst above the rate.
       const queue = new PQueue({
         concurrency: config.concurrency,
-        intervalCap: 1,
-        interval: 1000 / rps,
         strict: true,
+        ...pacing(config.requestsPerSecond),
       });
       this.lanes.set(config.name, { config, client, http, queue });
     }
@@ -172,11 +185,11 @@ export class Runner {
       started_at: null,
       finished_at: null,
     };
-    for (let index = 0; index < plan.batch_count; index++) {
-      const size = Math.min(plan.batch_size, plan.counts.to_delete - index * plan.batch_size);
-      await this.store.putBatch(job.id, {
+    const batches = Array.from(
+      { length: plan.batch_count },
+      (_, index): BatchRecord => ({
         index,
-        size,
+        size: Math.min(plan.batch_size, plan.counts.to_delete - index * plan.batch_size),
         status: "pending",
         attempts: 0,
         deleted: 0,
@@ -185,8 +198,10 @@ export class Runner {
         remaining: null,
         backend_job: null,
         last_error: null,
-      });
-    }
+      }),
+    );
+    // Every batch record before the job record: a stored job always has all its batches.
+    await this.store.putBatches(job.id, batches);
     await this.store.putJob(job);
     return job;
   }
@@ -443,6 +458,8 @@ export class Runner {
   private async run(active: ActiveJob): Promise<void> {
     const { job, batches } = active;
     const lane = this.lane(job.backend);
+    // The HTTP client is loaded at the first job, not at start-up; before any pacing slot is taken.
+    await lane.http.ready();
     if (job.status === "queued") {
       job.status = "running";
       job.started_at = new Date().toISOString();
@@ -462,17 +479,32 @@ export class Runner {
       if (batch.status === "sending") batch.attempts = Math.max(0, batch.attempts - 1);
     }
     const toSend = batches.filter((batch) => batch.status === "pending" || batch.status === "sending");
+    // The ids of the next few batches are read while earlier ones are in flight, so no request waits for its
+    // read; only these few batches of ids are held, never the whole plan.
+    const reads = new Map<number, Promise<string[]>>();
+    const readAhead = (position: number) => {
+      const batch = toSend[position];
+      if (!batch || batch.remaining || reads.has(position)) return;
+      const read = this.store.getPlanBatch(job.plan_id, batch.index);
+      // Its failure is thrown where it is awaited.
+      read.catch(() => undefined);
+      reads.set(position, read);
+    };
     let next = 0;
     const worker = async () => {
       while (next < toSend.length && !this.stopped(active)) {
-        const batch = toSend[next++] as BatchRecord;
+        const position = next++;
+        const batch = toSend[position] as BatchRecord;
+        for (let ahead = 0; ahead <= lane.config.concurrency; ahead++) readAhead(position + ahead);
+        const ids = reads.get(position);
+        reads.delete(position);
         await this.checkCancel(active);
         if (job.cancel_requested) {
           batch.status = "cancelled";
           await this.saveBatch(active, batch);
           continue;
         }
-        if (await this.sendBatch(active, lane, batch)) polls.push(this.pollBatch(active, batch));
+        if (await this.sendBatch(active, lane, batch, ids)) polls.push(this.pollBatch(active, batch));
       }
     };
     await Promise.all(Array.from({ length: Math.min(lane.config.concurrency, toSend.length) }, worker));
@@ -485,10 +517,15 @@ export class Runner {
     await this.finish(active);
   }
 
-  /** Sends one batch with retries; true when the backend accepted it as a job to poll. */
-  private async sendBatch(active: ActiveJob, lane: Lane, batch: BatchRecord): Promise<boolean> {
+  /** Sends one batch with retries; true when the backend accepted it as a job to poll. `ids`: read ahead. */
+  private async sendBatch(
+    active: ActiveJob,
+    lane: Lane,
+    batch: BatchRecord,
+    ids?: Promise<string[]>,
+  ): Promise<boolean> {
     const { job } = active;
-    let remaining = batch.remaining ?? (await this.store.getPlanBatch(job.plan_id, batch.index));
+    let remaining = batch.remaining ?? (await (ids ?? this.store.getPlanBatch(job.plan_id, batch.index)));
     let lastStatus: number | null = null;
     // Earlier partial answers of this batch (a 207, an all-or-nothing refusal), kept for its audit line.
     const partials: string[] = [];
@@ -498,7 +535,12 @@ export class Runner {
       batch.attempts++;
       for (;;) {
         batch.status = "sending";
-        await this.saveBatch(active, batch);
+        // Not stored on a store of one instance: a resume sends a stored "pending" batch again just as it would a
+        // "sending" one, with the same attempts (the stored count is of answered attempts either way, "sending"
+        // being stored with this attempt and resumed one less). That write before every request cost as much as
+        // the request. On a shared store other instances read progress from the store, so it is written there.
+        if (this.store.shared) await this.saveBatch(active, batch);
+        else active.events.emit("change");
         const ids = remaining;
         const outcome = await lane.queue.add(() => {
           // The lease may have gone while this request waited for its turn.

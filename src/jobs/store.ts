@@ -1,8 +1,8 @@
 // Durable state over Keyv (memory, sqlite or Redis): plans with their id batches, jobs, per-batch progress, and,
 // through the store's coordination, plan claims, daily budgets, the job index and job leases.
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
-import KeyvRedis, { createClient, defaultReconnectStrategy } from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import Keyv from "keyv";
 import type { Target } from "../backends/types.js";
@@ -15,7 +15,12 @@ import {
 } from "./coordination.js";
 import { RedisCoordination } from "./redis-coordination.js";
 
+// @keyv/redis and the Redis client under it (a tenth of a second to load) are loaded only for a redis:// store.
+const require = createRequire(import.meta.url);
+
 const NAMESPACE = "deletegate";
+/** Rows per multi-row INSERT: two bound parameters each, well under SQLite's limit of 32766. */
+const SQLITE_ROWS_PER_STATEMENT = 1000;
 /**
  * A plan that is never executed is kept this long past its expiry (execute_delete answers PLAN_EXPIRED
  * meanwhile, PLAN_NOT_FOUND after), then dropped with its ids, so dry runs alone cannot fill the store.
@@ -25,6 +30,10 @@ export const PLAN_GRACE_MS = 15 * 60 * 1000;
 const SWEEP_INTERVAL_MS = 60_000;
 /** Keyv stores each value as JSON ending in its expiry, when it has one. */
 const EXPIRES_AT_END = /"expires":(\d+)\}$/;
+/** How many writes of one call (a plan's batches, a job's batch records) are in flight at once. */
+const PARALLEL_WRITES = 16;
+/** How many bytes of values one sqlite statement of setMany writes (a 1M-id plan is about 20 MB). */
+const SET_MANY_BYTES = 4 * 1024 * 1024;
 /** A Redis that does not answer in this long fails the call (and the start-up) instead of hanging it. */
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
@@ -115,6 +124,13 @@ export class Store {
     readonly kind: StoreKind,
     /** Deletes expired records; null when the store expires them itself. */
     private readonly sweep: ((now: number) => Promise<number>) | null = null,
+    /**
+     * Drops the expiry of these (prefixed) keys where they are not expired at `now`, in one step; returns how
+     * many it kept. Null: done through Keyv.
+     */
+    private readonly persist: ((keys: string[], now: number) => Promise<number>) | null = null,
+    /** Upserts [prefixed key, serialized value] rows in one statement; null: done through Keyv. */
+    private readonly upsertRows: ((rows: [string, string][]) => Promise<void>) | null = null,
   ) {
     if (sweep) {
       this.sweeper = setInterval(() => void this.sweepExpired().catch(() => undefined), SWEEP_INTERVAL_MS);
@@ -151,8 +167,33 @@ export class Store {
         )) as unknown[];
         return rows.length;
       };
-      store = new Store(keyv, new InProcessCoordination(keyv), "sqlite", sweep);
+      // Keyv's value is JSON {"value":…,"expires":…}: without `expires` it is what Keyv writes with no TTL.
+      const persist = async (keys: string[], now: number) => {
+        const rows = (await sqlite.query(
+          `UPDATE keyv SET value = json_remove(value, '$.expires') WHERE key IN (SELECT value FROM json_each(?)) AND (json_extract(value, '$.expires') IS NULL OR json_extract(value, '$.expires') > ?) RETURNING key`,
+          JSON.stringify(keys),
+          now,
+        )) as unknown[];
+        return rows.length;
+      };
+      // `WHERE true` lets SQLite read ON CONFLICT as the upsert's, not as part of the SELECT.
+      // Bound parameters, not one JSON text of all rows: no second escaping of every value, no json_each.
+      const upsertRows = async (rows: [string, string][]) => {
+        for (let start = 0; start < rows.length; start += SQLITE_ROWS_PER_STATEMENT) {
+          const chunk = rows.slice(start, start + SQLITE_ROWS_PER_STATEMENT);
+          await sqlite.query(
+            `INSERT INTO keyv (key, value) VALUES ${chunk.map(() => "(?, ?)").join(", ")} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+            ...chunk.flat(),
+          );
+        }
+      };
+      store = new Store(keyv, new InProcessCoordination(keyv), "sqlite", sweep, persist, upsertRows);
     } else if (spec.startsWith("redis://")) {
+      const {
+        default: KeyvRedis,
+        createClient,
+        defaultReconnectStrategy,
+      } = require("@keyv/redis") as typeof import("@keyv/redis");
       const client = createClient({
         url: spec,
         socket: { reconnectStrategy: defaultReconnectStrategy, connectTimeout: REDIS_CONNECT_TIMEOUT_MS },
@@ -196,21 +237,74 @@ export class Store {
     await this.keyv.set(`plan:${plan.id}`, plan, ttlMs);
   }
 
-  /** Ids are stored per batch so no single value has to hold a whole large plan. */
+  /**
+   * Ids are stored per batch so no single value has to hold a whole large plan, each as JSON text: Keyv's own
+   * serializer walks an array id by id in JavaScript (and its parser revives each one), several times slower
+   * than the native JSON of one string. The writes go in parallel (each its own transaction).
+   */
   async putPlanBatches(planId: string, batches: string[][], ttlMs?: number): Promise<void> {
-    for (const [index, ids] of batches.entries()) {
-      await this.keyv.set(`plan:${planId}:ids:${index}`, ids, ttlMs);
+    await this.setMany(
+      batches.map((ids, index) => ({ key: `plan:${planId}:ids:${index}`, value: JSON.stringify(ids) })),
+      ttlMs,
+    );
+  }
+
+  /**
+   * Writes several values: on sqlite a statement per SET_MANY_BYTES of values (each one transaction, where one
+   * write each waited for its own), elsewhere in parallel. Not atomic as a whole: callers write what refers to
+   * these values afterwards.
+   */
+  private async setMany(entries: { key: string; value: unknown }[], ttlMs?: number): Promise<void> {
+    if (!this.upsertRows) {
+      await this.parallel(entries.length, (index) => {
+        const entry = entries[index] as { key: string; value: unknown };
+        return this.keyv.set(entry.key, entry.value, ttlMs);
+      });
+      return;
     }
+    const expires = ttlMs === undefined ? undefined : Date.now() + ttlMs;
+    let rows: [string, string][] = [];
+    let bytes = 0;
+    for (const entry of entries) {
+      // As Keyv.set stores it: the prefixed key, the serialized {value, expires}.
+      const value = (await this.keyv.serializeData({ value: entry.value, expires })) as string;
+      rows.push([`${NAMESPACE}:${entry.key}`, value]);
+      bytes += value.length;
+      if (bytes >= SET_MANY_BYTES) {
+        await this.upsertRows(rows);
+        rows = [];
+        bytes = 0;
+      }
+    }
+    if (rows.length > 0) await this.upsertRows(rows);
   }
 
   /** Sets how long a plan's ids are kept: for good (its job reads them) or `ttlMs` more (not executed). */
   async keepPlanBatches(planId: string, batchCount: number, ttlMs?: number): Promise<void> {
-    for (let index = 0; index < batchCount; index++) {
+    if (ttlMs === undefined && this.persist) {
+      // One statement (one transaction) instead of reading and rewriting every batch of ids.
+      const kept = await this.persist(
+        Array.from({ length: batchCount }, (_, index) => `${NAMESPACE}:plan:${planId}:ids:${index}`),
+        Date.now(),
+      );
+      if (kept < batchCount) throw new Error(`plan ${planId} has ${kept} of its ${batchCount} batches`);
+      return;
+    }
+    await this.parallel(batchCount, async (index) => {
       const key = `plan:${planId}:ids:${index}`;
-      const ids = await this.keyv.get<string[]>(key);
+      const ids = await this.keyv.get<string | string[]>(key);
       if (!ids) throw new Error(`plan ${planId} has no batch ${index}`);
       await this.keyv.set(key, ids, ttlMs);
-    }
+    });
+  }
+
+  /** Runs `work(0..count-1)`, at most PARALLEL_WRITES at a time (a million ids are a thousand batches). */
+  private async parallel(count: number, work: (index: number) => Promise<unknown>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < count) await work(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_WRITES, count) }, worker));
   }
 
   /** Drops expired records now (the store also does so every minute); returns how many. */
@@ -219,9 +313,10 @@ export class Store {
   }
 
   async getPlanBatch(planId: string, index: number): Promise<string[]> {
-    const ids = await this.keyv.get<string[]>(`plan:${planId}:ids:${index}`);
+    const ids = await this.keyv.get<string | string[]>(`plan:${planId}:ids:${index}`);
     if (!ids) throw new Error(`plan ${planId} has no batch ${index}`);
-    return ids;
+    // A store written before ids were kept as JSON text holds the array itself.
+    return typeof ids === "string" ? (JSON.parse(ids) as string[]) : ids;
   }
 
   /**
@@ -254,6 +349,11 @@ export class Store {
 
   async putBatch(jobId: string, batch: BatchRecord): Promise<void> {
     await this.keyv.set(`job:${jobId}:batch:${batch.index}`, batch);
+  }
+
+  /** A new job's batch records, written in parallel (each its own transaction). */
+  async putBatches(jobId: string, batches: readonly BatchRecord[]): Promise<void> {
+    await this.setMany(batches.map((batch) => ({ key: `job:${jobId}:batch:${batch.index}`, value: batch })));
   }
 
   async getBatches(jobId: string, count: number): Promise<BatchRecord[]> {

@@ -1,6 +1,6 @@
 // dry_run_delete: previews a delete and stores the plan that execute_delete may run; sends nothing to the backend.
 import { z } from "zod";
-import { defineTool } from "./tool.js";
+import { defineTool, ID_LIST } from "./tool.js";
 
 export const dryRunDelete = defineTool({
   name: "dry_run_delete",
@@ -17,9 +17,9 @@ export const dryRunDelete = defineTool({
       .meta({ type: "object", propertyNames: { type: "string" }, additionalProperties: {} })
       .optional()
       .describe("The kind's target fields, e.g. {dataset_id}; omit for kinds without a target"),
-    ids: z
-      .array(z.union([z.string(), z.number()]))
-      .describe("Ids to delete (strings or numbers); duplicates and invalid ids are reported, not sent"),
+    ids: ID_LIST.describe(
+      "Ids to delete (strings or numbers); duplicates and invalid ids are reported, not sent",
+    ),
     reason: z
       .string()
       .optional()
@@ -50,6 +50,7 @@ export const dryRunDelete = defineTool({
     next_step: z.string(),
   },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  idListArgument: "ids",
   refusalEvent: "plan.refused",
   handler: async (input, { gate }, { caller }) => gate.dryRun(input, caller),
   summarize: (plan) =>

@@ -1,9 +1,21 @@
 // What a tool is: one object with name, description, schemas, annotations and a handler that sees a small context.
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
-import type { z } from "zod";
+import { z } from "zod";
 import type { AuditEventName } from "../audit.js";
 import type { Caller, DeletionGate } from "../gate/gate.js";
 import type { Runner } from "../jobs/runner.js";
+
+/** A list of ids: strings or numbers. A long one is checked by isIdList rather than by zod item by item. */
+export const ID_LIST = z.array(z.union([z.string(), z.number()]));
+
+/** Exactly what ID_LIST accepts (zod's number refuses NaN and ±Infinity), in one loop with no result per item. */
+export function isIdList(value: unknown): value is (string | number)[] {
+  if (!Array.isArray(value)) return false;
+  for (const id of value) {
+    if (typeof id !== "string" && !(typeof id === "number" && Number.isFinite(id))) return false;
+  }
+  return true;
+}
 
 /** What every tool may use: the gate and the jobs, never the raw MCP server or the store. */
 export interface ToolContext {
@@ -25,6 +37,8 @@ export interface ToolDefinition<In extends z.ZodRawShape, Out extends z.ZodRawSh
   inputSchema: In;
   outputSchema: Out;
   annotations: ToolAnnotations;
+  /** The argument whose schema is ID_LIST (possibly described), which may hold 100,000 ids or more. */
+  idListArgument?: keyof In & string;
   /** The audit event written when the handler refuses the call. */
   refusalEvent?: Extract<AuditEventName, "plan.refused" | "delete.refused">;
   handler(

@@ -13,6 +13,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { type App, shutdownOnSignals } from "../app.js";
+import { maxMessageBytes } from "../config.js";
 import { createServer } from "../server.js";
 
 export const MCP_PATH = "/mcp";
@@ -162,7 +163,7 @@ export class HttpTransportServer {
     private readonly app: App,
     private readonly options: HttpOptions,
   ) {
-    this.bodyLimit = 1024 * 1024 + app.config.limits.maxIdsPerCall * 600;
+    this.bodyLimit = maxMessageBytes(app.config);
     this.http = createHttpServer(
       {
         // Slow clients (slowloris) are cut off instead of holding a connection open indefinitely.

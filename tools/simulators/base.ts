@@ -1,5 +1,6 @@
 // The part every simulator shares: a real HTTP server that records requests, injects faults and flags contract breaks.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
 import {
   applyFault,
   applyFaultAfter,
@@ -79,6 +80,8 @@ export interface SimulatorServer {
   requests: RecordedRequest[];
   /** Every request outside the contract, as a sentence. */
   violations: string[];
+  /** How many requests the rate limit answered 429. */
+  rateLimited(): number;
   close(): Promise<void>;
 }
 
@@ -87,6 +90,43 @@ export interface ServerOptions {
   port?: number;
   /** Added to every request. */
   latencyMs?: number;
+  /** Answers 429 (the service's error body) to requests above this rate; see RateLimit. */
+  rateLimit?: RateLimit;
+  /** Default true. False: request bodies are dropped once answered (benchmarks of a million ids). */
+  recordBodies?: boolean;
+}
+
+/**
+ * A service's rate limit: at most `requestsPerSecond` requests are processed in any rolling second (a sliding
+ * window over arrival times); above it the request gets 429 and is not processed, and does not count. With
+ * `retryAfterSeconds` the 429 carries that Retry-After (services differ: some send it, some do not).
+ */
+export interface RateLimit {
+  requestsPerSecond: number;
+  retryAfterSeconds?: number;
+}
+
+/** The sliding-window limiter: `take(now)` is true when the request fits in the last second's allowance. */
+export function slidingWindow(limit: RateLimit): { take(now: number): boolean; limited: () => number } {
+  if (!(limit.requestsPerSecond >= 1)) throw new RangeError("rateLimit.requestsPerSecond must be ≥ 1");
+  const capacity = Math.floor(limit.requestsPerSecond);
+  // Arrival times of the last `capacity` processed requests, as a ring.
+  const ring = new Float64Array(capacity).fill(Number.NEGATIVE_INFINITY);
+  let next = 0;
+  let limited = 0;
+  return {
+    take(now) {
+      // The oldest of the last `capacity` accepted requests must be a full second old.
+      if (now - (ring[next] as number) < 1000) {
+        limited++;
+        return false;
+      }
+      ring[next] = now;
+      next = (next + 1) % capacity;
+      return true;
+    },
+    limited: () => limited,
+  };
 }
 
 /** Reads the whole body; past the size cap it keeps draining so a 413 reaches the client cleanly. */
@@ -135,6 +175,7 @@ export async function startSimulatorServer<Name extends string>(
   const faults = new FaultInjector();
   const requests: RecordedRequest[] = [];
   const violations: string[] = [];
+  const limiter = options.rateLimit ? slidingWindow(options.rateLimit) : null;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
@@ -160,6 +201,19 @@ export async function startSimulatorServer<Name extends string>(
     const read = await readBody(req);
     record.body = parseBody(read.text);
     requests.push(record);
+    if (options.recordBodies === false) res.on("finish", () => (record.body = undefined));
+
+    // Counted on arrival, as a gateway in front of the service would; a limited request is not processed.
+    if (limiter && route && !limiter.take(performance.now())) {
+      const retryAfter = options.rateLimit?.retryAfterSeconds;
+      sendJson(
+        res,
+        429,
+        spec.faultBody(429),
+        retryAfter === undefined ? {} : { "retry-after": String(retryAfter) },
+      );
+      return;
+    }
 
     if (!(await delay(options.latencyMs ?? 0, res))) return;
     // Faults come before any processing: an injected 503, reset or hang never deletes anything.
@@ -208,7 +262,14 @@ export async function startSimulatorServer<Name extends string>(
     });
   });
   const url = await listen(server, options.host ?? "127.0.0.1", options.port ?? 0);
-  return { url, faults, requests, violations, close: () => closeServer(server) };
+  return {
+    url,
+    faults,
+    requests,
+    violations,
+    rateLimited: () => limiter?.limited() ?? 0,
+    close: () => closeServer(server),
+  };
 }
 
 export function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,7 @@
 // A stand-in Moorcheh API (delete documents or vectors of a namespace) that follows shared/backends/moorcheh.md and reports every contract violation.
 import {
   isObject,
+  type RateLimit,
   type RecordedRequest,
   type Route,
   type SimReply,
@@ -11,7 +12,7 @@ import {
 } from "./base.js";
 import type { FaultInjector } from "./faults.js";
 
-export type { RecordedRequest } from "./base.js";
+export type { RateLimit, RecordedRequest } from "./base.js";
 
 export type MoorchehItemType = "documents" | "vectors";
 
@@ -26,6 +27,16 @@ export interface MoorchehSimulatorOptions {
   port?: number;
   /** Added to every request; default 0. */
   latencyMs?: number;
+  /**
+   * Above this rate delete requests get 429 `{"message":"Too Many Requests"}` (Retry-After only when
+   * `retryAfterSeconds` is set: the contract says to honour it "if sent") and are not processed.
+   */
+  rateLimit?: RateLimit;
+  /**
+   * Default true. False keeps only what each namespace holds (`remaining`): no per-id counts (`received`,
+   * `deleted`, `deletions` stay empty) and no request bodies, so a benchmark of a million ids stays small.
+   */
+  trackIds?: boolean;
 }
 
 export interface MoorchehSimulator {
@@ -45,6 +56,12 @@ export interface MoorchehSimulator {
   deletions(namespace: string, type: MoorchehItemType): Map<string, number>;
   /** Ids still held by this namespace and type. */
   remaining(namespace: string, type: MoorchehItemType): Set<string>;
+  /** How many ids this namespace and type still holds (without copying them). */
+  remainingCount(namespace: string, type: MoorchehItemType): number;
+  /** Adds items to a namespace (created when missing). */
+  addItems(namespace: string, type: MoorchehItemType, ids: Iterable<string>): void;
+  /** How many requests the rate limit answered 429. */
+  rateLimited(): number;
   /**
    * The next `times` processed requests that contain each of these ids leave it unprocessed (listed in a 207's
    * unprocessed_ids, not deleted); default 1, `Infinity` for every request. Applies to any namespace and type.
@@ -83,6 +100,7 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
     stores.set(name, { documents: new Set(items.documents ?? []), vectors: new Set(items.vectors ?? []) });
   }
   const key = (namespace: string, type: MoorchehItemType) => `${type}\u0000${namespace}`;
+  const trackIds = opts.trackIds !== false;
 
   function handle(
     request: SimRequest,
@@ -124,7 +142,7 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
     let actual = 0;
     // Counted once per request: the question is how many requests asked for the id.
     for (const id of new Set(ids)) {
-      received.set(id, (received.get(id) ?? 0) + 1);
+      if (trackIds) received.set(id, (received.get(id) ?? 0) + 1);
       const times = unprocessed.get(id) ?? 0;
       if (times > 0) {
         if (times === 1) unprocessed.delete(id);
@@ -133,8 +151,10 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
         continue;
       }
       if (items.delete(id)) {
-        deleted.add(id);
-        deletions.set(id, (deletions.get(id) ?? 0) + 1);
+        if (trackIds) {
+          deleted.add(id);
+          deletions.set(id, (deletions.get(id) ?? 0) + 1);
+        }
         actual++;
       }
     }
@@ -169,7 +189,13 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
       errorBody: (message) => ({ message }),
       handle,
     },
-    { host: opts.host, port: opts.port, latencyMs: opts.latencyMs },
+    {
+      host: opts.host,
+      port: opts.port,
+      latencyMs: opts.latencyMs,
+      rateLimit: opts.rateLimit,
+      recordBodies: trackIds,
+    },
   );
 
   return {
@@ -181,6 +207,13 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
     deleted: (namespace, type) => new Set(deletedIds.get(key(namespace, type)) ?? []),
     deletions: (namespace, type) => new Map(deletionCounts.get(key(namespace, type)) ?? []),
     remaining: (namespace, type) => new Set(stores.get(namespace)?.[type] ?? []),
+    remainingCount: (namespace, type) => stores.get(namespace)?.[type].size ?? 0,
+    addItems(namespace, type, ids) {
+      const store = stores.get(namespace) ?? { documents: new Set<string>(), vectors: new Set<string>() };
+      stores.set(namespace, store);
+      for (const id of ids) store[type].add(id);
+    },
+    rateLimited: () => server.rateLimited(),
     unprocessNext(ids, times = 1) {
       if (!(times > 0)) throw new RangeError(`unprocessNext times must be > 0, got ${times}`);
       for (const id of ids) unprocessed.set(id, (unprocessed.get(id) ?? 0) + times);
