@@ -1,10 +1,9 @@
 // The audit trail (SPEC §8): one JSON object per line, appended synchronously so a crash cannot lose a written
 // event, each line chained to the one before it by `prev_sha256` so that `deletegate audit verify` can find edits.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import pino from "pino";
-import { REDACT_PATHS, scrubSecrets } from "./logger.js";
+import { censorSensitiveKeys, scrubSecrets } from "./logger.js";
 
 export type AuditEventName =
   | "plan.created"
@@ -190,13 +189,13 @@ class ChainedSink {
     }
   }
 
-  /** The fields pino puts in the line now being serialised. */
+  /** The chain fields of the line about to be written. */
   next(): { seq: number; prev_sha256: string } {
     const { head } = this.open();
     return { seq: head.seq, prev_sha256: head.prevSha256 };
   }
 
-  /** `line` is pino's output, ending with "\n"; its hash is of exactly these bytes without the "\n". */
+  /** `line` ends with "\n"; its hash is of exactly these bytes without the "\n". */
   write(line: string): void {
     const { fd, head } = this.open();
     const bytes = Buffer.from(line, "utf8");
@@ -223,50 +222,26 @@ class ChainedSink {
   }
 }
 
+/**
+ * One audit line: sensitive keys censored at any depth and every registered secret replaced, as on the operational
+ * log. A batch's ids stay out of the key walk: a list of ids has no keys, and it is the bulk of the line.
+ */
+function auditLine(entry: AuditEntry, chain: { seq: number; prev_sha256: string }): string {
+  const { ids, ...fields } = entry;
+  const line = {
+    time: new Date().toISOString(),
+    ...chain,
+    ...(censorSensitiveKeys(fields) as Record<string, unknown>),
+    ...(ids ? { ids } : {}),
+  };
+  return scrubSecrets(JSON.stringify(line));
+}
+
 /** `stderr` or a file path (directories created, lines appended; the chain goes on from the file's last line). */
 export function createAudit(destination: string): Audit {
   const sink = new ChainedSink(destination === "stderr" ? null : destination);
-  // A batch's ids (up to 1,000 strings) go into the line as JSON after pino's key-path redaction, which walked
-  // every id (most of the audit's cost) though a string has no key to redact. The line-wide secret scrub still
-  // covers them. The placeholder is random per process, so no reason or target can contain it.
-  const idsPlaceholder = JSON.stringify(`ids:${randomBytes(16).toString("hex")}`);
-  let idsJson: string | null = null;
-  const logger = pino(
-    {
-      base: undefined,
-      messageKey: "message",
-      // With the level dropped, pino writes the timestamp right after "{": so no leading comma here.
-      timestamp: () => `"time":"${new Date().toISOString()}"`,
-      formatters: { level: () => ({}) },
-      mixin: () => sink.next(),
-      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-      // The operational log's last guard too: registered secrets never reach a line (hashed after this).
-      hooks: {
-        streamWrite: (line) => {
-          if (idsJson === null) return scrubSecrets(line);
-          const at = line.indexOf(idsPlaceholder);
-          if (at === -1) throw new Error("audit: a batch line lost its ids");
-          const whole = line.slice(0, at) + idsJson + line.slice(at + idsPlaceholder.length);
-          return scrubSecrets(whole);
-        },
-      },
-    },
-    { write: (line: string) => sink.write(line) },
-  );
   return {
-    record: (entry) => {
-      if (!entry.ids) {
-        logger.info(entry);
-        return;
-      }
-      // pino writes synchronously: the hook above consumes idsJson within this call.
-      idsJson = JSON.stringify(entry.ids);
-      try {
-        logger.info({ ...entry, ids: JSON.parse(idsPlaceholder) as string });
-      } finally {
-        idsJson = null;
-      }
-    },
+    record: (entry) => sink.write(`${auditLine(entry, sink.next())}\n`),
     // A late record after close reopens the file and goes on from its tail.
     close: () => sink.close(),
   };

@@ -44,8 +44,8 @@ function pathAt(depth: number, key: string): string {
 }
 
 /**
- * pino's key-path redaction, down to four levels (e.g. `err.request.headers.authorization`). The audit logger uses
- * it as is; the operational log also scrubs whole lines (see scrubLine), which covers any depth and any case.
+ * pino's key-path redaction, down to four levels (e.g. `err.request.headers.authorization`); the operational log
+ * also scrubs whole lines (see scrubLine), which covers any depth and any case.
  */
 export const REDACT_PATHS = PATH_KEYS.flatMap((key) => [0, 1, 2, 3].map((depth) => pathAt(depth, key)));
 
@@ -100,6 +100,11 @@ function censorKeys(value: unknown, depth: number): unknown {
         : censorKeys(item, depth + 1);
   }
   return out;
+}
+
+/** A copy of `value` with every value under a sensitive name censored, at any depth and in any case. */
+export function censorSensitiveKeys(value: unknown): unknown {
+  return censorKeys(value, 0);
 }
 
 /** The last guard of every log line: sensitive names censored at any depth, then secret values replaced. */

@@ -115,6 +115,16 @@ export interface BatchRecord {
 /** How the store was opened: where its records live and how its instances coordinate. */
 export type StoreKind = "memory" | "sqlite" | "redis";
 
+/** What a store does better than through Keyv one key at a time; a missing one is done through Keyv. */
+interface NativeOps {
+  /** Deletes expired records; missing when the store expires them itself (Redis). */
+  sweep?: (now: number) => Promise<number>;
+  /** Drops the expiry of these (prefixed) keys where not expired at `now`, in one step; returns how many it kept. */
+  persist?: (keys: string[], now: number) => Promise<number>;
+  /** Upserts [prefixed key, serialized value] rows, a statement per SQLITE_ROWS_PER_STATEMENT. */
+  upsertRows?: (rows: [string, string][]) => Promise<void>;
+}
+
 export class Store {
   private sweeper: NodeJS.Timeout | null = null;
 
@@ -122,17 +132,9 @@ export class Store {
     private readonly keyv: Keyv,
     private readonly coordination: Coordination,
     readonly kind: StoreKind,
-    /** Deletes expired records; null when the store expires them itself. */
-    private readonly sweep: ((now: number) => Promise<number>) | null = null,
-    /**
-     * Drops the expiry of these (prefixed) keys where they are not expired at `now`, in one step; returns how
-     * many it kept. Null: done through Keyv.
-     */
-    private readonly persist: ((keys: string[], now: number) => Promise<number>) | null = null,
-    /** Upserts [prefixed key, serialized value] rows in one statement; null: done through Keyv. */
-    private readonly upsertRows: ((rows: [string, string][]) => Promise<void>) | null = null,
+    private readonly native: NativeOps = {},
   ) {
-    if (sweep) {
+    if (native.sweep) {
       this.sweeper = setInterval(() => void this.sweepExpired().catch(() => undefined), SWEEP_INTERVAL_MS);
       this.sweeper.unref();
     }
@@ -153,7 +155,7 @@ export class Store {
         }
         return dropped;
       };
-      store = new Store(keyv, new InProcessCoordination(keyv), "memory", sweep);
+      store = new Store(keyv, new InProcessCoordination(keyv), "memory", { sweep });
     } else if (spec.startsWith("sqlite:")) {
       const path = resolve(spec.slice("sqlite:".length));
       mkdirSync(dirname(path), { recursive: true });
@@ -176,7 +178,6 @@ export class Store {
         )) as unknown[];
         return rows.length;
       };
-      // `WHERE true` lets SQLite read ON CONFLICT as the upsert's, not as part of the SELECT.
       // Bound parameters, not one JSON text of all rows: no second escaping of every value, no json_each.
       const upsertRows = async (rows: [string, string][]) => {
         for (let start = 0; start < rows.length; start += SQLITE_ROWS_PER_STATEMENT) {
@@ -187,7 +188,7 @@ export class Store {
           );
         }
       };
-      store = new Store(keyv, new InProcessCoordination(keyv), "sqlite", sweep, persist, upsertRows);
+      store = new Store(keyv, new InProcessCoordination(keyv), "sqlite", { sweep, persist, upsertRows });
     } else if (spec.startsWith("redis://")) {
       const {
         default: KeyvRedis,
@@ -240,7 +241,7 @@ export class Store {
   /**
    * Ids are stored per batch so no single value has to hold a whole large plan, each as JSON text: Keyv's own
    * serializer walks an array id by id in JavaScript (and its parser revives each one), several times slower
-   * than the native JSON of one string. The writes go in parallel (each its own transaction).
+   * than the native JSON of one string.
    */
   async putPlanBatches(planId: string, batches: string[][], ttlMs?: number): Promise<void> {
     await this.setMany(
@@ -255,7 +256,7 @@ export class Store {
    * these values afterwards.
    */
   private async setMany(entries: { key: string; value: unknown }[], ttlMs?: number): Promise<void> {
-    if (!this.upsertRows) {
+    if (!this.native.upsertRows) {
       await this.parallel(entries.length, (index) => {
         const entry = entries[index] as { key: string; value: unknown };
         return this.keyv.set(entry.key, entry.value, ttlMs);
@@ -271,19 +272,19 @@ export class Store {
       rows.push([`${NAMESPACE}:${entry.key}`, value]);
       bytes += value.length;
       if (bytes >= SET_MANY_BYTES) {
-        await this.upsertRows(rows);
+        await this.native.upsertRows(rows);
         rows = [];
         bytes = 0;
       }
     }
-    if (rows.length > 0) await this.upsertRows(rows);
+    if (rows.length > 0) await this.native.upsertRows(rows);
   }
 
   /** Sets how long a plan's ids are kept: for good (its job reads them) or `ttlMs` more (not executed). */
   async keepPlanBatches(planId: string, batchCount: number, ttlMs?: number): Promise<void> {
-    if (ttlMs === undefined && this.persist) {
+    if (ttlMs === undefined && this.native.persist) {
       // One statement (one transaction) instead of reading and rewriting every batch of ids.
-      const kept = await this.persist(
+      const kept = await this.native.persist(
         Array.from({ length: batchCount }, (_, index) => `${NAMESPACE}:plan:${planId}:ids:${index}`),
         Date.now(),
       );
@@ -309,7 +310,7 @@ export class Store {
 
   /** Drops expired records now (the store also does so every minute); returns how many. */
   async sweepExpired(now = Date.now()): Promise<number> {
-    return this.sweep ? this.sweep(now) : 0;
+    return this.native.sweep ? this.native.sweep(now) : 0;
   }
 
   async getPlanBatch(planId: string, index: number): Promise<string[]> {
@@ -351,7 +352,7 @@ export class Store {
     await this.keyv.set(`job:${jobId}:batch:${batch.index}`, batch);
   }
 
-  /** A new job's batch records, written in parallel (each its own transaction). */
+  /** A new job's batch records (see setMany). */
   async putBatches(jobId: string, batches: readonly BatchRecord[]): Promise<void> {
     await this.setMany(batches.map((batch) => ({ key: `job:${jobId}:batch:${batch.index}`, value: batch })));
   }

@@ -11,6 +11,7 @@ import {
   startSession,
   structured,
   tempDir,
+  until,
   waitForJob,
   writeConfig,
 } from "./harness.js";
@@ -30,14 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim.close();
 });
-
-async function until(condition: () => boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((done) => setTimeout(done, 20));
-  }
-}
 
 describe("crash and resume", () => {
   it("kill -9 during a job, restart on the same store → the job completes, no id deleted twice", async () => {

@@ -188,3 +188,12 @@ export function deleteRequests(sim: {
 }) {
   return sim.requests.filter((request) => request.path === "/v1/records/delete");
 }
+
+/** Waits until `condition` holds, checking every 20 ms; throws after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}

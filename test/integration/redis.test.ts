@@ -10,6 +10,7 @@ import {
   SPLENDOR_TOKEN,
   structured,
   tempDir,
+  until,
   writeConfig,
 } from "./harness.js";
 import {
@@ -108,14 +109,6 @@ async function waitForTerminal(instance: Instance, jobId: string, timeoutMs = 30
     if (["succeeded", "partially_failed", "failed", "cancelled"].includes(job.status)) return job;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
     await new Promise((done) => setTimeout(done, 100));
-  }
-}
-
-async function until(condition: () => boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((done) => setTimeout(done, 20));
   }
 }
 

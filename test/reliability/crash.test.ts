@@ -14,6 +14,7 @@ import {
   startSession,
   structured,
   tempDir,
+  until,
   waitForJob,
   writeBackendsConfig,
 } from "../integration/harness.js";
@@ -298,9 +299,7 @@ describe("kill -9 at each failpoint, restart on the same sqlite store", () => {
     const first = await open(config.path);
     const plan = await dryRun(first, "moorcheh", name, ids);
     const job = structured(await execute(first, plan));
-    const hung = () => moorcheh.requests.filter((request) => request.status === 0).length > 0;
-    const deadline = Date.now() + 10_000;
-    while (!hung() && Date.now() < deadline) await new Promise((done) => setTimeout(done, 10));
+    await until(() => moorcheh.requests.some((request) => request.status === 0), 10_000);
     await kill(first);
     const second = await open(config.path);
     try {

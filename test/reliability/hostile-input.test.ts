@@ -1,11 +1,8 @@
-// Hostile and malformed tool input (issue 5 point 3): fast-check properties over all six tools against the built server,
-// with every kind's simulator behind it. Every hostile call must be refused with a SPEC §6 code (never INTERNAL_ERROR),
-// short and without secrets; the server must keep serving in bounded memory, and no request may reach any backend.
-import { readFileSync } from "node:fs";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES } from "../../src/gate/errors.js";
+import { processMemoryKb } from "../../tools/bench/stats.js";
 import { startLangsmithSimulator } from "../../tools/simulators/langsmith.js";
 import { startMoorchehSimulator } from "../../tools/simulators/moorcheh.js";
 import { startPiianoVaultSimulator } from "../../tools/simulators/piiano-vault.js";
@@ -268,8 +265,7 @@ let tokens: string[] = [];
 let plans: { plan_id: string; token: string; backend: string }[] = [];
 
 function rssKb(): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
+  return processMemoryKb(pid).rss;
 }
 
 /** Why the result is wrong for an input that must be refused, or null. */

@@ -12,6 +12,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { processMemoryKb } from "../../tools/bench/stats.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import { range, SPLENDOR_TENANT, SPLENDOR_TOKEN, tempDir, writeConfig } from "../integration/harness.js";
 import {
@@ -142,8 +143,7 @@ async function repeat(
 }
 
 function rssKb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? Number(match[1]) : 0;
+  return processMemoryKb(pid).rss;
 }
 
 const rss = { before: 0, peak: 0, samples: 0 };

@@ -677,7 +677,7 @@ describe("logger redaction", () => {
     expect(lines[0]).toContain('"msg":"top-level headers"');
   });
 
-  it("keeps REDACT_PATHS for the audit logger, and HttpClient redacts escaped and encoded forms", () => {
+  it("keeps REDACT_PATHS for the operational logger, and HttpClient redacts escaped and encoded forms", () => {
     expect(REDACT_PATHS).toEqual(expect.arrayContaining(["authorization", "*.authorization"]));
     const key = `k"\\${random("q_")}/+=`;
     const client = new HttpClient({

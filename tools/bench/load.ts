@@ -15,7 +15,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../simulators/splendor.js";
-import { type LatencyStats, markdownTable, ms, summarize, table } from "./stats.js";
+import { type LatencyStats, markdownTable, ms, processMemoryKb, summarize, table } from "./stats.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const CLI = join(REPO, "dist", "cli.js");
@@ -324,9 +324,8 @@ async function stopServer(server: ServerProcess): Promise<number | null> {
 /** VmRSS and VmHWM (peak) of a process, in MiB. */
 function memory(pid: number): { rss: number; peak: number } | null {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
-    return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
+    const { rss, peak } = processMemoryKb(pid);
+    return { rss: rss / 1024, peak: peak / 1024 };
   } catch {
     return null;
   }

@@ -1,4 +1,5 @@
-// Latency statistics and a plain-text table for the load benchmark.
+// Latency statistics, plain-text and Markdown tables, and process memory, for the benchmarks and reliability tests.
+import { readFileSync } from "node:fs";
 
 export interface LatencyStats {
   calls: number;
@@ -56,4 +57,12 @@ export function markdownTable(header: string[], rows: string[][]): string {
   const line = (row: string[]) => `| ${row.join(" | ")} |`;
   const align = header.map((_, column) => (column === 0 ? "---" : "---:"));
   return [line(header), line(align), ...rows.map(line)].join("\n");
+}
+
+/** Resident memory of a live process from /proc/<pid>/status, in kB: now (VmRSS) and its peak (VmHWM). */
+export function processMemoryKb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+  return { rss: field("VmRSS"), peak: field("VmHWM") };
 }

@@ -2,13 +2,14 @@
 // store) against an echo tool taking the same payload on a bare SDK server: client-side latency and the server's RSS.
 // Per size, one process of each: a first call of that size (its time noted: code not yet optimised), then the timed
 // calls, each with its own ids; RSS from /proc/<pid>/status after the last call (VmRSS) and the peak (VmHWM).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { processMemoryKb } from "../stats.js";
 import { type BenchOptions, type BenchRow, median } from "./types.js";
 
 const REPO = resolve(import.meta.dirname, "../../..");
@@ -37,10 +38,8 @@ function ids(count: number, offset = 0): string[] {
 
 /** VmRSS and VmHWM (peak) of a live process, in bytes. */
 function rssOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: field("VmRSS"), peak: field("VmHWM") };
+  const { rss, peak } = processMemoryKb(pid);
+  return { rss: rss * 1024, peak: peak * 1024 };
 }
 
 function writeConfig(dir: string, maxIds: number): string {

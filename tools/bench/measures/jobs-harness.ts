@@ -1,7 +1,7 @@
 // What the job measures (overhead, rate, scale) share: a Moorcheh simulator in this process, the built server on
 // stdio driven by the SDK Client, a dry run + execute timed to the job's terminal status, RSS from /proc, and the
 // baseline: a plain undici loop sending the same batches.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -15,6 +15,7 @@ import {
   type MoorchehSimulatorOptions,
   startMoorchehSimulator,
 } from "../../simulators/moorcheh.js";
+import { processMemoryKb } from "../stats.js";
 
 export const CLI = resolve(import.meta.dirname, "../../../dist/cli.js");
 export const MOORCHEH_KEY = "bench-moorcheh-key-5d83a1";
@@ -147,9 +148,8 @@ export function structured(result: CallToolResult): any {
 
 /** VmRSS or VmHWM of a process, in MB. */
 export function rssMb(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
-  return match ? Number(match[1]) / 1024 : Number.NaN;
+  const { rss, peak } = processMemoryKb(pid);
+  return (field === "VmRSS" ? rss : peak) / 1024;
 }
 
 /**
