@@ -20,7 +20,7 @@ import {
   type HttpSession,
   startHttpServer,
 } from "./http-harness.js";
-import { type RedisServer, startRedisServer } from "./redis-server.js";
+import { type RedisServer, skipWithoutRedis, startRedisServer } from "./redis-server.js";
 
 const TOKEN = "tok-shared-5be1d7";
 const REASON = "Redis test: delete synthetic records";
@@ -153,7 +153,7 @@ async function jobOnTwoInstances(
   return { slowSim, a, b, ids, job, runner, other };
 }
 
-describe("two instances on one Redis", () => {
+describe.skipIf(skipWithoutRedis("the two-instance Redis tests"))("two instances on one Redis", () => {
   it("a plan made on A executes on B; the job reads the same from both", async () => {
     const { url } = await freshRedis();
     const a = await startInstance(fastSim, url, { maxBatchSize: 100 });

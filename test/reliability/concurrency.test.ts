@@ -10,7 +10,7 @@ import {
   type HttpSession,
   startHttpServer,
 } from "../integration/http-harness.js";
-import { type RedisServer, startRedisServer } from "../integration/redis-server.js";
+import { type RedisServer, skipWithoutRedis, startRedisServer } from "../integration/redis-server.js";
 import { recordTrial } from "./report.js";
 
 const KEY = "sim-moorcheh-concurrency-7d1f";
@@ -246,7 +246,7 @@ describe("racing executes never push a backend past maxItemsPerDay", () => {
     recordRace("sqlite", "one server", await race("sqlite", [server]));
   });
 
-  it("on two instances sharing Redis", async () => {
+  it.skipIf(skipWithoutRedis("the Redis budget race"))("on two instances sharing Redis", async () => {
     const redis: RedisServer = await startRedisServer();
     cleanups.push(() => redis.stop());
     const servers: HttpServer[] = [];

@@ -18,7 +18,7 @@ import {
   waitForJob,
   writeBackendsConfig,
 } from "../integration/harness.js";
-import { startRedisServer } from "../integration/redis-server.js";
+import { skipWithoutRedis, startRedisServer } from "../integration/redis-server.js";
 import { recordTrial } from "./report.js";
 
 const MOORCHEH_KEY = "sim-moorcheh-crash-key-51c2";
@@ -365,7 +365,7 @@ describe("kill -9 at random moments, again and again, on one sqlite store", () =
   }
 });
 
-describe("stdio on a Redis store", () => {
+describe.skipIf(skipWithoutRedis("the crash trial on Redis"))("stdio on a Redis store", () => {
   it("kill -9 mid-job (a batch answered, not stored), restart on the same Redis → the job ends, ids sent again at most once", async () => {
     const redis = await startRedisServer();
     try {

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExecutionClaim } from "../../src/jobs/coordination.js";
 import { type JobRecord, Store } from "../../src/jobs/store.js";
-import { type RedisServer, startRedisServer } from "../integration/redis-server.js";
+import { type RedisServer, skipWithoutRedis, startRedisServer } from "../integration/redis-server.js";
 import { jobRecord } from "./fixtures.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
@@ -12,8 +12,10 @@ let redis: RedisServer;
 let store: Store;
 let other: Store;
 let prefix = 0;
+const skip = skipWithoutRedis("the Redis store unit tests");
 
 beforeAll(async () => {
+  if (skip) return;
   redis = await startRedisServer();
   store = Store.open(redis.url);
   other = Store.open(redis.url);
@@ -43,7 +45,7 @@ function job(id: string, status: JobRecord["status"]): JobRecord {
   return jobRecord({ ...fields, id, plan_id: `plan_of_${id}`, status, started_at: null });
 }
 
-describe("Store on Redis", () => {
+describe.skipIf(skip)("Store on Redis", () => {
   it("is shared, and two stores on one Redis see the same records", async () => {
     const { job: jobId } = names();
     expect(store.shared).toBe(true);
