@@ -1,19 +1,30 @@
 // Assembles one deletegate instance from a config: store, audit, runner and gate, and closes them in order.
 import { type Audit, createAudit } from "./audit.js";
-import type { Config } from "./config.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
 import { DEFAULT_LEASE_MS, Runner } from "./jobs/runner.js";
 import { Store } from "./jobs/store.js";
+import { LiveConfig, type ReloadResult } from "./live-config.js";
 import { type Logger, protectSecrets } from "./logger.js";
 
 export interface App {
+  /** The config the process started with: its store, audit log, HTTP and connection keys stay until a restart. */
   config: Config;
+  /** The config in force now: policy keys change on reload. */
+  live: LiveConfig;
   logger: Logger;
   store: Store;
   audit: Audit;
   runner: Runner;
   gate: DeletionGate;
+  /** Re-reads the config file (SIGHUP): its policy applies at once; null when the new file is refused. */
+  reload(): ReloadResult | null;
   close(): Promise<void>;
+}
+
+export interface AppOptions {
+  /** `--http`: a reload, like the start, needs every http.tokens variable. */
+  httpTokensRequired?: boolean;
 }
 
 /** A job's lease on a shared store: DELETEGATE_LEASE_MS (ms, at least 300), default 10 s. */
@@ -46,10 +57,17 @@ export function shutdownOnSignals(
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  // The operator tightens the policy without a restart (SPEC §3).
+  process.on("SIGHUP", () => void app.reload());
   return shutdown;
 }
 
-export function createApp(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): App {
+export function createApp(
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+  options: AppOptions = {},
+): App {
   const leaseMs = leaseMsFrom(env);
   // From here on no log line can show a backend key or an HTTP token, whatever object carries it.
   protectSecrets([
@@ -58,15 +76,51 @@ export function createApp(config: Config, logger: Logger, env: NodeJS.ProcessEnv
   ]);
   const store = Store.open(config.store, (error) => logger.error({ err: error }, "store error"));
   const audit = createAudit(config.auditLog);
-  const runner = new Runner(store, audit, logger, config.backends, { leaseMs });
-  const gate = new DeletionGate(config, store, runner, audit);
+  const live = new LiveConfig(config);
+  const runner = new Runner(store, audit, logger, live, { leaseMs });
+  const gate = new DeletionGate(live, store, runner, audit);
+  for (const warning of config.warnings) logger.warn({ warning }, "config warning");
+  const reload = (): ReloadResult | null => {
+    let next: Config;
+    try {
+      next = loadConfig(config.path, env, options);
+    } catch (error) {
+      const why = error instanceof ConfigError ? error.message : (error as Error).message;
+      logger.error({ config: config.path, error: why }, "config reload refused: the config in force stays");
+      return null;
+    }
+    const result = live.reload(next);
+    for (const warning of next.warnings) logger.warn({ warning }, "config warning");
+    logger.info(
+      { config: config.path, applied: result.applied, restart_needed: result.restartNeeded },
+      "config reloaded",
+    );
+    if (result.restartNeeded.length > 0)
+      logger.warn(
+        { restart_needed: result.restartNeeded },
+        "config changes that need a restart were not applied",
+      );
+    try {
+      audit.record({
+        event: "config.reloaded",
+        actor: "operator",
+        applied: result.applied,
+        restart_needed: result.restartNeeded,
+      });
+    } catch (error) {
+      logger.error({ err: error }, "config.reloaded not audited: the audit log cannot be written");
+    }
+    return result;
+  };
   return {
     config,
+    live,
     logger,
     store,
     audit,
     runner,
     gate,
+    reload,
     async close() {
       await runner.close();
       await store.close();

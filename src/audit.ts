@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { censorSensitiveKeys, scrubSecrets } from "./logger.js";
+import { scrubSecretValues } from "./logger.js";
 
 export type AuditEventName =
   | "plan.created"
@@ -11,10 +11,12 @@ export type AuditEventName =
   | "delete.confirmed"
   | "delete.refused"
   | "job.started"
+  | "batch.sending"
   | "batch.completed"
   | "batch.failed"
   | "job.finished"
-  | "job.cancelled";
+  | "job.cancelled"
+  | "config.reloaded";
 
 export interface AuditEntry {
   event: AuditEventName;
@@ -33,6 +35,9 @@ export interface AuditEntry {
   http_status?: number | null;
   backend_ref?: string | null;
   attempts?: number;
+  /** config.reloaded: the key paths applied at once, and those that wait for a restart. */
+  applied?: string[];
+  restart_needed?: string[];
 }
 
 export interface Audit {
@@ -223,18 +228,11 @@ class ChainedSink {
 }
 
 /**
- * One audit line: sensitive keys censored at any depth and every registered secret replaced, as on the operational
- * log. A batch's ids stay out of the key walk: a list of ids has no keys, and it is the bulk of the line.
+ * One audit line, verbatim (SPEC §8): ids, targets and reasons are written as given; only the values of configured
+ * secrets (backend keys, HTTP tokens) and their encodings are replaced, wherever they appear.
  */
 function auditLine(entry: AuditEntry, chain: { seq: number; prev_sha256: string }): string {
-  const { ids, ...fields } = entry;
-  const line = {
-    time: new Date().toISOString(),
-    ...chain,
-    ...(censorSensitiveKeys(fields) as Record<string, unknown>),
-    ...(ids ? { ids } : {}),
-  };
-  return scrubSecrets(JSON.stringify(line));
+  return scrubSecretValues(JSON.stringify({ time: new Date().toISOString(), ...chain, ...entry }));
 }
 
 /** `stderr` or a file path (directories created, lines appended; the chain goes on from the file's last line). */

@@ -169,7 +169,9 @@ async function main(): Promise<void> {
   if (command === "check-config") {
     const { kindOf } = await import("./backends/index.js");
     try {
-      process.stdout.write(`${summary(loadConfig(path, process.env), kindOf)}\nconfig OK\n`);
+      const config = loadConfig(path, process.env);
+      for (const warning of config.warnings) process.stderr.write(`warning: ${warning}\n`);
+      process.stdout.write(`${summary(config, kindOf)}\nconfig OK\n`);
       return;
     } catch (error) {
       if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 1);
@@ -181,7 +183,7 @@ async function main(): Promise<void> {
 
   let config: Config;
   try {
-    config = loadConfig(path, process.env);
+    config = loadConfig(path, process.env, { httpTokensRequired: values.http === true });
   } catch (error) {
     if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 2);
     throw error;
@@ -197,7 +199,7 @@ async function main(): Promise<void> {
   const logger = createLogger();
   let app: App;
   try {
-    app = createApp(config, logger);
+    app = createApp(config, logger, process.env, { httpTokensRequired: values.http === true });
   } catch (error) {
     fail(`CONFIG_INVALID: ${(error as Error).message}`, 2);
   }

@@ -7,6 +7,10 @@ export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
 
 const positiveInt = (max: number) => z.int().min(1).max(max);
 
+/** Confirmation modes an operator may configure (SPEC §5); `auto` resolves per client. */
+export const CONFIGURED_MODES = ["token", "human", "auto"] as const;
+export type ConfiguredMode = (typeof CONFIGURED_MODES)[number];
+
 const commonBackendShape = {
   baseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   credentialEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"),
@@ -21,6 +25,7 @@ const commonBackendShape = {
   requestsPerSecond: z.number().positive().max(10_000).optional(),
   timeoutMs: z.int().min(10).max(600_000).default(30_000),
   maxAttempts: positiveInt(20).default(5),
+  confirmation: z.enum(CONFIGURED_MODES).optional(),
 };
 
 function backendSchema(kind: BackendKind) {
@@ -66,7 +71,7 @@ const configSchema = z.strictObject({
   auditLog: z.string().min(1).default("./.deletegate/audit.jsonl"),
   confirmation: z
     .strictObject({
-      mode: z.enum(["token", "human", "auto"]).default("auto"),
+      mode: z.enum(CONFIGURED_MODES).default("auto"),
       ttlSeconds: z.int().min(10).max(86_400).default(900),
     })
     .default({ mode: "auto", ttlSeconds: 900 }),
@@ -113,6 +118,8 @@ export interface BackendConfig {
   requestsPerSecond: number;
   timeoutMs: number;
   maxAttempts: number;
+  /** This backend's own confirmation mode; null: `confirmation.mode`. */
+  confirmation: ConfiguredMode | null;
   /** Kind-specific keys (tenantId, accessReason, …), validated by the kind's configShape. */
   options: Record<string, unknown>;
 }
@@ -121,10 +128,17 @@ export interface Config {
   path: string;
   store: string;
   auditLog: string;
-  confirmation: { mode: "token" | "human" | "auto"; ttlSeconds: number };
+  confirmation: { mode: ConfiguredMode; ttlSeconds: number };
   limits: { maxIdsPerCall: number };
   http: { tokens: { name: string; tokenEnv: string; token: string }[] };
   backends: Record<string, BackendConfig>;
+  /** Problems that do not stop this command (e.g. an HTTP token variable unset outside --http). */
+  warnings: string[];
+}
+
+export interface ParseOptions {
+  /** `--http` needs every http.tokens variable set; elsewhere a missing one is a warning (SPEC §3). */
+  httpTokensRequired?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -179,7 +193,12 @@ function issuesMessage(issues: readonly z.core.$ZodIssue[], prefix: readonly Pro
 }
 
 /** Validates a parsed JSON value; `env` supplies the secrets named by credentialEnv/tokenEnv. */
-export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inline)"): Config {
+export function parseConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  path = "(inline)",
+  options: ParseOptions = {},
+): Config {
   const names = (raw as { backends?: unknown } | null)?.backends;
   if (names && typeof names === "object" && Object.hasOwn(names, "__proto__")) {
     throw new ConfigError("backends.__proto__: is not a valid backend name");
@@ -229,14 +248,18 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
       requestsPerSecond: value.requestsPerSecond ?? kind.defaults.requestsPerSecond,
       timeoutMs: value.timeoutMs,
       maxAttempts: value.maxAttempts,
+      confirmation: value.confirmation ?? null,
       options,
     };
   }
 
+  const warnings: string[] = [];
   const tokens = file.http.tokens.flatMap((token, index) => {
     const secret = env[token.tokenEnv];
     if (!secret) {
-      problems.push(`http.tokens.${index}.tokenEnv: environment variable ${token.tokenEnv} is not set`);
+      const problem = `http.tokens.${index}.tokenEnv: environment variable ${token.tokenEnv} is not set`;
+      if (options.httpTokensRequired) problems.push(problem);
+      else warnings.push(`${problem} (only --http uses it)`);
       return [];
     }
     return [{ ...token, token: secret }];
@@ -251,20 +274,21 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, path = "(inlin
     limits: file.limits,
     http: { tokens },
     backends,
+    warnings,
   };
 }
 
-/** The config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json. */
 /** The largest tool-call message a transport takes: room for maxIdsPerCall ids of up to ~600 bytes each. */
 export function maxMessageBytes(config: Pick<Config, "limits">): number {
   return 1024 * 1024 + config.limits.maxIdsPerCall * 600;
 }
 
+/** The config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   return flag ?? env.DELETEGATE_CONFIG ?? DEFAULT_CONFIG_PATH;
 }
 
-export function loadConfig(path: string, env: NodeJS.ProcessEnv): Config {
+export function loadConfig(path: string, env: NodeJS.ProcessEnv, options: ParseOptions = {}): Config {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   let raw: unknown;
   try {
@@ -272,5 +296,10 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv): Config {
   } catch (error) {
     throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
   }
-  return parseConfig(raw, env, path);
+  return parseConfig(raw, env, path, options);
+}
+
+/** The confirmation mode an operator configured for a backend: its own, else `confirmation.mode`. */
+export function configuredMode(config: Pick<Config, "confirmation">, backend: BackendConfig): ConfiguredMode {
+  return backend.confirmation ?? config.confirmation.mode;
 }

@@ -52,32 +52,54 @@ export const REDACT_PATHS = PATH_KEYS.flatMap((key) => [0, 1, 2, 3].map((depth) 
 const CENSOR = "[redacted]";
 /** Secret values known at run time (backend keys, HTTP tokens), in every form a log line may hold them. */
 const secretForms = new Set<string>();
-let sortedForms: string[] = [];
+/** All forms at once, longest first, in any letter case; null while no secret is registered. */
+let secretPattern: RegExp | null = null;
 /** A bearer credential inside any text, e.g. an error message that quotes a header. */
 const BEARER = /\b(bearer\s+)(?!\[redacted\])[A-Za-z0-9\-._~+/]+=*/gi;
 /** Lines that may hold a credential under a sensitive name, so they are worth parsing. */
 const SENSITIVE_HINT = /authorization|cookie|api.?key|auth.?token|credential|password|secret|token/i;
 
-/** Registers secret values (too short ones are ignored): no log line shows them afterwards, in any field. */
+/**
+ * Registers secret values (too short ones are ignored): no log or audit line shows them afterwards, in any field,
+ * as sent, JSON-escaped (once and twice: an echoed header inside an error text inside a line), URL-encoded,
+ * base64 (standard and URL-safe) or hex, in any letter case.
+ */
 export function protectSecrets(values: Iterable<string | undefined>): void {
   for (const value of values) {
     if (value === undefined || value.length < 8) continue;
-    secretForms.add(encodeURIComponent(value));
-    // As sent, and as JSON escapes it once and twice (an echoed header inside an error text inside a log line).
+    const bytes = Buffer.from(value, "utf8");
+    for (const form of [
+      encodeURIComponent(value),
+      bytes.toString("base64"),
+      bytes.toString("base64").replace(/=+$/, ""),
+      bytes.toString("base64url"),
+      bytes.toString("hex"),
+    ])
+      secretForms.add(form);
     let form = value;
     for (let level = 0; level < 3; level++) {
       secretForms.add(form);
       form = JSON.stringify(form).slice(1, -1);
     }
   }
-  sortedForms = [...secretForms].sort((a, b) => b.length - a.length);
+  const sorted = [...secretForms].sort((a, b) => b.length - a.length);
+  secretPattern =
+    sorted.length === 0
+      ? null
+      : new RegExp(sorted.map((form) => form.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("|"), "gi");
 }
 
-/** Replaces registered secrets and bearer credentials in a text. */
+/**
+ * Replaces the registered secrets' values, and nothing else: what the audit log records stays verbatim (an id or a
+ * reason that merely looks like a credential is the agent's text, SPEC §8).
+ */
+export function scrubSecretValues(text: string): string {
+  return secretPattern === null ? text : text.replace(secretPattern, CENSOR);
+}
+
+/** For the operational log: registered secrets, and any bearer credential an error text quotes. */
 export function scrubSecrets(text: string): string {
-  let out = text;
-  for (const form of sortedForms) if (out.includes(form)) out = out.split(form).join(CENSOR);
-  return out.replace(BEARER, `$1${CENSOR}`);
+  return scrubSecretValues(text).replace(BEARER, `$1${CENSOR}`);
 }
 
 /** Censors every value under a sensitive name, at any depth, and raw header lists [name, value, …]. */
@@ -100,11 +122,6 @@ function censorKeys(value: unknown, depth: number): unknown {
         : censorKeys(item, depth + 1);
   }
   return out;
-}
-
-/** A copy of `value` with every value under a sensitive name censored, at any depth and in any case. */
-export function censorSensitiveKeys(value: unknown): unknown {
-  return censorKeys(value, 0);
 }
 
 /** The last guard of every log line: sensitive names censored at any depth, then secret values replaced. */

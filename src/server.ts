@@ -10,7 +10,7 @@ import {
 import { z } from "zod";
 import type { App } from "./app.js";
 import type { AuditEntry } from "./audit.js";
-import type { AskHuman, HumanAnswer } from "./gate/confirmation.js";
+import type { AskHuman, HumanAnswer, HumanPrompt } from "./gate/confirmation.js";
 import { GateError } from "./gate/errors.js";
 import { displayId } from "./gate/plan.js";
 import { TOOLS } from "./tools/index.js";
@@ -26,6 +26,21 @@ const INSTRUCTIONS =
 
 /** How long a person may take to answer the confirmation form. */
 const HUMAN_CONFIRMATION_TIMEOUT_MS = 10 * 60 * 1000;
+/**
+ * While the person reads the form, a progress notification this often (when the call has a progress token), so a
+ * client that resets its request timeout on progress keeps waiting for the answer instead of giving up the call.
+ */
+export const HUMAN_WAIT_PROGRESS_MS = 5_000;
+/** The longest actor written to the audit log (SPEC §8): a client names itself, and may name itself at length. */
+export const MAX_ACTOR_LENGTH = 256;
+
+/** The actor as audited: at most MAX_ACTOR_LENGTH characters (code points, so no pair is cut in two). */
+export function capActor(actor: string): string {
+  if (actor.length <= MAX_ACTOR_LENGTH) return actor;
+  return Array.from(actor.slice(0, 2 * MAX_ACTOR_LENGTH))
+    .slice(0, MAX_ACTOR_LENGTH)
+    .join("");
+}
 
 export interface ServerOptions {
   version: string;
@@ -38,7 +53,13 @@ export interface ServerOptions {
 function clip(value: unknown, max: number): unknown {
   if (value === undefined) return undefined;
   if (typeof value === "string") return displayId(value.slice(0, max));
-  const json = JSON.stringify(value) ?? "";
+  let json: string;
+  try {
+    json = JSON.stringify(value) ?? "";
+  } catch {
+    // Nested deeper than the stack allows: still refused and audited, without the value.
+    return "[omitted: nested too deeply to write]";
+  }
   return json.length <= max ? value : `[omitted: ${json.length} characters]`;
 }
 
@@ -50,20 +71,20 @@ const MAX_LISTED_PROBLEMS = 5;
  * through, so the wrapper validates the raw arguments itself and refuses bad ones with INVALID_INPUT (SPEC §6) rather
  * than the SDK's uncoded message; raw values also keep own `__proto__` keys that zod's records would silently drop.
  */
-function listedInputSchema(shape: z.ZodRawShape) {
-  const { $schema: _dialect, ...json } = z.toJSONSchema(z.strictObject(shape), {
+function listedInputSchema(tool: AnyTool) {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(z.strictObject(tool.inputSchema), {
     target: "draft-7",
     io: "input",
   });
-  return z.looseObject({}).meta(json);
+  const required = [
+    ...new Set([...((json.required as string[] | undefined) ?? []), ...(tool.listedRequired ?? [])]),
+  ];
+  return z.looseObject({}).meta({ ...json, ...(required.length > 0 ? { required } : {}) });
 }
 
 /** Per tool, built once for every session: what the SDK lists, and the strict schema the wrapper validates with. */
 const INPUT_SCHEMAS = new Map(
-  TOOLS.map((tool) => [
-    tool,
-    { listed: listedInputSchema(tool.inputSchema), strict: z.strictObject(tool.inputSchema) },
-  ]),
+  TOOLS.map((tool) => [tool, { listed: listedInputSchema(tool), strict: z.strictObject(tool.inputSchema) }]),
 );
 
 /**
@@ -120,6 +141,104 @@ function refusalEntry(
   };
 }
 
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** Progress of one call: job progress, and ticks while a person reads the form, always increasing (MCP requires it). */
+interface ProgressReporter {
+  report(progress: number, total: number, message: string): void;
+  tick(message: string): void;
+}
+
+function progressReporter(extra: Extra, app: App): ProgressReporter | null {
+  const progressToken = extra._meta?.progressToken;
+  if (progressToken === undefined) return null;
+  // Ticks while waiting come first; job progress is counted on from them.
+  let ticks = 0;
+  let last = -1;
+  const send = (progress: number, total: number | undefined, message: string) => {
+    if (progress <= last) return;
+    last = progress;
+    extra
+      .sendNotification({
+        method: "notifications/progress",
+        params: { progressToken, progress, ...(total === undefined ? {} : { total }), message },
+      })
+      .catch((error: Error) => app.logger.debug({ err: error }, "progress notification not delivered"));
+  };
+  return {
+    report: (progress, total, message) => send(ticks + progress, ticks + total, message),
+    tick: (message) => send(++ticks, undefined, message),
+  };
+}
+
+/**
+ * Asks the person through the client's form. The request lives only as long as the call: when the client
+ * cancels the call (or times it out), the form request is cancelled too and its answer, if any, counts for
+ * nothing (SPEC §5).
+ */
+async function askThroughForm(
+  server: McpServer,
+  extra: Extra,
+  prompt: HumanPrompt,
+  progress: ProgressReporter | null,
+): Promise<HumanAnswer> {
+  const waiting = progress
+    ? setInterval(
+        () => progress.tick("Waiting for the person to confirm in the form"),
+        HUMAN_WAIT_PROGRESS_MS,
+      )
+    : null;
+  try {
+    const result = await server.server.elicitInput(
+      {
+        mode: "form",
+        message: prompt.message,
+        requestedSchema: {
+          type: "object",
+          properties: {
+            confirm_count: {
+              type: "integer",
+              title: "Number of ids to delete",
+              description: `Type ${prompt.expectedCount} to confirm the delete`,
+            },
+          },
+          required: ["confirm_count"],
+        },
+      },
+      { relatedRequestId: extra.requestId, timeout: HUMAN_CONFIRMATION_TIMEOUT_MS, signal: extra.signal },
+    );
+    return result.action === "accept"
+      ? { action: "accept", count: result.content?.confirm_count }
+      : ({ action: result.action } as HumanAnswer);
+  } catch (error) {
+    if (extra.signal.aborted) {
+      throw new GateError(
+        "CONFIRMATION_DECLINED",
+        "The execute_delete call was cancelled or timed out before the person answered; nothing was sent.",
+      );
+    }
+    if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+      throw new GateError(
+        "CONFIRMATION_DECLINED",
+        "The person did not answer the confirmation in time; nothing was sent.",
+      );
+    }
+    // The client declared elicitation but does not implement it.
+    if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) {
+      throw new GateError(
+        "HUMAN_CONFIRMATION_UNAVAILABLE",
+        "This client declares form elicitation but does not answer form requests, so no person can confirm; nothing was sent. Use a client that shows forms, or ask the operator for another confirmation mode.",
+      );
+    }
+    throw new GateError(
+      "CONFIRMATION_INVALID",
+      `The confirmation form was not answered validly (${displayId((error as Error).message)}); nothing was sent.`,
+    );
+  } finally {
+    if (waiting) clearInterval(waiting);
+  }
+}
+
 export function createServer(app: App, options: ServerOptions): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: options.version },
@@ -146,61 +265,14 @@ export function createServer(app: App, options: ServerOptions): McpServer {
         args: Record<string, unknown>,
         extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
       ) => {
-        const actor = options.actor(server, extra);
+        const actor = capActor(options.actor(server, extra));
+        const progress = progressReporter(extra, app);
         const askHuman: AskHuman = canElicit()
-          ? async (prompt) => {
-              try {
-                const result = await server.server.elicitInput(
-                  {
-                    mode: "form",
-                    message: prompt.message,
-                    requestedSchema: {
-                      type: "object",
-                      properties: {
-                        confirm_count: {
-                          type: "integer",
-                          title: "Number of ids to delete",
-                          description: `Type ${prompt.expectedCount} to confirm the delete`,
-                        },
-                      },
-                      required: ["confirm_count"],
-                    },
-                  },
-                  { relatedRequestId: extra.requestId, timeout: HUMAN_CONFIRMATION_TIMEOUT_MS },
-                );
-                return result.action === "accept"
-                  ? { action: "accept", count: result.content?.confirm_count }
-                  : ({ action: result.action } as HumanAnswer);
-              } catch (error) {
-                if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
-                  throw new GateError(
-                    "CONFIRMATION_DECLINED",
-                    "The person did not answer the confirmation in time; nothing was sent.",
-                  );
-                }
-                throw new GateError(
-                  "CONFIRMATION_INVALID",
-                  `The confirmation form was not answered validly (${(error as Error).message}); nothing was sent.`,
-                );
-              }
-            }
+          ? (prompt) => askThroughForm(server, extra, prompt, progress)
           : null;
-        const progressToken = extra._meta?.progressToken;
         const call: CallContext = {
-          caller: { actor, owner: options.owner(extra), askHuman },
-          reportProgress:
-            progressToken === undefined
-              ? null
-              : (progress, total, message) => {
-                  extra
-                    .sendNotification({
-                      method: "notifications/progress",
-                      params: { progressToken, progress, total, message },
-                    })
-                    .catch((error: Error) =>
-                      app.logger.debug({ err: error }, "progress notification not delivered"),
-                    );
-                },
+          caller: { actor, owner: options.owner(extra), askHuman, signal: extra.signal },
+          reportProgress: progress?.report ?? null,
         };
         try {
           const input = parseArguments(tool, schemas.strict, args);

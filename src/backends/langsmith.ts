@@ -47,6 +47,7 @@ export const langsmith: BackendKind = {
     "one synchronous request, and ids LangSmith reports as not deleted (unknown or already deleted) count as not found.",
   targetFields: [],
   targetSchema: null,
+  targetInPath: false,
   targetName: () => null,
   defaultBaseUrl: "https://api.smith.langchain.com",
   maxBatchSize: 1000,

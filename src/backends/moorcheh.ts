@@ -84,6 +84,7 @@ export const moorcheh: BackendKind = {
     "as not found and ids Moorcheh leaves unprocessed are retried.",
   targetFields: ["namespace", "type"],
   targetSchema: z.strictObject({ namespace: z.string().min(1), type: z.enum(MOORCHEH_TYPES) }),
+  targetInPath: true,
   targetName: (target: Target) => target.namespace as string,
   defaultBaseUrl: "https://api.moorcheh.ai/v1",
   maxBatchSize: 1000,

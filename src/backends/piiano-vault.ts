@@ -158,6 +158,7 @@ export const piianoVault: BackendKind = {
     collection: z.string().min(1).max(256),
     archived: z.boolean().optional(),
   }),
+  targetInPath: true,
   targetName: (target: Target) => target.collection as string,
   defaultBaseUrl: null,
   maxBatchSize: PIIANO_MAX_BATCH_SIZE,

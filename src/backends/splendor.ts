@@ -35,6 +35,7 @@ export const splendor: BackendKind = {
     "data-deletion job; the delete is complete only when that job succeeds, so a job passes through awaiting_backend.",
   targetFields: ["dataset_id"],
   targetSchema: z.strictObject({ dataset_id: z.string().min(1).max(128) }),
+  targetInPath: false,
   targetName: (target: Target) => target.dataset_id as string,
   defaultBaseUrl: "https://api.withsplendor.com",
   maxBatchSize: 1024,

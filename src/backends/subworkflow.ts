@@ -54,6 +54,7 @@ export const subworkflow: BackendKind = {
     "purges its records, binaries and vectors later, twice a day.",
   targetFields: [],
   targetSchema: null,
+  targetInPath: false,
   targetName: () => null,
   defaultBaseUrl: "https://api.subworkflow.ai",
   maxBatchSize: 1,

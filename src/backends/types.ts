@@ -53,6 +53,8 @@ export interface BackendKind {
   targetFields: string[];
   /** Strict schema of the target object, or null when the kind takes none. */
   targetSchema: z.ZodType<Target> | null;
+  /** True when the target name becomes a URL path segment (it must then survive URL parsing unchanged). */
+  targetInPath: boolean;
   /** The value allowTargets globs are matched against, or null when allowTargets does not apply. */
   targetName(target: Target): string | null;
   /** The service's public base URL, used when the config gives none; null when every deployment has its own. */

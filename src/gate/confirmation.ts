@@ -1,16 +1,22 @@
 // Confirmation: single-use tokens bound to a plan's digest, and the prompt and verdict of a person's confirmation.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { ConfiguredMode } from "../config.js";
 import { GateError } from "./errors.js";
 
 export type ConfirmationMode = "token" | "human";
 
 /** `auto` becomes `human` when the client can show a form to its person, else `token`. */
-export function resolveMode(
-  configured: "token" | "human" | "auto",
-  clientCanElicit: boolean,
-): ConfirmationMode {
+export function resolveMode(configured: ConfiguredMode, clientCanElicit: boolean): ConfirmationMode {
   if (configured === "auto") return clientCanElicit ? "human" : "token";
   return configured;
+}
+
+/** How much a mode's consent is worth: a token the agent holds < a person through the client (SPEC §4). */
+const STRENGTH: Record<ConfirmationMode, number> = { token: 0, human: 1 };
+
+/** True when a plan confirmed in `planned` would be weaker than what `required` asks for now. */
+export function weakerThan(planned: ConfirmationMode, required: ConfirmationMode): boolean {
+  return STRENGTH[planned] < STRENGTH[required];
 }
 
 function tokenHash(token: string, digest: string): Buffer {
@@ -39,6 +45,16 @@ export type HumanAnswer = { action: "accept"; count: unknown } | { action: "decl
 /** Asks the person; null when the client cannot show a form. */
 export type AskHuman = ((prompt: HumanPrompt) => Promise<HumanAnswer>) | null;
 
+/** Agent text on one line, JSON-escaped: quoted, so it cannot pass as a line of deletegate's own. */
+function quoted(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * The form's text. Every line starts with deletegate's own words; what the agent chose (target, ids, reason) is
+ * JSON-escaped on one line or, for the reason, a block whose every line starts with "> ", so the agent cannot
+ * write a line that reads as deletegate's (SPEC §5). The sample ids were drawn by deletegate at random.
+ */
 export function humanPrompt(plan: {
   backend: string;
   target: unknown;
@@ -47,13 +63,15 @@ export function humanPrompt(plan: {
   notes: string[];
   reason: string;
 }): HumanPrompt {
+  const more = plan.count > plan.sampleIds.length;
   const lines = [
-    `An agent asks to DELETE ${plan.count} item(s) permanently.`,
+    `deletegate: an agent asks to DELETE ${plan.count} item(s) permanently.`,
     `Backend: ${plan.backend}`,
-    `Target: ${plan.target ? JSON.stringify(plan.target) : "(none)"}`,
-    `Sample ids: ${plan.sampleIds.join(", ")}${plan.count > plan.sampleIds.length ? ", …" : ""}`,
-    `Reason: ${plan.reason}`,
-    ...plan.notes.map((note) => `Note: ${note}`),
+    `Target (as the agent gave it): ${plan.target ? quoted(plan.target) : "none"}`,
+    `${more ? `${plan.sampleIds.length} of the ids, drawn at random by deletegate` : "The ids"}: ${plan.sampleIds.map(quoted).join(", ")}`,
+    ...plan.notes.map((note) => `deletegate's note: ${note}`),
+    "The agent's reason, in its own words (not checked by deletegate):",
+    ...plan.reason.split(/\r\n|\r|\n/).map((line) => `> ${line}`),
     "",
     `To confirm, type the number of ids to delete (${plan.count}). Decline to refuse.`,
   ];

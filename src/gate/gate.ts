@@ -3,11 +3,12 @@ import { randomUUID } from "node:crypto";
 import type { Audit } from "../audit.js";
 import { kindOf } from "../backends/index.js";
 import type { Target } from "../backends/types.js";
-import type { BackendConfig, Config } from "../config.js";
+import { type BackendConfig, configuredMode } from "../config.js";
 import { failpoint } from "../failpoint.js";
 import { Runner } from "../jobs/runner.js";
 import { PLAN_GRACE_MS, type PlanRecord, type Store } from "../jobs/store.js";
 import { ownedBy } from "../jobs/view.js";
+import type { LiveConfig } from "../live-config.js";
 import {
   type AskHuman,
   type ConfirmationMode,
@@ -16,9 +17,10 @@ import {
   judgeHumanAnswer,
   resolveMode,
   tokenMatches,
+  weakerThan,
 } from "./confirmation.js";
 import { GateError } from "./errors.js";
-import { displayId, type InvalidId, planDigest, planIds, toBatches } from "./plan.js";
+import { displayId, type InvalidId, planDigest, planIds, sampleIds, toBatches } from "./plan.js";
 import { checkDailyBudget, checkJobSize, checkReason, checkTarget, checkWritable } from "./policy.js";
 
 const MAX_LISTED_INVALID = 100;
@@ -31,6 +33,8 @@ export interface Caller {
   owner: string | null;
   /** Asks the person through the client; null when the client cannot. */
   askHuman: AskHuman;
+  /** Aborted when the call is cancelled or times out: a person's answer then confirms nothing (SPEC §5). */
+  signal?: AbortSignal;
 }
 
 export interface DryRunRequest {
@@ -67,18 +71,58 @@ export interface BackendSummary {
   confirmation_mode: ConfirmationMode;
 }
 
+function humanUnavailable(): GateError {
+  return new GateError(
+    "HUMAN_CONFIRMATION_UNAVAILABLE",
+    "This backend needs a person to confirm through MCP form elicitation, and this client does not support it. Use a client that shows forms, or ask the operator for another confirmation mode.",
+  );
+}
+
+function checkNotExpired(plan: PlanRecord): void {
+  if (Date.parse(plan.confirmation.expires_at) <= Date.now()) {
+    throw new GateError(
+      "PLAN_EXPIRED",
+      `Plan ${plan.id} expired at ${plan.confirmation.expires_at}; run dry_run_delete again.`,
+    );
+  }
+}
+
+function checkCallSize(maxIdsPerCall: number, received: number): void {
+  if (received > maxIdsPerCall) {
+    throw new GateError(
+      "TOO_MANY_IDS",
+      `${received} ids in one call; at most ${maxIdsPerCall} are allowed. Split them into several dry runs.`,
+    );
+  }
+}
+
+/** A confirmation counts only while the call that asked for it is alive (SPEC §5). */
+function checkCallAlive(caller: Caller): void {
+  if (caller.signal?.aborted) {
+    throw new GateError(
+      "CONFIRMATION_DECLINED",
+      "The execute_delete call was cancelled or timed out before it was confirmed; nothing was sent.",
+    );
+  }
+}
+
 export class DeletionGate {
   constructor(
-    private readonly config: Config,
+    private readonly live: LiveConfig,
     private readonly store: Store,
     private readonly runner: Runner,
     private readonly audit: Audit,
   ) {}
 
+  /** The mode this caller gets on this backend under the config in force now. */
+  private modeFor(backend: BackendConfig, caller: Caller): ConfirmationMode {
+    return resolveMode(configuredMode(this.live.current, backend), caller.askHuman !== null);
+  }
+
   listBackends(caller: Caller): BackendSummary[] {
-    const mode = resolveMode(this.config.confirmation.mode, caller.askHuman !== null);
-    return Object.values(this.config.backends).map((backend) => {
+    return Object.values(this.live.current.backends).map((backend) => {
       const kind = kindOf(backend);
+      const mode = this.modeFor(backend, caller);
       return {
         name: backend.name,
         kind: kind.kind,
@@ -94,9 +138,9 @@ export class DeletionGate {
   }
 
   private backend(name: string): BackendConfig {
-    const backend = Object.hasOwn(this.config.backends, name) ? this.config.backends[name] : undefined;
+    const backend = this.live.backend(name);
     if (!backend) {
-      const known = Object.keys(this.config.backends).join(", ");
+      const known = Object.keys(this.live.current.backends).join(", ");
       throw new GateError(
         "UNKNOWN_BACKEND",
         `No backend named "${displayId(name)}"; configured backends: ${known}.`,
@@ -106,18 +150,16 @@ export class DeletionGate {
   }
 
   async dryRun(request: DryRunRequest, caller: Caller): Promise<PlanView> {
+    const config = this.live.current;
     const backend = this.backend(request.backend);
     const kind = kindOf(backend);
     checkWritable(backend);
     const target = checkTarget(kind, backend, request.target);
     const reason = checkReason(backend, request.reason);
-    const { maxIdsPerCall } = this.config.limits;
-    if (request.ids.length > maxIdsPerCall) {
-      throw new GateError(
-        "TOO_MANY_IDS",
-        `${request.ids.length} ids in one call; at most ${maxIdsPerCall} are allowed. Split them into several dry runs.`,
-      );
-    }
+    checkCallSize(config.limits.maxIdsPerCall, request.ids.length);
+    const mode = this.modeFor(backend, caller);
+    // Told now, with no plan stored, rather than after the agent has shown the person a plan nobody can confirm.
+    if (mode === "human" && !caller.askHuman) throw humanUnavailable();
     const planned = planIds(request.ids, kind.validateId, kind.normalizeId);
     if (planned.toDelete.length === 0) {
       const why = planned.invalid
@@ -132,10 +174,9 @@ export class DeletionGate {
     checkJobSize(backend, planned.toDelete.length);
     checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), planned.toDelete.length);
 
-    const mode = resolveMode(this.config.confirmation.mode, caller.askHuman !== null);
     const digest = planDigest({ backend: backend.name, target, ids: planned.toDelete, reason });
     const issued = mode === "token" ? issueToken(digest) : null;
-    const expiresAt = new Date(Date.now() + this.config.confirmation.ttlSeconds * 1000).toISOString();
+    const expiresAt = new Date(Date.now() + config.confirmation.ttlSeconds * 1000).toISOString();
     const batches = toBatches(planned.toDelete, backend.batchSize);
     const plan: PlanRecord = {
       id: `plan_${randomUUID()}`,
@@ -150,7 +191,7 @@ export class DeletionGate {
         .map((item) => ({ ...item, id: displayId(item.id) })),
       batch_count: batches.length,
       batch_size: backend.batchSize,
-      sample_ids: planned.toDelete.slice(0, SAMPLE_SIZE).map(displayId),
+      sample_ids: sampleIds(planned.toDelete, SAMPLE_SIZE).map(displayId),
       notes: kind.notes,
       confirmation: { mode, token_hash: issued?.hash ?? null, expires_at: expiresAt },
       created_by: caller.actor,
@@ -216,32 +257,35 @@ export class DeletionGate {
 
   private async executePlan(plan: PlanRecord, token: string | undefined, caller: Caller): Promise<string> {
     if (plan.job_id) return this.ensureJob(plan, caller);
-    if (Date.parse(plan.confirmation.expires_at) <= Date.now()) {
-      throw new GateError(
-        "PLAN_EXPIRED",
-        `Plan ${plan.id} expired at ${plan.confirmation.expires_at}; run dry_run_delete again.`,
-      );
-    }
+    checkNotExpired(plan);
+    // The policy in force now, not the one the plan was made under (SPEC §4): the operator may have tightened it.
+    const backend = this.backend(plan.backend);
+    this.checkPolicyNow(plan, backend, caller);
+    const count = plan.counts.to_delete;
+    checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), count);
     await this.confirm(plan, token, caller);
     failpoint("execute.after-confirm");
 
-    const backend = this.backend(plan.backend);
-    checkWritable(backend);
-    const count = plan.counts.to_delete;
+    // A person may answer after the plan expired or the policy changed, or after the call itself was given up.
+    checkNotExpired(plan);
+    const current = this.backend(plan.backend);
+    this.checkPolicyNow(plan, current, caller);
+    checkCallAlive(caller);
     // An early answer without writing anything; the claim below decides atomically.
-    checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), count);
+    checkDailyBudget(current, await this.store.dailyUsage(current.name, Date.now()), count);
     // The job reads its ids from the plan: they are kept for good before the plan can be claimed.
     await this.store.keepPlanBatches(plan.id, plan.batch_count);
     // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
     const jobId = Runner.newJobId();
     await this.runner.createJob(plan, jobId, caller.actor);
     failpoint("execute.after-job");
+    checkCallAlive(caller);
     const claim = await this.store.claimExecution({
       planId: plan.id,
       jobId,
-      backend: backend.name,
+      backend: current.name,
       count,
-      dailyLimit: backend.maxItemsPerDay,
+      dailyLimit: current.maxItemsPerDay,
       now: Date.now(),
     });
     if (claim.outcome !== "claimed") {
@@ -250,23 +294,48 @@ export class DeletionGate {
       // Not executed after all: its ids go when the plan does.
       const keepMs = Date.parse(plan.confirmation.expires_at) + PLAN_GRACE_MS - Date.now();
       await this.store.keepPlanBatches(plan.id, plan.batch_count, Math.max(1, keepMs));
-      checkDailyBudget(backend, claim.used, count);
-      throw new Error(`daily budget of ${backend.name}: the claim and the policy disagree`);
+      checkDailyBudget(current, claim.used, count);
+      throw new Error(`daily budget of ${current.name}: the claim and the policy disagree`);
     }
     failpoint("execute.after-claim");
     plan.job_id = jobId;
     await this.store.putPlan(plan);
-    this.audit.record({
-      event: "delete.confirmed",
-      plan_id: plan.id,
-      job_id: jobId,
-      backend: plan.backend,
-      target: plan.target,
-      actor: caller.actor,
-      reason: plan.reason,
-      counts: { to_delete: count, batches: plan.batch_count },
-    });
+    try {
+      this.audit.record({
+        event: "delete.confirmed",
+        plan_id: plan.id,
+        job_id: jobId,
+        backend: plan.backend,
+        target: plan.target,
+        actor: caller.actor,
+        reason: plan.reason,
+        counts: { to_delete: count, batches: plan.batch_count },
+      });
+    } catch (error) {
+      // No delete without its confirmation on record: the job ends failed before anything is sent (SPEC §7).
+      await this.runner.haltForAudit(jobId, error as Error);
+    }
     return this.startJob(jobId);
+  }
+
+  /**
+   * The policy of the config in force now, for a stored plan: read-only, target, reason, sizes, and whether the
+   * plan's confirmation mode is still strong enough for the backend's mode now.
+   */
+  private checkPolicyNow(plan: PlanRecord, backend: BackendConfig, caller: Caller): void {
+    const kind = kindOf(backend);
+    checkWritable(backend);
+    checkTarget(kind, backend, plan.target ?? undefined);
+    checkReason(backend, plan.reason);
+    checkCallSize(this.live.current.limits.maxIdsPerCall, plan.counts.received);
+    checkJobSize(backend, plan.counts.to_delete);
+    const required = this.modeFor(backend, caller);
+    if (weakerThan(plan.confirmation.mode, required)) {
+      throw new GateError(
+        "CONFIRMATION_REQUIRED",
+        `Plan ${plan.id} was made for ${plan.confirmation.mode} confirmation, and backend ${backend.name} now needs ${required} confirmation; run dry_run_delete again.`,
+      );
+    }
   }
 
   private async confirm(plan: PlanRecord, token: string | undefined, caller: Caller): Promise<void> {
@@ -285,12 +354,7 @@ export class DeletionGate {
       }
       return;
     }
-    if (!caller.askHuman) {
-      throw new GateError(
-        "HUMAN_CONFIRMATION_UNAVAILABLE",
-        "This plan needs a person to confirm through MCP elicitation, and this client does not support it. Use a client with elicitation, or ask the operator for token mode.",
-      );
-    }
+    if (!caller.askHuman) throw humanUnavailable();
     const prompt = humanPrompt({
       backend: plan.backend,
       target: plan.target,
@@ -299,7 +363,9 @@ export class DeletionGate {
       notes: plan.notes,
       reason: plan.reason,
     });
-    judgeHumanAnswer(prompt, await caller.askHuman(prompt));
+    const answer = await caller.askHuman(prompt);
+    checkCallAlive(caller);
+    judgeHumanAnswer(prompt, answer);
   }
 
   /** The job of an executed plan, started here unless another instance runs it. */

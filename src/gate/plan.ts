@@ -1,5 +1,5 @@
 // Pure planning: normalise and dedupe ids, split out invalid ones, cut batches, and digest what was previewed.
-import { createHash } from "node:crypto";
+import { createHash, randomInt } from "node:crypto";
 
 export interface InvalidId {
   id: string;
@@ -23,16 +23,22 @@ export function displayId(id: string): string {
 export const MAX_ID_LENGTH = 4096;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-// C0, DEL and C1 controls (NUL included), and the bidi overrides and isolates that make text display as other text.
-const CONTROL = /\p{Cc}|[\u202a-\u202e\u2066-\u2069]/u;
+/**
+ * Characters that make text display as other text (SPEC §5): controls (C0, DEL, C1), invisible format characters
+ * (zero-width spaces and joiners, bidi overrides and isolates, the BOM…) and the line and paragraph separators.
+ */
+const HIDING = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 /** Glob characters: ids and target names are exact, and one that reads as a pattern suggests a wider delete. */
 const GLOB = /[*?[\]{}]/;
 
-/** Why text cannot travel and be shown as itself (unpaired surrogates, control or bidi characters), or null. */
+/** Why text cannot travel and be shown as itself (unpaired surrogates, control or invisible characters), or null. */
 export function unsafeTextError(text: string, { lineBreaks = false } = {}): string | null {
   if (LONE_SURROGATE.test(text)) return "contains an unpaired surrogate (not valid Unicode text)";
-  if (CONTROL.test(lineBreaks ? text.replace(/[\t\n\r]/g, "") : text))
-    return "contains a control or bidirectional formatting character";
+  const hidden = HIDING.exec(lineBreaks ? text.replace(/[\n\r]/g, "") : text);
+  if (hidden) {
+    const code = (hidden[0].codePointAt(0) as number).toString(16).toUpperCase().padStart(4, "0");
+    return `contains U+${code}, a control, invisible formatting or line separator character`;
+  }
   return null;
 }
 
@@ -87,6 +93,17 @@ export function planIds(
       to_delete: toDelete.length,
     },
   };
+}
+
+/**
+ * Up to `size` ids drawn uniformly at random (without replacement), in list order: deletegate, not the agent,
+ * chooses which ids the person sees, so a list cannot lead with harmless-looking ones.
+ */
+export function sampleIds(ids: readonly string[], size: number): string[] {
+  if (ids.length <= size) return [...ids];
+  const picked = new Set<number>();
+  while (picked.size < size) picked.add(randomInt(ids.length));
+  return [...picked].sort((a, b) => a - b).map((index) => ids[index] as string);
 }
 
 export function toBatches<T>(items: readonly T[], size: number): T[][] {

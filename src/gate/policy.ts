@@ -17,9 +17,17 @@ export function matchesGlob(pattern: string, name: string): boolean {
   return new RegExp(`^${source}$`, "s").test(name);
 }
 
-/** Zero-width and other format characters: a name with one displays exactly like the name without it. */
-function invisibleError(name: string): string | null {
-  return /\p{Cf}/u.test(name) ? "contains an invisible formatting character" : null;
+/**
+ * Why a name that becomes a URL path segment would reach another path than the plan shows, or null: the URL parser
+ * resolves "." and ".." away, so the encoded name must come through parsing unchanged.
+ */
+export function pathSegmentError(name: string): string | null {
+  if (name === "" || name === "." || name === "..")
+    return "is not a usable URL path segment (empty, . or ..)";
+  const path = `/a/${encodeURIComponent(name)}/b`;
+  return new URL(path, "http://deletegate.invalid").pathname === path
+    ? null
+    : "would be rewritten by URL parsing, so the request would go to another path";
 }
 
 /** Validates the target against the kind's fields and the backend's allowTargets. */
@@ -55,27 +63,22 @@ export function checkTarget(kind: BackendKind, backend: BackendConfig, raw: unkn
   }
   const target = parsed.data;
   const name = kind.targetName(target);
-  if (
-    name !== null &&
-    backend.allowTargets &&
-    !backend.allowTargets.some((glob) => matchesGlob(glob, name))
-  ) {
-    throw new GateError(
-      "TARGET_NOT_ALLOWED",
-      `Target "${displayId(name)}" is not in allowTargets of backend ${backend.name} (${backend.allowTargets.join(", ")}).`,
-    );
-  }
-  // After allowTargets: a name a glob lets through must still be exact, not a pattern or a padded look-alike.
+  if (name === null) return target;
+  // Valid first (SPEC §3): the exact name, not a pattern, a padded look-alike or a path the URL parser rewrites.
   const problem =
-    name === null
-      ? null
-      : name.trim() !== name
-        ? "has leading or trailing whitespace"
-        : (unsafeTextError(name) ?? invisibleError(name) ?? globError(name));
+    name.trim() !== name
+      ? "has leading or trailing whitespace"
+      : (unsafeTextError(name) ?? globError(name) ?? (kind.targetInPath ? pathSegmentError(name) : null));
   if (problem) {
     throw new GateError(
       "INVALID_TARGET",
-      `Target name "${displayId(name as string)}" ${problem}; give the exact name.`,
+      `Target name "${displayId(name)}" ${problem}; give the exact name.`,
+    );
+  }
+  if (backend.allowTargets && !backend.allowTargets.some((glob) => matchesGlob(glob, name))) {
+    throw new GateError(
+      "TARGET_NOT_ALLOWED",
+      `Target "${displayId(name)}" is not in allowTargets of backend ${backend.name} (${backend.allowTargets.join(", ")}).`,
     );
   }
   return target;

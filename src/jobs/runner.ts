@@ -4,13 +4,13 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import PQueue from "p-queue";
-import pRetry, { AbortError } from "p-retry";
-import type { Audit } from "../audit.js";
+import type { Audit, AuditEntry } from "../audit.js";
 import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
-import type { BackendClient, BatchOutcome, PollOutcome } from "../backends/types.js";
+import type { BackendClient, PollOutcome } from "../backends/types.js";
 import type { BackendConfig } from "../config.js";
 import { failpoint } from "../failpoint.js";
+import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
 import type { BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
 import { TERMINAL_STATUSES } from "./store.js";
@@ -95,19 +95,18 @@ interface ActiveJob {
   /** The lease went to another instance (or could not be renewed in time): stop sending, stop writing. */
   lost: boolean;
   renewal: NodeJS.Timeout | null;
+  /** Aborted when the job must stop sending (cancel, kill switch, audit failure, close): wakes its retry waits. */
+  halt: AbortController;
 }
 
-/** Why a send is abandoned when this instance stops working on the job. */
-const STOPPED = "this instance stopped working on the job";
+/** How one send of a batch ended. */
+type SendResult = "accepted" | "settled" | "halted";
 
-class TransientError extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
+/** What one attempt of a batch came to: requests that do not count as attempts (all-or-nothing resends) included. */
+type AttemptResult =
+  | { type: "settled" | "accepted" | "halted" }
+  | { type: "retry"; error: string; retryAfterMs?: number }
+  | { type: "failed"; error: string };
 
 /** A duration as people read it: "24 h", "90 s", "1500 ms". */
 function formatMs(ms: number): string {
@@ -133,6 +132,11 @@ export function isTerminal(job: JobRecord): boolean {
   return TERMINAL_STATUSES.includes(job.status);
 }
 
+/** The note of a job the kill switch stopped. */
+function readOnlyNote(backend: string): string {
+  return `Stopped: backend ${backend} became read-only in deletegate's config (the operator's kill switch); no request was sent after that, and batches not yet sent were cancelled.`;
+}
+
 export class Runner {
   private readonly lanes = new Map<string, Lane>();
   private readonly active = new Map<string, ActiveJob>();
@@ -149,12 +153,19 @@ export class Runner {
     private readonly store: Store,
     private readonly audit: Audit,
     private readonly logger: Logger,
-    backends: Record<string, BackendConfig>,
+    private readonly live: LiveConfig,
     options: RunnerOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.backendJobMaxMs = options.backendJobMaxMs ?? backendJobMaxMsFrom(process.env);
-    for (const config of Object.values(backends)) {
+    // A backend made read-only stops its jobs now: their retry waits wake up and send nothing more.
+    live.onReload(() => {
+      for (const active of this.active.values()) {
+        if (this.live.backend(active.job.backend)?.readOnly !== false) active.halt.abort();
+      }
+    });
+    // Connections are built once, from the config the process started with (a reload needs a restart for them).
+    for (const config of Object.values(live.current.backends)) {
       const { client, http } = connectBackend(config);
       const queue = new PQueue({
         concurrency: config.concurrency,
@@ -181,6 +192,7 @@ export class Runner {
       batch_count: plan.batch_count,
       notes: plan.notes,
       cancel_requested: false,
+      halted: null,
       created_at: new Date().toISOString(),
       started_at: null,
       finished_at: null,
@@ -238,6 +250,7 @@ export class Runner {
         leaseUntil: asked + this.leaseMs,
         lost: false,
         renewal: null,
+        halt: new AbortController(),
       };
       this.active.set(jobId, active);
       if (this.store.shared) {
@@ -290,9 +303,22 @@ export class Runner {
     await this.store.requestCancel(jobId);
     if (active && !active.job.cancel_requested) {
       active.job.cancel_requested = true;
+      active.halt.abort();
       await this.saveJob(active);
     }
     return true;
+  }
+
+  /**
+   * Ends a job that must send nothing because the audit log could not be written when it was confirmed: it
+   * stops for good with that error (SPEC §7), and its ids count as failed when it finishes.
+   */
+  async haltForAudit(jobId: string, error: Error): Promise<void> {
+    const job = await this.store.getJob(jobId);
+    if (!job || isTerminal(job)) return;
+    job.halted = auditFailure(error);
+    this.logger.error({ err: error, job_id: jobId }, "audit log not writable: the job sends nothing");
+    await this.store.putJob(job);
   }
 
   /** Waits until the job is terminal or `ms` passed; `onChange` hears every batch change meanwhile. */
@@ -348,6 +374,7 @@ export class Runner {
     if (this.takeover) clearInterval(this.takeover);
     for (const active of this.active.values()) {
       if (active.renewal) clearTimeout(active.renewal);
+      active.halt.abort();
       if (!this.store.shared) continue;
       // Handed over now rather than when the lease expires; what is in flight here is not recorded.
       active.lost = true;
@@ -438,8 +465,63 @@ export class Runner {
     if (!this.store.shared || active.job.cancel_requested) return;
     if (await this.store.cancelRequested(active.job.id)) {
       active.job.cancel_requested = true;
+      active.halt.abort();
       await this.saveJob(active);
     }
+  }
+
+  /**
+   * Whether the job must send nothing more, for good: cancelled, its backend made read-only (the kill switch,
+   * read before every batch and every request), or its audit log not writable. Closing or losing the lease is
+   * `stopped`: another run sends the rest.
+   */
+  private halting(active: ActiveJob): boolean {
+    const { job } = active;
+    if (this.stopped(active) || job.halted || job.cancel_requested) return true;
+    if (this.live.backend(job.backend)?.readOnly === false) return false;
+    job.cancel_requested = true;
+    job.notes = [...job.notes, readOnlyNote(job.backend)];
+    active.halt.abort();
+    this.logger.warn(
+      { job_id: job.id, backend: job.backend },
+      "backend is read-only now: the job stops sending",
+    );
+    this.saveJob(active).catch((error: Error) =>
+      this.logger.error({ err: error, job_id: job.id }, "job not stored"),
+    );
+    return true;
+  }
+
+  /** A batch the job will not send: cancelled, unless the audit failed (then it fails at finish) or work stopped here. */
+  private async haltBatch(active: ActiveJob, batch: BatchRecord): Promise<void> {
+    if (this.stopped(active) || active.job.halted) return;
+    batch.status = "cancelled";
+    await this.saveBatch(active, batch);
+  }
+
+  /**
+   * Writes an audit line of the job; false when it cannot be written. The job then stops sending for good: no
+   * delete goes out that the audit log does not name (SPEC §8), and the failure is never a backend attempt.
+   */
+  private async record(active: ActiveJob, entry: AuditEntry): Promise<boolean> {
+    try {
+      this.audit.record(entry);
+      return true;
+    } catch (error) {
+      const { job } = active;
+      if (!job.halted) {
+        job.halted = auditFailure(error as Error);
+        active.halt.abort();
+        this.logger.error({ err: error, job_id: job.id }, "audit log not writable: the job stops sending");
+        await this.saveJob(active);
+      }
+      return false;
+    }
+  }
+
+  /** Waits, unless the job halts first. */
+  private async pause(active: ActiveJob, ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: active.halt.signal }).catch(() => undefined);
   }
 
   // An instance that lost the lease writes nothing more: the job's new holder owns its records.
@@ -464,7 +546,7 @@ export class Runner {
       job.status = "running";
       job.started_at = new Date().toISOString();
       await this.saveJob(active);
-      this.audit.record({
+      await this.record(active, {
         event: "job.started",
         ...jobFields(job),
         counts: { total: job.total, batches: job.batch_count },
@@ -499,12 +581,9 @@ export class Runner {
         const ids = reads.get(position);
         reads.delete(position);
         await this.checkCancel(active);
-        if (job.cancel_requested) {
-          batch.status = "cancelled";
-          await this.saveBatch(active, batch);
-          continue;
-        }
-        if (await this.sendBatch(active, lane, batch, ids)) polls.push(this.pollBatch(active, batch));
+        const sent = this.halting(active) ? "halted" : await this.sendBatch(active, lane, batch, ids);
+        if (sent === "accepted") polls.push(this.pollBatch(active, batch));
+        if (sent === "halted") await this.haltBatch(active, batch);
       }
     };
     await Promise.all(Array.from({ length: Math.min(lane.config.concurrency, toSend.length) }, worker));
@@ -517,122 +596,150 @@ export class Runner {
     await this.finish(active);
   }
 
-  /** Sends one batch with retries; true when the backend accepted it as a job to poll. `ids`: read ahead. */
+  /**
+   * Sends one batch: its `batch.sending` audit line first (write-ahead), then attempts up to maxAttempts with
+   * backoff between them. "accepted": the backend runs it as a job to poll. `ids`: read ahead.
+   */
   private async sendBatch(
     active: ActiveJob,
     lane: Lane,
     batch: BatchRecord,
     ids?: Promise<string[]>,
-  ): Promise<boolean> {
+  ): Promise<SendResult> {
     const { job } = active;
-    let remaining = batch.remaining ?? (await (ids ?? this.store.getPlanBatch(job.plan_id, batch.index)));
-    let lastStatus: number | null = null;
-    // Earlier partial answers of this batch (a 207, an all-or-nothing refusal), kept for its audit line.
-    const partials: string[] = [];
-    const attempt = async (): Promise<BatchOutcome> => {
-      if (this.stopped(active)) throw new AbortError(STOPPED);
-      // Resends that do not count as attempts (an all-or-nothing backend's remaining ids) share this one.
+    const maxAttempts = lane.config.maxAttempts;
+    const state = {
+      remaining: batch.remaining ?? (await (ids ?? this.store.getPlanBatch(job.plan_id, batch.index))),
+      lastStatus: null as number | null,
+      // Earlier partial answers of this batch (a 207, an all-or-nothing refusal), kept for its audit line.
+      partials: [] as string[],
+    };
+    const announced = await this.record(active, {
+      event: "batch.sending",
+      ...jobFields(job),
+      batch: batch.index,
+      ids: state.remaining,
+      attempts: batch.attempts,
+    });
+    if (!announced) return "halted";
+    // Every attempt was answered before a restart (the last one in the retry wait): nothing is left to try.
+    let failure: string | null =
+      batch.attempts >= maxAttempts ? (batch.last_error ?? `${batch.attempts} attempts made`) : null;
+    while (failure === null) {
+      await this.checkCancel(active);
+      if (this.halting(active)) return "halted";
       batch.attempts++;
-      for (;;) {
-        batch.status = "sending";
-        // Not stored on a store of one instance: a resume sends a stored "pending" batch again just as it would a
-        // "sending" one, with the same attempts (the stored count is of answered attempts either way, "sending"
-        // being stored with this attempt and resumed one less). That write before every request cost as much as
-        // the request. On a shared store other instances read progress from the store, so it is written there.
-        if (this.store.shared) await this.saveBatch(active, batch);
-        else active.events.emit("change");
-        const ids = remaining;
-        const outcome = await lane.queue.add(() => {
-          // The lease may have gone while this request waited for its turn.
-          if (this.stopped(active)) throw new AbortError(STOPPED);
-          return lane.client.sendBatch({ target: job.target, ids, reason: job.reason });
-        });
-        failpoint("batch.after-answer");
-        lastStatus = "httpStatus" in outcome ? (outcome.httpStatus ?? null) : null;
-        if (outcome.type === "retry") {
-          batch.last_error = outcome.error;
-          throw new TransientError(outcome.error, outcome.retryAfterMs);
-        }
-        if (outcome.type === "failed") throw new AbortError(outcome.error);
-        if (outcome.type === "accepted") {
-          batch.status = "awaiting_backend";
-          batch.backend_job = { id: outcome.backendJobId, status: "pending" };
-          batch.remaining = null;
-          await this.saveBatch(active, batch);
-          return outcome;
-        }
-        batch.deleted += outcome.deleted;
-        batch.not_found += outcome.notFound;
-        batch.failed.push(...outcome.failed);
-        if (outcome.retryIds && outcome.retryIds.ids.length > 0) {
-          partials.push(
-            `HTTP ${outcome.httpStatus}${outcome.reference ? ` (${outcome.reference})` : ""}: ` +
-              `${outcome.retryIds.ids.length} of ${ids.length} ids sent again`,
-          );
-          remaining = outcome.retryIds.ids;
-          batch.remaining = remaining;
-          batch.last_error = outcome.retryIds.error;
-          await this.saveBatch(active, batch);
-          if (outcome.retryIds.countsAsAttempt) throw new TransientError(outcome.retryIds.error);
-          continue;
-        }
-        batch.status = "done";
+      const result = await this.attempt(active, lane, batch, state);
+      if (result.type === "failed") {
+        failure = result.error;
+        break;
+      }
+      if (result.type !== "retry") return result.type;
+      this.logger.warn(
+        {
+          job_id: job.id,
+          batch: batch.index,
+          attempt: batch.attempts,
+          max_attempts: maxAttempts,
+          error: result.error,
+        },
+        "batch attempt failed",
+      );
+      if (batch.attempts >= maxAttempts) {
+        failure = result.error;
+        break;
+      }
+      // Answered and waiting for the next try: not in flight, and a restart must not count it again.
+      batch.status = "pending";
+      await this.saveBatch(active, batch);
+      // The longer of the backoff and Retry-After, not their sum; a halt (cancel, kill switch) ends the wait.
+      await this.pause(active, Math.max(result.retryAfterMs ?? 0, backoffMs(batch.attempts)));
+    }
+    // Stopped here (closing, lease lost): the batch is not failed, whoever runs the job next sends it.
+    if (this.stopped(active)) return "halted";
+    const error = failure as string;
+    batch.status = "failed";
+    batch.failed.push(...state.remaining.map((id) => ({ id, error })));
+    batch.remaining = null;
+    batch.last_error = error;
+    await this.saveBatch(active, batch);
+    await this.auditBatch(active, batch, "batch.failed", state.remaining, state.lastStatus, null, error);
+    return "settled";
+  }
+
+  /** One attempt: a request, and the resends of an all-or-nothing backend's remaining ids that it does not count. */
+  private async attempt(
+    active: ActiveJob,
+    lane: Lane,
+    batch: BatchRecord,
+    state: { remaining: string[]; lastStatus: number | null; partials: string[] },
+  ): Promise<AttemptResult> {
+    const { job } = active;
+    for (;;) {
+      batch.status = "sending";
+      // Not stored on a store of one instance: a resume sends a stored "pending" batch again just as it would a
+      // "sending" one, with the same attempts (the stored count is of answered attempts either way, "sending"
+      // being stored with this attempt and resumed one less). That write before every request cost as much as
+      // the request. On a shared store other instances read progress from the store, so it is written there.
+      if (this.store.shared) await this.saveBatch(active, batch);
+      else active.events.emit("change");
+      const ids = state.remaining;
+      const outcome = await lane.queue.add(async () =>
+        // Read again right before the request leaves: the lease, a cancel or the kill switch may have come
+        // while it waited for its turn.
+        this.halting(active) ? null : lane.client.sendBatch({ target: job.target, ids, reason: job.reason }),
+      );
+      if (outcome === null) {
+        // Never sent: the attempt is given back.
+        batch.attempts--;
+        batch.status = "pending";
+        return { type: "halted" };
+      }
+      failpoint("batch.after-answer");
+      state.lastStatus = "httpStatus" in outcome ? (outcome.httpStatus ?? null) : null;
+      if (outcome.type === "retry") {
+        batch.last_error = outcome.error;
+        return { type: "retry", error: outcome.error, retryAfterMs: outcome.retryAfterMs };
+      }
+      if (outcome.type === "failed") return { type: "failed", error: outcome.error };
+      if (outcome.type === "accepted") {
+        batch.status = "awaiting_backend";
+        batch.backend_job = { id: outcome.backendJobId, status: "pending" };
         batch.remaining = null;
         await this.saveBatch(active, batch);
-        // The whole batch, not just the last request's ids: earlier requests of it settled ids too.
-        const batchIds =
-          ids.length === batch.size ? ids : await this.store.getPlanBatch(job.plan_id, batch.index);
-        this.auditBatch(
-          active,
-          batch,
-          "batch.completed",
-          batchIds,
-          outcome.httpStatus,
-          [...partials, outcome.reference].filter(Boolean).join("; ") || null,
+        return { type: "accepted" };
+      }
+      batch.deleted += outcome.deleted;
+      batch.not_found += outcome.notFound;
+      batch.failed.push(...outcome.failed);
+      if (outcome.retryIds && outcome.retryIds.ids.length > 0) {
+        state.partials.push(
+          `HTTP ${outcome.httpStatus}${outcome.reference ? ` (${outcome.reference})` : ""}: ` +
+            `${outcome.retryIds.ids.length} of ${ids.length} ids sent again`,
         );
-        return outcome;
+        state.remaining = outcome.retryIds.ids;
+        batch.remaining = state.remaining;
+        batch.last_error = outcome.retryIds.error;
+        await this.saveBatch(active, batch);
+        if (outcome.retryIds.countsAsAttempt) return { type: "retry", error: outcome.retryIds.error };
+        if (this.halting(active)) return { type: "halted" };
+        continue;
       }
-    };
-    try {
-      // Every attempt was answered before a restart (the last one in the retry wait): nothing is left to try.
-      if (batch.attempts >= lane.config.maxAttempts) {
-        throw new Error(batch.last_error ?? `${batch.attempts} attempts made`);
-      }
-      const outcome = await pRetry(attempt, {
-        retries: Math.max(0, lane.config.maxAttempts - batch.attempts - 1),
-        // The wait is ours (onFailedAttempt): the longer of the backoff and Retry-After, not their sum.
-        minTimeout: 0,
-        onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
-          this.logger.warn(
-            {
-              job_id: job.id,
-              batch: batch.index,
-              attempt: attemptNumber,
-              retries_left: retriesLeft,
-              error: error.message,
-            },
-            "batch attempt failed",
-          );
-          if (retriesLeft === 0) return;
-          // Answered and waiting for the next try: not in flight, and a restart must not count it again.
-          batch.status = "pending";
-          await this.saveBatch(active, batch);
-          const retryAfter = error instanceof TransientError ? (error.retryAfterMs ?? 0) : 0;
-          await sleep(Math.max(retryAfter, backoffMs(batch.attempts)));
-        },
-      });
-      return outcome.type === "accepted";
-    } catch (error) {
-      // Stopped here (closing, lease lost): the batch is not failed, whoever runs the job next sends it.
-      if (this.stopped(active)) return false;
-      const message = (error as Error).message;
-      batch.status = "failed";
-      batch.failed.push(...remaining.map((id) => ({ id, error: message })));
+      batch.status = "done";
       batch.remaining = null;
-      batch.last_error = message;
       await this.saveBatch(active, batch);
-      this.auditBatch(active, batch, "batch.failed", remaining, lastStatus, null, message);
-      return false;
+      // The whole batch, not just the last request's ids: earlier requests of it settled ids too.
+      const batchIds =
+        ids.length === batch.size ? ids : await this.store.getPlanBatch(job.plan_id, batch.index);
+      await this.auditBatch(
+        active,
+        batch,
+        "batch.completed",
+        batchIds,
+        outcome.httpStatus,
+        [...state.partials, outcome.reference].filter(Boolean).join("; ") || null,
+      );
+      return { type: "settled" };
     }
   }
 
@@ -673,7 +780,7 @@ export class Runner {
         batch.deleted = batch.size;
         batch.status = "done";
         await this.saveBatch(active, batch);
-        this.auditBatch(active, batch, "batch.completed", ids, 202, backendJob.id);
+        await this.auditBatch(active, batch, "batch.completed", ids, 202, backendJob.id);
         return;
       }
       const error = gaveUp
@@ -688,12 +795,12 @@ export class Runner {
       batch.status = "failed";
       batch.last_error = error;
       await this.saveBatch(active, batch);
-      this.auditBatch(active, batch, "batch.failed", ids, null, backendJob.id, error);
+      await this.auditBatch(active, batch, "batch.failed", ids, null, backendJob.id, error);
       return;
     }
   }
 
-  private auditBatch(
+  private async auditBatch(
     active: ActiveJob,
     batch: BatchRecord,
     event: "batch.completed" | "batch.failed",
@@ -701,9 +808,9 @@ export class Runner {
     httpStatus: number | null,
     reference: string | null,
     error?: string,
-  ): void {
+  ): Promise<void> {
     const { job } = active;
-    this.audit.record({
+    await this.record(active, {
       event,
       ...jobFields(job),
       batch: batch.index,
@@ -723,18 +830,55 @@ export class Runner {
       this.loseLease(active, "another instance holds the lease");
       return;
     }
-    const status = finalStatus(job, batches);
-    const view = jobView(job, batches, null);
+    if (job.halted) await this.failUnsent(active);
+    let status = this.finalStatusOf(active);
     // Audited before the status is stored: a crash in between repeats the line at resume, never loses it.
-    this.audit.record({
+    const audited = await this.record(active, {
       event: status === "cancelled" ? "job.cancelled" : "job.finished",
       ...jobFields(job),
       status,
-      counts: { ...view.counts },
+      counts: { ...jobView(job, batches, null).counts },
     });
+    if (!audited) status = this.finalStatusOf(active);
     job.status = status;
     job.finished_at = new Date().toISOString();
     await this.saveJob(active);
-    this.logger.info({ job_id: job.id, status: job.status, counts: view.counts }, "job finished");
+    this.logger.info(
+      { job_id: job.id, status: job.status, counts: jobView(job, batches, null).counts },
+      "job finished",
+    );
   }
+
+  /** SPEC §7: a job whose audit log failed ends failed, or partially_failed when some ids were deleted. */
+  private finalStatusOf(active: ActiveJob): JobStatus {
+    const { job, batches } = active;
+    if (!job.halted) return finalStatus(job, batches);
+    return batches.some((batch) => batch.deleted > 0) ? "partially_failed" : "failed";
+  }
+
+  /** The ids a halted job never sent count as failed with the reason it stopped; the note says so once. */
+  private async failUnsent(active: ActiveJob): Promise<void> {
+    const { job, batches } = active;
+    const error = `not sent: ${job.halted}`;
+    let unsent = 0;
+    for (const batch of batches) {
+      if (batch.status !== "pending" && batch.status !== "sending" && batch.status !== "cancelled") continue;
+      const ids = batch.remaining ?? (await this.store.getPlanBatch(job.plan_id, batch.index));
+      batch.failed.push(...ids.map((id) => ({ id, error })));
+      batch.status = "failed";
+      batch.remaining = null;
+      batch.last_error = error;
+      unsent += ids.length;
+      await this.saveBatch(active, batch);
+    }
+    job.notes = [
+      ...job.notes,
+      `Stopped: ${job.halted}. Nothing more was sent; ${unsent} id(s) not sent count as failed. Every id that was sent is named by a batch.sending line of the audit log.`,
+    ];
+  }
+}
+
+/** The reason a job stops when the audit log cannot be written. */
+function auditFailure(error: Error): string {
+  return `the audit log could not be written (${error.message})`;
 }

@@ -37,6 +37,14 @@ const SET_MANY_BYTES = 4 * 1024 * 1024;
 /** A Redis that does not answer in this long fails the call (and the start-up) instead of hanging it. */
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
+const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+/**
+ * The only shapes of plan and job ids deletegate makes. Anything else is answered as missing before it becomes a
+ * store key, so an id like "x:ids:0" or "job_1:batch:0" cannot read another record.
+ */
+const PLAN_ID = new RegExp(`^plan_${UUID}$`);
+const JOB_ID = new RegExp(`^job_${UUID}$`);
+
 export interface PlanRecord {
   id: string;
   backend: string;
@@ -90,6 +98,8 @@ export interface JobRecord {
   batch_count: number;
   notes: string[];
   cancel_requested: boolean;
+  /** Why the job stopped sending for good (the audit log could not be written); it then sends nothing more. */
+  halted?: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -230,6 +240,7 @@ export class Store {
   }
 
   async getPlan(id: string): Promise<PlanRecord | undefined> {
+    if (!PLAN_ID.test(id)) return undefined;
     return this.keyv.get<PlanRecord>(`plan:${id}`);
   }
 
@@ -334,6 +345,7 @@ export class Store {
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
+    if (!JOB_ID.test(id)) return undefined;
     return this.keyv.get<JobRecord>(`job:${id}`);
   }
 

@@ -1,6 +1,29 @@
 // dry_run_delete: previews a delete and stores the plan that execute_delete may run; sends nothing to the backend.
 import { z } from "zod";
+import { BACKEND_KINDS } from "../backends/index.js";
 import { defineTool, ID_LIST } from "./tool.js";
+
+/**
+ * The target as listed: every kind's target fields as properties, nothing else, so strict function-calling
+ * converters (OpenAI strict mode, Gemini) keep them; which fields a backend takes is checked by the gate.
+ */
+function targetListing() {
+  const properties: Record<string, unknown> = {};
+  for (const kind of Object.values(BACKEND_KINDS)) {
+    if (!kind.targetSchema) continue;
+    const json = z.toJSONSchema(kind.targetSchema, { target: "draft-7", io: "input" }) as {
+      properties?: Record<string, { description?: string }>;
+    };
+    for (const [field, schema] of Object.entries(json.properties ?? {})) {
+      const taken = properties[field] as { description: string } | undefined;
+      properties[field] = {
+        ...schema,
+        description: taken ? `${taken.description}, ${kind.kind}` : `Target field of kind ${kind.kind}`,
+      };
+    }
+  }
+  return { type: "object", properties, additionalProperties: false };
+}
 
 export const dryRunDelete = defineTool({
   name: "dry_run_delete",
@@ -10,11 +33,11 @@ export const dryRunDelete = defineTool({
     "Show the person the counts, then call execute_delete with the plan_id (and the confirmation token, in token mode).",
   inputSchema: {
     backend: z.string().describe("Backend name from list_backends"),
-    // Listed as an object but parsed as is: the kind's strict target schema (policy) then sees every own key,
-    // `__proto__` included, which a zod record would drop silently.
+    // Listed with every kind's fields but parsed as is: the kind's strict target schema (policy) then sees every own
+    // key, `__proto__` included, which a zod object would drop silently.
     target: z
       .unknown()
-      .meta({ type: "object", propertyNames: { type: "string" }, additionalProperties: {} })
+      .meta(targetListing())
       .optional()
       .describe("The kind's target fields, e.g. {dataset_id}; omit for kinds without a target"),
     ids: ID_LIST.describe(
@@ -50,6 +73,7 @@ export const dryRunDelete = defineTool({
     next_step: z.string(),
   },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  listedRequired: ["reason"],
   idListArgument: "ids",
   refusalEvent: "plan.refused",
   handler: async (input, { gate }, { caller }) => gate.dryRun(input, caller),

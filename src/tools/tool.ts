@@ -37,6 +37,11 @@ export interface ToolDefinition<In extends z.ZodRawShape, Out extends z.ZodRawSh
   inputSchema: In;
   outputSchema: Out;
   annotations: ToolAnnotations;
+  /**
+   * Arguments listed as required though parsed as optional: the handler refuses them missing with a telling code
+   * (a missing reason is REASON_REQUIRED, not a schema error), and strict clients still see them as required.
+   */
+  listedRequired?: (keyof In & string)[];
   /** The argument whose schema is ID_LIST (possibly described), which may hold 100,000 ids or more. */
   idListArgument?: keyof In & string;
   /** The audit event written when the handler refuses the call. */

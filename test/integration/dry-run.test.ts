@@ -70,7 +70,12 @@ describe("dry_run_delete", () => {
       { id: expect.stringMatching(/^x{200}…\(513 chars\)$/), error: "must be 1..512 characters" },
     ]);
     expect(plan.batches).toEqual({ count: 3, size: 1024 });
-    expect(plan.sample_ids).toEqual(range(10));
+    // Ten of the ids to delete, drawn by deletegate, not the agent's first ten (SPEC §4).
+    expect(plan.sample_ids).toHaveLength(10);
+    expect(new Set(plan.sample_ids).size).toBe(10);
+    const valid = new Set([...range(2_400), "42", ...range(43, "extra-")]);
+    for (const id of plan.sample_ids) expect(valid.has(id), id).toBe(true);
+    expect(plan.sample_ids).not.toEqual(range(10));
     expect(plan.reason).toBe("Customer asked for erasure (ticket 4411)");
     expect(plan.target).toEqual({ dataset_id: "crm-contacts" });
     expect(plan.kind).toBe("splendor");

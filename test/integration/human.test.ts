@@ -81,8 +81,10 @@ describe("human confirmation", () => {
         message: string;
         requestedSchema: { properties: object; required: string[] };
       };
-      for (const fact of ["splendor-test", "crm-accounts", "37", "acct-0", REASON])
+      for (const fact of ["splendor-test", "crm-accounts", "37", `> ${REASON}`])
         expect(params.message).toContain(fact);
+      // Ten ids drawn by deletegate, the ones the dry run showed.
+      for (const id of plan.sample_ids) expect(params.message).toContain(JSON.stringify(id));
       expect(params.requestedSchema.required).toEqual(["confirm_count"]);
     } finally {
       await session.close();
@@ -126,13 +128,24 @@ describe("human confirmation", () => {
     }
   });
 
-  it("refuses with HUMAN_CONFIRMATION_UNAVAILABLE when the client has no elicitation", async () => {
-    const { session, plan } = await humanSession("human", null);
+  it("refuses the dry run with HUMAN_CONFIRMATION_UNAVAILABLE when the client has no elicitation, storing no plan", async () => {
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    const session = await startSession(config.path, { clientName: "formless-agent" });
     try {
       const before = deleteCount();
-      expect(errorText(await session.call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
-        /^HUMAN_CONFIRMATION_UNAVAILABLE: /,
-      );
+      expect(
+        errorText(
+          await session.call("dry_run_delete", {
+            backend: "splendor-test",
+            target: { dataset_id: "crm-accounts" },
+            ids: range(3, "acct-"),
+            reason: REASON,
+          }),
+        ),
+      ).toMatch(/^HUMAN_CONFIRMATION_UNAVAILABLE: /);
+      const audit = readAudit(config.auditLog);
+      expect(audit.map((line) => line.event)).toEqual(["plan.refused"]);
+      expect(audit[0]).toMatchObject({ code: "HUMAN_CONFIRMATION_UNAVAILABLE", actor: "formless-agent" });
       expect(deleteCount()).toBe(before);
     } finally {
       await session.close();

@@ -67,8 +67,9 @@ describe("policy refusals", () => {
     [{ target: { dataset_id: 7 } }, "INVALID_TARGET", /dataset_id/],
     [{ target: { dataset_id: "billing" } }, "TARGET_NOT_ALLOWED", /allowTargets/],
     [{ target: { dataset_id: "App-Logs" } }, "TARGET_NOT_ALLOWED", /App-Logs/],
-    [{ target: { dataset_id: "app-logs " } }, "TARGET_NOT_ALLOWED", /allowTargets/],
-    [{ target: { dataset_id: "crm*" } }, "TARGET_NOT_ALLOWED", /allowTargets/],
+    // Valid first, then allowed (SPEC §3).
+    [{ target: { dataset_id: "app-logs " } }, "INVALID_TARGET", /whitespace/],
+    [{ target: { dataset_id: "crm*" } }, "INVALID_TARGET", /wildcard/],
     [{ backend: "splendor-frozen" }, "READ_ONLY", /read-only/],
     [{ ids: range(51) }, "TOO_MANY_IDS", /at most 50/],
     [{ ids: [] }, "NO_VALID_IDS", /No valid id/],

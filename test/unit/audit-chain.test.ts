@@ -21,6 +21,7 @@ import {
   sha256Hex,
   verifyAuditFile,
 } from "../../src/audit.js";
+import { protectSecrets } from "../../src/logger.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -135,17 +136,35 @@ describe("writing the chain", () => {
     expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 2 });
   });
 
-  it("keeps redacting secrets", () => {
+  it("redacts configured secrets in every encoding, and rewrites nothing else (verbatim)", () => {
+    const secret = 'Cfg/Secret+77"aa';
+    protectSecrets([secret]);
     const path = tempFile();
     const audit = createAudit(path);
+    const forms = [
+      secret,
+      secret.toUpperCase(),
+      secret.toLowerCase(),
+      encodeURIComponent(secret),
+      encodeURIComponent(secret).toLowerCase(),
+      Buffer.from(secret).toString("base64"),
+      Buffer.from(secret).toString("base64url"),
+      Buffer.from(secret).toString("hex"),
+      Buffer.from(secret).toString("hex").toUpperCase(),
+    ];
+    const agentText = ["Bearer doc0001", "token=abc12345", "api_key: xyz98765"];
     audit.record({
-      event: "plan.created",
+      event: "batch.sending",
       target: { token: "tok-secret-1", confirmation_token: "ct-2" },
+      reason: `Bearer hello-world-reason ${forms.join(" ")}`,
+      ids: [...agentText, ...forms],
     } as AuditEntry);
     audit.close();
-    const text = readFileSync(path, "utf8");
-    expect(text).not.toContain("tok-secret-1");
-    expect(text).not.toContain("ct-2");
+    const line = parse(linesOf(path)[0] as string) as { ids: string[]; reason: string; target: unknown };
+    expect(line.ids).toEqual([...agentText, ...forms.map(() => "[redacted]")]);
+    expect(line.reason).toBe(`Bearer hello-world-reason ${forms.map(() => "[redacted]").join(" ")}`);
+    // Agent text under names that look sensitive is the agent's words, not a configured secret.
+    expect(line.target).toEqual({ token: "tok-secret-1", confirmation_token: "ct-2" });
     expect(verifyAuditFile(path).ok).toBe(true);
   });
 

@@ -58,9 +58,11 @@ describe("parseConfig defaults", () => {
           requestsPerSecond: 10,
           timeoutMs: 30_000,
           maxAttempts: 5,
+          confirmation: null,
           options: { tenantId: "acme" },
         },
       },
+      warnings: [],
     });
   });
 
@@ -232,10 +234,20 @@ describe("parseConfig errors name the key path", () => {
     );
   });
 
-  it("refuses an http token whose env var is missing, naming the variable", () => {
-    expect(configError(withBackend({}, { http: { tokens: [{ name: "ci", tokenEnv: "DG_CI" }] } }))).toBe(
-      "http.tokens.0.tokenEnv: environment variable DG_CI is not set",
-    );
+  it("refuses an http token whose env var is missing for --http, naming the variable; elsewhere warns", () => {
+    const raw = withBackend({}, { http: { tokens: [{ name: "ci", tokenEnv: "DG_CI" }] } });
+    let message = "";
+    try {
+      parseConfig(raw, ENV, "(inline)", { httpTokensRequired: true });
+    } catch (error) {
+      message = (error as ConfigError).message;
+    }
+    expect(message).toBe("http.tokens.0.tokenEnv: environment variable DG_CI is not set");
+    const stdio = parseConfig(raw, ENV);
+    expect(stdio.http.tokens).toEqual([]);
+    expect(stdio.warnings).toEqual([
+      "http.tokens.0.tokenEnv: environment variable DG_CI is not set (only --http uses it)",
+    ]);
   });
 
   it("refuses a config without backends", () => {
@@ -263,7 +275,6 @@ describe("parseConfig never reveals a secret", () => {
       configError(withBackend({ unknown: SECRET.slice(0, 3) })),
       configError(withBackend({}, { limits: { maxIdsPerCall: 0 } })),
       configError({ backends: { a: splendorEntry(), b: splendorEntry({ credentialEnv: "MISSING_ONE" }) } }),
-      configError(withBackend({}, { http: { tokens: [{ name: "ci", tokenEnv: "DG_CI" }] } })),
     ];
     for (const message of errors) {
       expect(message.length).toBeGreaterThan(0);

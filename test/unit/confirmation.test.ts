@@ -100,24 +100,53 @@ describe("humanPrompt", () => {
     expect(prompt.expectedCount).toBe(2501);
     expect(prompt.message).toBe(
       [
-        "An agent asks to DELETE 2501 item(s) permanently.",
+        "deletegate: an agent asks to DELETE 2501 item(s) permanently.",
         "Backend: splendor-prod",
-        'Target: {"dataset_id":"app-logs"}',
-        "Sample ids: r1, r2, r3, …",
-        "Reason: GDPR erasure request #4411",
-        "Note: Purged later by a backend job.",
-        "Note: Cannot be undone.",
+        'Target (as the agent gave it): {"dataset_id":"app-logs"}',
+        '3 of the ids, drawn at random by deletegate: "r1", "r2", "r3"',
+        "deletegate's note: Purged later by a backend job.",
+        "deletegate's note: Cannot be undone.",
+        "The agent's reason, in its own words (not checked by deletegate):",
+        "> GDPR erasure request #4411",
         "",
         "To confirm, type the number of ids to delete (2501). Decline to refuse.",
       ].join("\n"),
     );
   });
 
-  it("says (none) without a target and adds no ellipsis when every id is shown", () => {
+  it("says none without a target and shows every id when all fit", () => {
     const prompt = humanPrompt({ ...plan, target: null, count: 3, notes: [] });
-    expect(prompt.message).toContain("Target: (none)\n");
-    expect(prompt.message).toContain("Sample ids: r1, r2, r3\n");
-    expect(prompt.message).not.toContain("Note:");
+    expect(prompt.message).toContain("Target (as the agent gave it): none\n");
+    expect(prompt.message).toContain('The ids: "r1", "r2", "r3"\n');
+    expect(prompt.message).not.toContain("note:");
+  });
+
+  it("never lets agent text start a line: the reason is a quoted block, target and ids are JSON-escaped", () => {
+    const forged = "Deleting old logs.\nNote: THIS IS A DRY RUN, nothing will be deleted.\r\nType 3 below.";
+    const prompt = humanPrompt({
+      ...plan,
+      target: { dataset_id: 'x"\nNote: fake' },
+      sampleIds: ["a\nNote: DRY RUN", "b"],
+      reason: forged,
+    });
+    const ours = [
+      /^deletegate/,
+      /^Backend: /,
+      /^Target \(as the agent gave it\): /,
+      /^\d+ of the ids, drawn/,
+      /^The agent's reason/,
+      /^> /,
+      /^$/,
+      /^To confirm, type/,
+    ];
+    for (const line of prompt.message.split("\n")) {
+      expect(
+        ours.some((pattern) => pattern.test(line)),
+        line,
+      ).toBe(true);
+    }
+    expect(prompt.message).toContain("> Note: THIS IS A DRY RUN, nothing will be deleted.\n");
+    expect(prompt.message).toContain('"a\\nNote: DRY RUN"');
   });
 });
 

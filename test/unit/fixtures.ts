@@ -19,6 +19,7 @@ export function splendorBackend(overrides: Partial<BackendConfig> = {}): Backend
     requestsPerSecond: 10,
     timeoutMs: 30_000,
     maxAttempts: 5,
+    confirmation: null,
     options: { tenantId: "acme" },
     ...overrides,
   };
@@ -45,4 +46,14 @@ export function jobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
     finished_at: null,
     ...overrides,
   };
+}
+
+/** A plan or job id of the one shape deletegate makes (other shapes are answered as missing), numbered for tests. */
+export function recordId(prefix: "plan" | "job", n: number): string {
+  return `${prefix}_00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+}
+
+/** The number a recordId was made from. */
+export function recordNumber(id: string): number {
+  return Number.parseInt(id.slice(-12), 16);
 }

@@ -30,6 +30,7 @@ function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}):
     requestsPerSecond: 10,
     timeoutMs: 2000,
     maxAttempts: 5,
+    confirmation: null,
     options: { accessReason: "Other", tenantId: undefined },
     ...overrides,
   };

@@ -152,7 +152,8 @@ describe("checkTarget", () => {
       'Target "billing" is not in allowTargets of backend splendor-prod (app-logs, crm-*).',
     );
     expectCode(() => checkTarget(splendor, backend, { dataset_id: "APP-LOGS" }), "TARGET_NOT_ALLOWED");
-    expectCode(() => checkTarget(splendor, backend, { dataset_id: "app-logs " }), "TARGET_NOT_ALLOWED");
+    // Valid first, then allowed (SPEC §3): a padded name is not a valid name.
+    expectCode(() => checkTarget(splendor, backend, { dataset_id: "app-logs " }), "INVALID_TARGET");
   });
 
   it("allows any target when allowTargets is null", () => {
@@ -207,11 +208,16 @@ describe("checkReason", () => {
     expect(checkReason(backend, "  GDPR erasure request #4411 \n")).toBe("GDPR erasure request #4411");
   });
 
-  it("takes tabs and line breaks, refuses control and bidi characters with INVALID_INPUT", () => {
-    expect(checkReason(backend, "GDPR erasure\n\trequest #4411")).toBe("GDPR erasure\n\trequest #4411");
+  it("takes line breaks, refuses other control, invisible and separator characters with INVALID_INPUT", () => {
+    expect(checkReason(backend, "GDPR erasure\r\nrequest #4411")).toBe("GDPR erasure\r\nrequest #4411");
     for (const reason of [
       "GDPR erasure \u0000 #4411",
+      "GDPR erasure\trequest #4411",
       "GDPR erasure \u202e #4411",
+      "GDPR erasure \u200b #4411",
+      "GDPR erasure \u2028 #4411",
+      "GDPR erasure \u2029 #4411",
+      "GDPR erasure \ufeff #4411",
       "GDPR erasure \ud800 #4411",
     ]) {
       expectCode(() => checkReason(backend, reason), "INVALID_INPUT");

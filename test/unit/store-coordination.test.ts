@@ -8,7 +8,9 @@ import {
   KeyedLock,
 } from "../../src/jobs/coordination.js";
 import { type JobRecord, Store } from "../../src/jobs/store.js";
-import { jobRecord } from "./fixtures.js";
+import { jobRecord, recordId } from "./fixtures.js";
+
+const JOB_1 = recordId("job", 1);
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 
@@ -190,8 +192,8 @@ describe("Store on memory", () => {
 
   it("keeps a cancel request apart from the job record, and deletes a job that lost its claim", async () => {
     const store = Store.open("memory");
-    await store.putJob(job("job_1", "running"));
-    await store.putBatch("job_1", {
+    await store.putJob(job(JOB_1, "running"));
+    await store.putBatch(JOB_1, {
       index: 0,
       size: 10,
       status: "pending",
@@ -203,13 +205,13 @@ describe("Store on memory", () => {
       backend_job: null,
       last_error: null,
     });
-    expect(await store.cancelRequested("job_1")).toBe(false);
-    await store.requestCancel("job_1");
-    expect(await store.cancelRequested("job_1")).toBe(true);
-    expect((await store.getJob("job_1"))?.cancel_requested).toBe(false);
-    await store.deleteJob("job_1", 1);
-    expect(await store.getJob("job_1")).toBeUndefined();
-    await expect(store.getBatches("job_1", 1)).rejects.toThrow("job job_1 has no batch 0");
+    expect(await store.cancelRequested(JOB_1)).toBe(false);
+    await store.requestCancel(JOB_1);
+    expect(await store.cancelRequested(JOB_1)).toBe(true);
+    expect((await store.getJob(JOB_1))?.cancel_requested).toBe(false);
+    await store.deleteJob(JOB_1, 1);
+    expect(await store.getJob(JOB_1)).toBeUndefined();
+    await expect(store.getBatches(JOB_1, 1)).rejects.toThrow(`job ${JOB_1} has no batch 0`);
     await store.close();
   });
 });

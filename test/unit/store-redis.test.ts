@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExecutionClaim } from "../../src/jobs/coordination.js";
 import { type JobRecord, Store } from "../../src/jobs/store.js";
 import { type RedisServer, skipWithoutRedis, startRedisServer } from "../integration/redis-server.js";
-import { jobRecord } from "./fixtures.js";
+import { jobRecord, recordId, recordNumber } from "./fixtures.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -30,8 +30,8 @@ afterAll(async () => {
 function names() {
   prefix++;
   return {
-    plan: (n: number) => `plan_${prefix}_${n}`,
-    job: (n: number) => `job_${prefix}_${n}`,
+    plan: (n: number) => recordId("plan", prefix * 1000 + n),
+    job: (n: number) => recordId("job", prefix * 1000 + n),
     backend: `be${prefix}`,
   };
 }
@@ -65,7 +65,9 @@ describe.skipIf(skip)("Store on Redis", () => {
     expect(claimed).toHaveLength(1);
     const winner = (claimed[0] as { jobId: string }).jobId;
     expect(results.every((result) => "jobId" in result && result.jobId === winner)).toBe(true);
-    expect((await store.listJobIds()).filter((id) => id.startsWith(`job_${prefix}_`))).toEqual([winner]);
+    expect((await store.listJobIds()).filter((id) => Math.floor(recordNumber(id) / 1000) === prefix)).toEqual(
+      [winner],
+    );
     expect(await store.dailyUsage(backend, NOW)).toBe(10);
   });
 
@@ -98,7 +100,7 @@ describe.skipIf(skip)("Store on Redis", () => {
     const mine = async () =>
       (await other.unfinishedJobs())
         .map((record) => record.id)
-        .filter((id) => id.startsWith(`job_${prefix}_`));
+        .filter((id) => Math.floor(recordNumber(id) / 1000) === prefix);
     expect((await mine()).sort()).toEqual([jobId(1), jobId(2)]);
     await store.putJob(job(jobId(1), "succeeded"));
     expect(await mine()).toEqual([jobId(2)]);
