@@ -11,7 +11,8 @@ import {
   type ElicitResult,
 } from "@modelcontextprotocol/sdk/types.js";
 
-export const CLI = resolve(import.meta.dirname, "../../dist/cli.js");
+/** The built server; DELETEGATE_CLI points the tests at another build (e.g. an older commit's, to see a test fail there). */
+export const CLI = process.env.DELETEGATE_CLI ?? resolve(import.meta.dirname, "../../dist/cli.js");
 export const SPLENDOR_TOKEN = "sim-splendor-secret-9f3a";
 export const SPLENDOR_TENANT = "acme";
 
@@ -79,6 +80,8 @@ export interface SessionOptions {
   clientName?: string;
   /** Registers elicitation support and answers every form with this. */
   elicit?: (request: ElicitRequest) => ElicitResult | Promise<ElicitResult>;
+  /** Declares form elicitation without answering it (the SDK then answers "method not found"). */
+  declareElicitationOnly?: boolean;
   env?: Record<string, string>;
 }
 
@@ -95,7 +98,7 @@ export async function startSession(configPath: string, options: SessionOptions =
   });
   const client = new Client(
     { name: options.clientName ?? "integration-test", version: "1.0.0" },
-    { capabilities: options.elicit ? { elicitation: { form: {} } } : {} },
+    { capabilities: options.elicit || options.declareElicitationOnly ? { elicitation: { form: {} } } : {} },
   );
   if (options.elicit) {
     const answer = options.elicit;
@@ -110,6 +113,26 @@ export async function startSession(configPath: string, options: SessionOptions =
     call: (name, args = {}) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
     close: () => client.close(),
   };
+}
+
+/** Rewrites a config file in place (the server sees it at a restart or on SIGHUP). */
+// biome-ignore lint/suspicious/noExplicitAny: a config file is edited key by key in tests
+export function editConfig(path: string, edit: (config: Record<string, any>) => void): void {
+  const config = JSON.parse(readFileSync(path, "utf8"));
+  edit(config);
+  writeFileSync(path, JSON.stringify(config, null, 2));
+}
+
+/** Sends SIGHUP to the session's server and waits for its `config.reloaded` audit line. */
+export async function reloadConfig(session: Session, auditLog: string): Promise<Record<string, unknown>> {
+  const before = readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
+  process.kill(session.pid() as number, "SIGHUP");
+  let reloaded: Record<string, unknown> | undefined;
+  await until(() => {
+    reloaded = readAudit(auditLog).filter((line) => line.event === "config.reloaded")[before];
+    return reloaded !== undefined;
+  }, 10_000);
+  return reloaded as Record<string, unknown>;
 }
 
 /** The text of an error result, e.g. "PLAN_NOT_FOUND: …". */

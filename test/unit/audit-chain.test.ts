@@ -160,7 +160,11 @@ describe("writing the chain", () => {
       ids: [...agentText, ...forms],
     } as AuditEntry);
     audit.close();
-    const line = parse(linesOf(path)[0] as string) as { ids: string[]; reason: string; target: unknown };
+    const line = parse(linesOf(path)[0] as string) as unknown as {
+      ids: string[];
+      reason: string;
+      target: unknown;
+    };
     expect(line.ids).toEqual([...agentText, ...forms.map(() => "[redacted]")]);
     expect(line.reason).toBe(`Bearer hello-world-reason ${forms.map(() => "[redacted]").join(" ")}`);
     // Agent text under names that look sensitive is the agent's words, not a configured secret.
