@@ -257,29 +257,31 @@ export class DeletionGate {
 
   private async executePlan(plan: PlanRecord, token: string | undefined, caller: Caller): Promise<string> {
     if (plan.job_id) return this.ensureJob(plan, caller);
-    checkNotExpired(plan);
     // The policy in force now, not the one the plan was made under (SPEC §4): the operator may have tightened it.
-    const backend = this.backend(plan.backend);
-    this.checkPolicyNow(plan, backend, caller);
     const count = plan.counts.to_delete;
-    checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), count);
+    const asked = this.checkStillAllowed(plan, caller);
+    checkDailyBudget(asked, await this.store.dailyUsage(asked.name, Date.now()), count);
     await this.confirm(plan, token, caller);
     failpoint("execute.after-confirm");
 
     // A person may answer after the plan expired or the policy changed, or after the call itself was given up.
-    checkNotExpired(plan);
-    const current = this.backend(plan.backend);
-    this.checkPolicyNow(plan, current, caller);
-    checkCallAlive(caller);
+    const answered = this.checkStillAllowed(plan, caller);
     // An early answer without writing anything; the claim below decides atomically.
-    checkDailyBudget(current, await this.store.dailyUsage(current.name, Date.now()), count);
+    checkDailyBudget(answered, await this.store.dailyUsage(answered.name, Date.now()), count);
     // The job reads its ids from the plan: they are kept for good before the plan can be claimed.
     await this.store.keepPlanBatches(plan.id, plan.batch_count);
     // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
     const jobId = Runner.newJobId();
     await this.runner.createJob(plan, jobId, caller.actor);
     failpoint("execute.after-job");
-    checkCallAlive(caller);
+    let current: BackendConfig;
+    try {
+      // The last look, just before the claim: a reload (SIGHUP) while the records above were written still counts.
+      current = this.checkStillAllowed(plan, caller);
+    } catch (error) {
+      await this.abandonJob(plan, jobId);
+      throw error;
+    }
     const claim = await this.store.claimExecution({
       planId: plan.id,
       jobId,
@@ -288,12 +290,12 @@ export class DeletionGate {
       dailyLimit: current.maxItemsPerDay,
       now: Date.now(),
     });
-    if (claim.outcome !== "claimed") {
+    if (claim.outcome === "taken") {
       await this.store.deleteJob(jobId, plan.batch_count);
-      if (claim.outcome === "taken") return this.startJob(claim.jobId);
-      // Not executed after all: its ids go when the plan does.
-      const keepMs = Date.parse(plan.confirmation.expires_at) + PLAN_GRACE_MS - Date.now();
-      await this.store.keepPlanBatches(plan.id, plan.batch_count, Math.max(1, keepMs));
+      return this.startJob(claim.jobId);
+    }
+    if (claim.outcome !== "claimed") {
+      await this.abandonJob(plan, jobId);
       checkDailyBudget(current, claim.used, count);
       throw new Error(`daily budget of ${current.name}: the claim and the policy disagree`);
     }
@@ -316,6 +318,22 @@ export class DeletionGate {
       await this.runner.haltForAudit(jobId, error as Error);
     }
     return this.startJob(jobId);
+  }
+
+  /** Expiry, the policy in force now and a living call: what a confirmed plan still needs; returns its backend. */
+  private checkStillAllowed(plan: PlanRecord, caller: Caller): BackendConfig {
+    checkNotExpired(plan);
+    const backend = this.backend(plan.backend);
+    this.checkPolicyNow(plan, backend, caller);
+    checkCallAlive(caller);
+    return backend;
+  }
+
+  /** A job that will not run after all: its records go, and its plan's ids go when the plan does. */
+  private async abandonJob(plan: PlanRecord, jobId: string): Promise<void> {
+    await this.store.deleteJob(jobId, plan.batch_count);
+    const keepMs = Date.parse(plan.confirmation.expires_at) + PLAN_GRACE_MS - Date.now();
+    await this.store.keepPlanBatches(plan.id, plan.batch_count, Math.max(1, keepMs));
   }
 
   /**
