@@ -7,7 +7,16 @@ import { RESULTS_FILE, type Trial } from "../../test/reliability/report.js";
 const DOC = resolve(import.meta.dirname, "../../RELIABILITY.md");
 const BEGIN = "<!-- trials:begin (written by npm run test:reliability) -->";
 const END = "<!-- trials:end -->";
-const AREAS = ["faults", "crash", "policy", "hostile input", "secrets", "audit", "concurrency", "http attack"];
+const AREAS = [
+  "faults",
+  "crash",
+  "policy",
+  "hostile input",
+  "secrets",
+  "audit",
+  "concurrency",
+  "http attack",
+];
 
 if (process.argv.includes("--reset")) {
   rmSync(RESULTS_FILE, { force: true });
