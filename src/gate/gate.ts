@@ -264,24 +264,18 @@ export class DeletionGate {
     await this.confirm(plan, token, caller);
     failpoint("execute.after-confirm");
 
-    // A person may answer after the plan expired or the policy changed, or after the call itself was given up.
-    const answered = this.checkStillAllowed(plan, caller);
+    // A person may answer after the plan expired or the policy changed, or after the call itself was given up: the
+    // last look, after the last read, so that only the writes below stand between it and the claim.
+    const used = await this.store.dailyUsage(plan.backend, Date.now());
+    const current = this.checkStillAllowed(plan, caller);
     // An early answer without writing anything; the claim below decides atomically.
-    checkDailyBudget(answered, await this.store.dailyUsage(answered.name, Date.now()), count);
+    checkDailyBudget(current, used, count);
     // The job reads its ids from the plan: they are kept for good before the plan can be claimed.
     await this.store.keepPlanBatches(plan.id, plan.batch_count);
     // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
     const jobId = Runner.newJobId();
     await this.runner.createJob(plan, jobId, caller.actor);
     failpoint("execute.after-job");
-    let current: BackendConfig;
-    try {
-      // The last look, just before the claim: a reload (SIGHUP) while the records above were written still counts.
-      current = this.checkStillAllowed(plan, caller);
-    } catch (error) {
-      await this.abandonJob(plan, jobId);
-      throw error;
-    }
     const claim = await this.store.claimExecution({
       planId: plan.id,
       jobId,
@@ -295,7 +289,10 @@ export class DeletionGate {
       return this.startJob(claim.jobId);
     }
     if (claim.outcome !== "claimed") {
-      await this.abandonJob(plan, jobId);
+      await this.store.deleteJob(jobId, plan.batch_count);
+      // Not executed after all: its ids go when the plan does.
+      const keepMs = Date.parse(plan.confirmation.expires_at) + PLAN_GRACE_MS - Date.now();
+      await this.store.keepPlanBatches(plan.id, plan.batch_count, Math.max(1, keepMs));
       checkDailyBudget(current, claim.used, count);
       throw new Error(`daily budget of ${current.name}: the claim and the policy disagree`);
     }
@@ -327,13 +324,6 @@ export class DeletionGate {
     this.checkPolicyNow(plan, backend, caller);
     checkCallAlive(caller);
     return backend;
-  }
-
-  /** A job that will not run after all: its records go, and its plan's ids go when the plan does. */
-  private async abandonJob(plan: PlanRecord, jobId: string): Promise<void> {
-    await this.store.deleteJob(jobId, plan.batch_count);
-    const keepMs = Date.parse(plan.confirmation.expires_at) + PLAN_GRACE_MS - Date.now();
-    await this.store.keepPlanBatches(plan.id, plan.batch_count, Math.max(1, keepMs));
   }
 
   /**

@@ -722,7 +722,10 @@ export class Runner {
         batch.last_error = outcome.retryIds.error;
         await this.saveBatch(active, batch);
         if (outcome.retryIds.countsAsAttempt) return { type: "retry", error: outcome.retryIds.error };
-        if (this.halting(active)) return { type: "halted" };
+        if (this.halting(active)) {
+          batch.status = "pending";
+          return { type: "halted" };
+        }
         continue;
       }
       batch.status = "done";
@@ -839,7 +842,10 @@ export class Runner {
       status,
       counts: { ...jobView(job, batches, null).counts },
     });
-    if (!audited) status = this.finalStatusOf(active);
+    if (!audited) {
+      await this.failUnsent(active);
+      status = this.finalStatusOf(active);
+    }
     job.status = status;
     job.finished_at = new Date().toISOString();
     await this.saveJob(active);

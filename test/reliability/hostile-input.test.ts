@@ -127,6 +127,12 @@ const CONTROLS = [
   "rec\u0085",
   "\u202erec",
   "r\u2066ec",
+  // Invisible formatting and line/paragraph separators (Cf, Zl, Zp): they display as other text.
+  "rec\u200b",
+  "r\ufeffec",
+  "rec\u2028x",
+  "rec\u2029x",
+  "rec\u00adx",
 ];
 
 /** Strings, numbers, booleans, null, arrays and objects: what arrives where a field's type is wrong. */
@@ -604,7 +610,7 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
               "  GDPR erasure — ticket 7, see CRM  ",
               "Удалить по запросу клиента 😀",
               "מחיקה לפי בקשת לקוח 12345",
-              "Line one of the reason\nline two, with a tab\there",
+              "Line one of the reason\nline two\r\nand three",
               "r".repeat(1024),
             ),
             fc.oneof(
@@ -618,6 +624,9 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
                 "a reason with a lone \ud800 surrogate",
                 "\u202e a reason that displays reversed",
                 "a reason with an escape \u001b[2J sequence",
+                "a reason with a tab\there (Cc, not a line break)",
+                "a reason\u2028with a line separator",
+                "a reason with a zero\u200bwidth space",
               ),
               hugeString,
             ),
