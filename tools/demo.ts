@@ -701,7 +701,10 @@ async function runSection(
   checkFinalCounts(section, job);
   reportRequests(section, plan);
   const batchLines = readAudit(auditLog)
-    .lines.filter((entry) => entry.job_id === job.job_id && entry.event.startsWith("batch."))
+    .lines.filter(
+      (entry) =>
+        entry.job_id === job.job_id && (entry.event === "batch.completed" || entry.event === "batch.failed"),
+    )
     .sort((a, b) => (a.batch ?? 0) - (b.batch ?? 0));
   line(section.specialTitle);
   section.showSpecial({ plan, job, batchLines, requests: section.sim.requests });
