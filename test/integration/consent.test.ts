@@ -14,7 +14,7 @@ import { type PiianoVaultSimulator, startPiianoVaultSimulator } from "../../tool
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
   CLI,
-  deleteRequests,
+  deletesFor,
   editConfig,
   errorText,
   range,
@@ -49,12 +49,6 @@ afterEach(async () => {
 afterAll(async () => {
   await sim.close();
 });
-
-function deletesFor(dataset: string): number {
-  return deleteRequests(sim).filter(
-    (request) => (request.body as { dataset_id: string }).dataset_id === dataset,
-  ).length;
-}
 
 async function open(
   mode: string,
@@ -114,7 +108,7 @@ describe("a person's confirmation counts only while the call that asked is alive
     expect(await call).toMatch(/timed out/i);
     person.answer({ action: "accept", content: { confirm_count: 6 } });
     await sleep(1_500);
-    expect(deletesFor("crm-late")).toBe(0);
+    expect(deletesFor(sim, "crm-late")).toBe(0);
     expect(structured(await session.call("list_delete_jobs", {})).jobs).toEqual([]);
     expect(readAudit(auditLog).at(-1)).toMatchObject({
       event: "delete.refused",
@@ -126,7 +120,7 @@ describe("a person's confirmation counts only while the call that asked is alive
     await until(() => person.shown.length === 2);
     person.answer({ action: "accept", content: { confirm_count: 6 } });
     expect(structured(await retry).status).toBe("succeeded");
-    expect(deletesFor("crm-late")).toBe(1);
+    expect(deletesFor(sim, "crm-late")).toBe(1);
   });
 
   it("progress while the person reads keeps a client that resets its timeout on progress waiting", async () => {
@@ -164,7 +158,7 @@ describe("a person's confirmation counts only while the call that asked is alive
     await sleep(Date.parse(plan.confirmation.expires_at) - Date.now() + 300);
     person.answer({ action: "accept", content: { confirm_count: 3 } });
     expect(errorText(await call)).toMatch(/^PLAN_EXPIRED: /);
-    expect(deletesFor("crm-expiring")).toBe(0);
+    expect(deletesFor(sim, "crm-expiring")).toBe(0);
   }, 30_000);
 
   it("a policy tightened while the person read the form is applied after the answer", async () => {
@@ -180,7 +174,7 @@ describe("a person's confirmation counts only while the call that asked is alive
     await until(() => readAudit(auditLog).some((line) => line.event === "config.reloaded"), 10_000);
     person.answer({ action: "accept", content: { confirm_count: 3 } });
     expect(errorText(await call)).toMatch(/^READ_ONLY: /);
-    expect(deletesFor("crm-frozen")).toBe(0);
+    expect(deletesFor(sim, "crm-frozen")).toBe(0);
   });
 
   it('a client that declares forms but answers "method not found" gets HUMAN_CONFIRMATION_UNAVAILABLE', async () => {
@@ -189,7 +183,7 @@ describe("a person's confirmation counts only while the call that asked is alive
     expect(errorText(await session.call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
       /^HUMAN_CONFIRMATION_UNAVAILABLE: /,
     );
-    expect(deletesFor("crm-formless")).toBe(0);
+    expect(deletesFor(sim, "crm-formless")).toBe(0);
   });
 });
 

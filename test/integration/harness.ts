@@ -212,6 +212,13 @@ export function deleteRequests(sim: {
   return sim.requests.filter((request) => request.path === "/v1/records/delete");
 }
 
+/** How many delete requests for this dataset a Splendor simulator received. */
+export function deletesFor(sim: Parameters<typeof deleteRequests>[0], dataset: string): number {
+  return deleteRequests(sim).filter(
+    (request) => (request.body as { dataset_id?: string }).dataset_id === dataset,
+  ).length;
+}
+
 /** Waits until `condition` holds, checking every 20 ms; throws after `timeoutMs`. */
 export async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

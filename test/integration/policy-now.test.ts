@@ -5,7 +5,7 @@ import { statSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
-  deleteRequests,
+  deletesFor,
   editConfig,
   errorText,
   planAndExecute,
@@ -49,11 +49,6 @@ async function open(path: string, options: Parameters<typeof startSession>[1] = 
 }
 
 /** Delete requests the simulator received for this dataset. */
-function deletesFor(dataset: string): number {
-  return deleteRequests(sim).filter(
-    (request) => (request.body as { dataset_id: string }).dataset_id === dataset,
-  ).length;
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: config files are edited key by key
 type RawConfig = Record<string, any>;
@@ -93,7 +88,7 @@ describe("a plan made under a looser policy is judged by the policy in force at 
           reason: REASON,
         }),
       );
-      const before = deletesFor(dataset);
+      const before = deletesFor(sim, dataset);
       editConfig(config.path, edit);
       if (via === "SIGHUP") {
         const reloaded = await reloadConfig(session, config.auditLog);
@@ -113,7 +108,7 @@ describe("a plan made under a looser policy is judged by the policy in force at 
         }),
       );
       expect(text.startsWith(`${code}: `), text).toBe(true);
-      expect(deletesFor(dataset)).toBe(before);
+      expect(deletesFor(sim, dataset)).toBe(before);
       expect(readAudit(config.auditLog).at(-1)).toMatchObject({
         event: "delete.refused",
         code,
@@ -173,15 +168,15 @@ describe("the kill switch: a backend made read-only stops its running jobs", () 
     const session = await open(config.path);
     const dataset = "kill-sighup";
     const jobId = await slowJob(session, dataset, 40);
-    await until(() => deletesFor(dataset) >= 5);
+    await until(() => deletesFor(sim, dataset) >= 5);
     editConfig(config.path, (raw) => {
       backendOf(raw).readOnly = true;
     });
     process.kill(session.pid() as number, "SIGHUP");
-    const atSwitch = deletesFor(dataset);
+    const atSwitch = deletesFor(sim, dataset);
     const { job } = await waitForJob(session, jobId, 20_000);
     await new Promise((done) => setTimeout(done, 500));
-    expect(deletesFor(dataset) - atSwitch).toBeLessThanOrEqual(SLOW.concurrency);
+    expect(deletesFor(sim, dataset) - atSwitch).toBeLessThanOrEqual(SLOW.concurrency);
     expect(job.status).toBe("cancelled");
     expect(job.notes.join(" ")).toMatch(/read-only/);
     expect(job.counts.pending).toBeGreaterThan(0);
@@ -193,16 +188,16 @@ describe("the kill switch: a backend made read-only stops its running jobs", () 
     const first = await open(config.path);
     const dataset = "kill-restart";
     const jobId = await slowJob(first, dataset, 40);
-    await until(() => deletesFor(dataset) >= 3);
+    await until(() => deletesFor(sim, dataset) >= 3);
     process.kill(first.pid() as number, "SIGKILL");
     await new Promise((done) => setTimeout(done, 300));
     editConfig(config.path, (raw) => {
       backendOf(raw).readOnly = true;
     });
-    const atRestart = deletesFor(dataset);
+    const atRestart = deletesFor(sim, dataset);
     const second = await open(config.path);
     const { job } = await waitForJob(second, jobId, 20_000);
-    expect(deletesFor(dataset)).toBe(atRestart);
+    expect(deletesFor(sim, dataset)).toBe(atRestart);
     expect(job.status).toBe("cancelled");
     expect(job.notes.join(" ")).toMatch(/read-only/);
   });
@@ -232,16 +227,16 @@ describe("write-ahead audit: no delete without a line that names its ids", () =>
     const session = await open(config.path);
     const dataset = "full-disk";
     const jobId = await slowJob(session, dataset, 40);
-    await until(() => deletesFor(dataset) >= 4);
+    await until(() => deletesFor(sim, dataset) >= 4);
     // The file may not grow past its size now: the next line fails as on a full disk (EFBIG; Node ignores SIGXFSZ).
     const size = statSync(config.auditLog).size;
     execFileSync("prlimit", ["--pid", String(session.pid()), `--fsize=${size}`]);
-    const atLimit = deletesFor(dataset);
+    const atLimit = deletesFor(sim, dataset);
     const { job } = await waitForJob(session, jobId, 30_000);
     await new Promise((done) => setTimeout(done, 500));
     expect(["failed", "partially_failed"]).toContain(job.status);
     expect(job.notes.join(" ")).toMatch(/audit log could not be written/);
-    expect(deletesFor(dataset) - atLimit).toBeLessThanOrEqual(SLOW.concurrency);
+    expect(deletesFor(sim, dataset) - atLimit).toBeLessThanOrEqual(SLOW.concurrency);
     expect(job.counts.pending).toBe(0);
     expect(job.counts.failed).toBeGreaterThan(0);
     // Every id sent was named first by a batch.sending line, and none was sent twice.
@@ -282,6 +277,6 @@ describe("write-ahead audit: no delete without a line that names its ids", () =>
     expect(job.status).toBe("failed");
     expect(job.counts).toMatchObject({ total: 12, deleted: 0, failed: 12, pending: 0 });
     expect(job.failed_ids[0].error).toMatch(/^not sent: the audit log could not be written/);
-    expect(deletesFor("confirm-full")).toBe(0);
+    expect(deletesFor(sim, "confirm-full")).toBe(0);
   });
 });
