@@ -13,6 +13,7 @@ Usage:
   deletegate --http [--host H] [--port P]    Streamable HTTP at /mcp (default 127.0.0.1:8808)
   deletegate check-config [--config FILE]    validate the config and print a summary
   deletegate audit verify FILE [--head SHA]  check the audit log's hash chain: exit 0 intact, 1 broken
+  deletegate approver hash                   read a password on stdin, print its passwordHash for the config
   deletegate --help | --version
 
 Config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json.
@@ -110,6 +111,18 @@ function auditVerify(file: string, head: string | undefined): void {
   process.stdout.write(`OK: ${verdict.lines} lines, chain intact${anchor}${found}\n`);
 }
 
+/** `approver hash`: the password from stdin to its end (one trailing newline dropped), the hash alone on stdout. */
+async function approverHash(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+  if (password.length === 0) fail("deletegate: no password on stdin", 2);
+  const { hashPassword } = await import("./approval/password.js");
+  process.stdout.write(`${await hashPassword(password)}\n`);
+}
+
 async function main(): Promise<void> {
   let parsed: ReturnType<
     typeof parseArgs<{
@@ -159,6 +172,15 @@ async function main(): Promise<void> {
     return;
   }
   if (values.head !== undefined) fail("deletegate: --head goes with audit verify", 2);
+  if (command === "approver") {
+    if (positionals[1] !== "hash" || positionals.length !== 2)
+      fail(
+        "deletegate: usage: deletegate approver hash < password (the password on stdin, never an argument)",
+        2,
+      );
+    await approverHash();
+    return;
+  }
   if (positionals.length > 1 || (command !== undefined && command !== "check-config")) {
     fail(`deletegate: unknown command "${positionals.join(" ")}"\n\n${USAGE}`, 2);
   }
