@@ -1,4 +1,6 @@
 // Assembles one deletegate instance from a config: store, audit, runner and gate, and closes them in order.
+import { Approvals } from "./approval/approvals.js";
+import { Webhooks } from "./approval/webhooks.js";
 import { type Audit, createAudit } from "./audit.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
@@ -17,6 +19,13 @@ export interface App {
   audit: Audit;
   runner: Runner;
   gate: DeletionGate;
+  approvals: Approvals;
+  webhooks: Webhooks;
+  /**
+   * Where people's browsers reach the console when `approval.publicUrl` is not set: the transport says once it
+   * listens (`http://<host>:<port>` of --http or of `deletegate console`). Default http://127.0.0.1:8809.
+   */
+  setConsoleOrigin(origin: string): void;
   /** Re-reads the config file (SIGHUP): its policy applies at once; null when the new file is refused. */
   reload(): ReloadResult | null;
   close(): Promise<void>;
@@ -26,6 +35,9 @@ export interface AppOptions {
   /** `--http`: a reload, like the start, needs every http.tokens variable. */
   httpTokensRequired?: boolean;
 }
+
+/** Where `deletegate console` listens by default (SPEC §3 `approval.publicUrl`). */
+export const DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8809";
 
 /** A job's lease on a shared store: DELETEGATE_LEASE_MS (ms, at least 300), default 10 s. */
 export function leaseMsFrom(env: NodeJS.ProcessEnv): number {
@@ -77,8 +89,13 @@ export function createApp(
   const store = Store.open(config.store, (error) => logger.error({ err: error }, "store error"));
   const audit = createAudit(config.auditLog);
   const live = new LiveConfig(config);
-  const runner = new Runner(store, audit, logger, live, { leaseMs });
-  const gate = new DeletionGate(live, store, runner, audit);
+  let consoleOrigin = DEFAULT_CONSOLE_ORIGIN;
+  const approvalUrl = (jobId: string) =>
+    `${live.current.approval?.publicUrl ?? consoleOrigin}/console/approvals/${encodeURIComponent(jobId)}`;
+  const runner = new Runner(store, audit, logger, live, { leaseMs, approvalUrl });
+  const webhooks = new Webhooks(() => live.current.approval?.notify ?? [], logger);
+  const gate = new DeletionGate(live, store, runner, audit, webhooks);
+  const approvals = new Approvals(live, store, runner, gate, audit, webhooks, logger);
   for (const warning of config.warnings) logger.warn({ warning }, "config warning");
   const reload = (): ReloadResult | null => {
     let next: Config;
@@ -120,9 +137,16 @@ export function createApp(
     audit,
     runner,
     gate,
+    approvals,
+    webhooks,
+    setConsoleOrigin: (origin) => {
+      consoleOrigin = origin.replace(/\/+$/, "");
+    },
     reload,
     async close() {
+      approvals.close();
       await runner.close();
+      await webhooks.close();
       await store.close();
       audit.close();
     },

@@ -16,6 +16,10 @@ export type AuditEventName =
   | "batch.failed"
   | "job.finished"
   | "job.cancelled"
+  | "approval.requested"
+  | "approval.granted"
+  | "approval.rejected"
+  | "approval.expired"
   | "config.reloaded";
 
 export interface AuditEntry {
@@ -35,6 +39,12 @@ export interface AuditEntry {
   http_status?: number | null;
   backend_ref?: string | null;
   attempts?: number;
+  /** Approval events: who decided, what they said, and the plan digest they consented to. */
+  approver?: string;
+  comment?: string | null;
+  digest?: string;
+  approvals?: number;
+  required?: number;
   /** config.reloaded: the key paths applied at once, and those that wait for a restart. */
   applied?: string[];
   restart_needed?: string[];

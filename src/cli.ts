@@ -75,6 +75,14 @@ function summary(config: Config, kindOf: KindOf): string {
     ...(config.store === "memory" ? [MEMORY_WARNING] : []),
     `audit log: ${config.auditLog}`,
     `confirmation: ${config.confirmation.mode}, plans expire after ${config.confirmation.ttlSeconds} s`,
+    ...(config.approval
+      ? [
+          `approval: ${config.approval.required} of ${config.approval.approvers.length} approver(s) ` +
+            `(${config.approval.approvers.map((approver) => approver.name).join(", ")}), requests expire after ` +
+            `${config.approval.ttlSeconds} s, console at ${config.approval.publicUrl ?? "the server's own address"}/console/, ` +
+            `${config.approval.notify.length} webhook(s)`,
+        ]
+      : []),
     `max ids per call: ${config.limits.maxIdsPerCall}`,
     "backends:",
   ];
@@ -82,6 +90,7 @@ function summary(config: Config, kindOf: KindOf): string {
     lines.push(
       `  ${backend.name} (${backend.kind}) ${backend.baseUrl} — credential from $${backend.credentialEnv}, ` +
         `${targetsLine(backend, kindOf)}, ${backend.readOnly ? "read-only, " : ""}` +
+        `confirmation ${backend.confirmation ?? config.confirmation.mode}, ` +
         `batch ${backend.batchSize}, concurrency ${backend.concurrency}, ${backend.requestsPerSecond} req/s, ` +
         `max ${backend.maxItemsPerJob}/job${backend.maxItemsPerDay ? `, ${backend.maxItemsPerDay}/day` : ""}`,
     );

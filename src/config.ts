@@ -1,6 +1,7 @@
 // Loads the JSON config (SPEC §3) into a typed Config; secrets come from the environment; errors name the key path.
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
+import { parsePasswordHash } from "./approval/password.js";
 import { BACKEND_KINDS, type BackendKind } from "./backends/index.js";
 
 export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
@@ -8,12 +9,51 @@ export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
 const positiveInt = (max: number) => z.int().min(1).max(max);
 
 /** Confirmation modes an operator may configure (SPEC §5); `auto` resolves per client. */
-export const CONFIGURED_MODES = ["token", "human", "auto"] as const;
+export const CONFIGURED_MODES = ["token", "human", "approval", "auto"] as const;
 export type ConfiguredMode = (typeof CONFIGURED_MODES)[number];
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+
+const approvalSchema = z
+  .strictObject({
+    approvers: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).max(128),
+          passwordHash: z
+            .string()
+            .refine(
+              (hash) => parsePasswordHash(hash) !== null,
+              "must be a hash made by `deletegate approver hash`",
+            ),
+        }),
+      )
+      .min(1)
+      .max(100),
+    required: z.int().min(1).max(100).default(1),
+    ttlSeconds: z.int().min(1).max(2_592_000).default(86_400),
+    publicUrl: httpUrl.optional(),
+    notify: z.array(z.strictObject({ url: httpUrl, secretEnv: envName })).default([]),
+  })
+  .superRefine((value, ctx) => {
+    if (value.required > value.approvers.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["required"],
+        message: "must be at most the number of approvers",
+      });
+    }
+    const names = value.approvers.map((approver) => approver.name);
+    names.forEach((name, index) => {
+      if (names.indexOf(name) !== index)
+        ctx.addIssue({ code: "custom", path: ["approvers", index, "name"], message: "is not unique" });
+    });
+  });
+
 const commonBackendShape = {
-  baseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
-  credentialEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"),
+  baseUrl: httpUrl.optional(),
+  credentialEnv: envName,
   allowTargets: z.array(z.string().min(1)).min(1).optional(),
   readOnly: z.boolean().default(false),
   maxItemsPerJob: positiveInt(100_000_000).default(100_000),
@@ -75,6 +115,7 @@ const configSchema = z.strictObject({
       ttlSeconds: z.int().min(10).max(86_400).default(900),
     })
     .default({ mode: "auto", ttlSeconds: 900 }),
+  approval: approvalSchema.optional(),
   limits: z
     .strictObject({ maxIdsPerCall: positiveInt(1_000_000).default(10_000) })
     .default({ maxIdsPerCall: 10_000 }),
@@ -84,7 +125,7 @@ const configSchema = z.strictObject({
         .array(
           z.strictObject({
             name: z.string().min(1),
-            tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"),
+            tokenEnv: envName,
           }),
         )
         .default([]),
@@ -129,11 +170,23 @@ export interface Config {
   store: string;
   auditLog: string;
   confirmation: { mode: ConfiguredMode; ttlSeconds: number };
+  /** Who approves jobs in approval mode (SPEC §3, §10); null when no backend uses it. */
+  approval: ApprovalConfig | null;
   limits: { maxIdsPerCall: number };
   http: { tokens: { name: string; tokenEnv: string; token: string }[] };
   backends: Record<string, BackendConfig>;
   /** Problems that do not stop this command (e.g. an HTTP token variable unset outside --http). */
   warnings: string[];
+}
+
+export interface ApprovalConfig {
+  approvers: { name: string; passwordHash: string }[];
+  required: number;
+  ttlSeconds: number;
+  /** The origin people's browsers reach the console at; null: the server's own address. */
+  publicUrl: string | null;
+  /** Webhooks, each with its signing secret resolved from the environment. Never log the secret. */
+  notify: { url: string; secretEnv: string; secret: string }[];
 }
 
 export interface ParseOptions {
@@ -265,12 +318,39 @@ export function parseConfig(
     return [{ ...token, token: secret }];
   });
 
+  // Approval mode needs people to approve: refused without them, whichever backend asks for it.
+  for (const backend of Object.values(backends)) {
+    const mode = backend.confirmation ?? file.confirmation.mode;
+    if (mode === "approval" && !file.approval) {
+      const key = backend.confirmation ? `backends.${backend.name}.confirmation` : "confirmation.mode";
+      problems.push(`approval: is required (with approvers) because ${key} is approval`);
+      break;
+    }
+  }
+  const notify = (file.approval?.notify ?? []).flatMap((hook, index) => {
+    const secret = env[hook.secretEnv];
+    if (!secret) {
+      problems.push(`approval.notify.${index}.secretEnv: environment variable ${hook.secretEnv} is not set`);
+      return [];
+    }
+    return [{ ...hook, secret }];
+  });
+
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return {
     path,
     store: file.store,
     auditLog: file.auditLog,
     confirmation: file.confirmation,
+    approval: file.approval
+      ? {
+          approvers: file.approval.approvers,
+          required: file.approval.required,
+          ttlSeconds: file.approval.ttlSeconds,
+          publicUrl: file.approval.publicUrl?.replace(/\/+$/, "") ?? null,
+          notify,
+        }
+      : null,
     limits: file.limits,
     http: { tokens },
     backends,

@@ -48,6 +48,8 @@ export function mergeReload(current: Config, next: Config): { config: Config; re
     if (current.confirmation[key] !== next.confirmation[key]) applied.push(`confirmation.${key}`);
   }
   if (current.limits.maxIdsPerCall !== next.limits.maxIdsPerCall) applied.push("limits.maxIdsPerCall");
+  // Approvers, their number and the expiry of new requests are policy too (SPEC §3).
+  if (!same(current.approval, next.approval)) applied.push("approval");
 
   const backends: Record<string, BackendConfig> = {};
   for (const [name, old] of Object.entries(current.backends)) {
@@ -76,6 +78,7 @@ export function mergeReload(current: Config, next: Config): { config: Config; re
   const config: Config = {
     ...current,
     confirmation: { ...next.confirmation },
+    approval: next.approval,
     limits: { ...next.limits },
     backends,
     warnings: next.warnings,

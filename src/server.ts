@@ -1,4 +1,5 @@
 // createServer: an McpServer with every tool registered through one wrapper that maps errors and audits refusals.
+import { randomUUID } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import {
@@ -239,12 +240,25 @@ async function askThroughForm(
   }
 }
 
+/**
+ * Asks the client to open the approval page (URL-mode elicitation). Not awaited and not consent: the console is
+ * the consent; this only saves the person copying the link.
+ */
+function openThroughClient(server: McpServer, extra: Extra, url: string, message: string, app: App): void {
+  server.server
+    .elicitInput(
+      { mode: "url", url, message, elicitationId: randomUUID() },
+      { relatedRequestId: extra.requestId },
+    )
+    .catch((error: Error) => app.logger.debug({ err: error }, "approval link not opened by the client"));
+}
+
 export function createServer(app: App, options: ServerOptions): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: options.version },
     { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
-  const context: ToolContext = { gate: app.gate, runner: app.runner };
+  const context: ToolContext = { gate: app.gate, runner: app.runner, approvals: app.approvals };
 
   const canElicit = () => {
     const elicitation = server.server.getClientCapabilities()?.elicitation;
@@ -271,7 +285,18 @@ export function createServer(app: App, options: ServerOptions): McpServer {
           ? (prompt) => askThroughForm(server, extra, prompt, progress)
           : null;
         const call: CallContext = {
-          caller: { actor, owner: options.owner(extra), askHuman, signal: extra.signal },
+          caller: {
+            actor,
+            owner: options.owner(extra),
+            askHuman,
+            signal: extra.signal,
+            ...(server.server.getClientCapabilities()?.elicitation?.url
+              ? {
+                  openUrl: (url: string, message: string) =>
+                    openThroughClient(server, extra, url, message, app),
+                }
+              : {}),
+          },
           reportProgress: progress?.report ?? null,
         };
         try {

@@ -3,7 +3,9 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ConfiguredMode } from "../config.js";
 import { GateError } from "./errors.js";
 
-export type ConfirmationMode = "token" | "human";
+/** The modes a plan is confirmed in (`auto` resolved). */
+export const CONFIRMATION_MODES = ["token", "human", "approval"] as const;
+export type ConfirmationMode = (typeof CONFIRMATION_MODES)[number];
 
 /** `auto` becomes `human` when the client can show a form to its person, else `token`. */
 export function resolveMode(configured: ConfiguredMode, clientCanElicit: boolean): ConfirmationMode {
@@ -11,8 +13,11 @@ export function resolveMode(configured: ConfiguredMode, clientCanElicit: boolean
   return configured;
 }
 
-/** How much a mode's consent is worth: a token the agent holds < a person through the client (SPEC §4). */
-const STRENGTH: Record<ConfirmationMode, number> = { token: 0, human: 1 };
+/**
+ * How much a mode's consent is worth (SPEC §4): a token the agent holds < a person through the agent's client <
+ * people signed in to deletegate's console.
+ */
+const STRENGTH: Record<ConfirmationMode, number> = { token: 0, human: 1, approval: 2 };
 
 /** True when a plan confirmed in `planned` would be weaker than what `required` asks for now. */
 export function weakerThan(planned: ConfirmationMode, required: ConfirmationMode): boolean {

@@ -1,12 +1,13 @@
 // The deletion gate: turns a dry run into a stored plan and a confirmed plan into exactly one job. Knows no MCP.
 import { randomUUID } from "node:crypto";
+import { approvalNotice, type Webhooks } from "../approval/webhooks.js";
 import type { Audit } from "../audit.js";
 import { kindOf } from "../backends/index.js";
 import type { Target } from "../backends/types.js";
 import { type BackendConfig, configuredMode } from "../config.js";
 import { failpoint } from "../failpoint.js";
 import { Runner } from "../jobs/runner.js";
-import { PLAN_GRACE_MS, type PlanRecord, type Store } from "../jobs/store.js";
+import { type ApprovalRecord, PLAN_GRACE_MS, type PlanRecord, type Store } from "../jobs/store.js";
 import { ownedBy } from "../jobs/view.js";
 import type { LiveConfig } from "../live-config.js";
 import {
@@ -35,6 +36,8 @@ export interface Caller {
   askHuman: AskHuman;
   /** Aborted when the call is cancelled or times out: a person's answer then confirms nothing (SPEC §5). */
   signal?: AbortSignal;
+  /** Asks the client to open a link (URL-mode elicitation), not awaited; missing when the client cannot. */
+  openUrl?: (url: string, message: string) => void;
 }
 
 export interface DryRunRequest {
@@ -112,6 +115,7 @@ export class DeletionGate {
     private readonly store: Store,
     private readonly runner: Runner,
     private readonly audit: Audit,
+    private readonly webhooks: Webhooks,
   ) {}
 
   /** The mode this caller gets on this backend under the config in force now. */
@@ -213,10 +217,11 @@ export class DeletionGate {
       reason,
       counts: { ...plan.counts, batches: plan.batch_count },
     });
-    const nextStep =
-      mode === "token"
-        ? `Show the person what will be deleted, then call execute_delete with plan_id "${plan.id}" and the confirmation token before ${expiresAt}.`
-        : `Call execute_delete with plan_id "${plan.id}" before ${expiresAt}; the person will be asked to confirm by typing ${plan.counts.to_delete}.`;
+    const nextStep = {
+      token: `Show the person what will be deleted, then call execute_delete with plan_id "${plan.id}" and the confirmation token before ${expiresAt}.`,
+      human: `Call execute_delete with plan_id "${plan.id}" before ${expiresAt}; the person will be asked to confirm by typing ${plan.counts.to_delete}.`,
+      approval: `Call execute_delete with plan_id "${plan.id}" before ${expiresAt}; it returns a job awaiting approval, with a link for the person to approve it in deletegate's console.`,
+    }[mode];
     return {
       plan_id: plan.id,
       backend: plan.backend,
@@ -261,7 +266,9 @@ export class DeletionGate {
     const count = plan.counts.to_delete;
     const asked = this.checkStillAllowed(plan, caller);
     checkDailyBudget(asked, await this.store.dailyUsage(asked.name, Date.now()), count);
-    await this.confirm(plan, token, caller);
+    // In approval mode the consent comes later, from the console; the job waits for it.
+    const approval = plan.confirmation.mode === "approval" ? this.approvalFor(plan) : null;
+    if (!approval) await this.confirm(plan, token, caller);
     failpoint("execute.after-confirm");
 
     // A person may answer after the plan expired or the policy changed, or after the call itself was given up: the
@@ -274,7 +281,7 @@ export class DeletionGate {
     await this.store.keepPlanBatches(plan.id, plan.batch_count);
     // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
     const jobId = Runner.newJobId();
-    await this.runner.createJob(plan, jobId, caller.actor);
+    await this.runner.createJob(plan, jobId, caller.actor, approval);
     failpoint("execute.after-job");
     const claim = await this.store.claimExecution({
       planId: plan.id,
@@ -299,6 +306,10 @@ export class DeletionGate {
     failpoint("execute.after-claim");
     plan.job_id = jobId;
     await this.store.putPlan(plan);
+    if (approval) {
+      await this.announceApproval(plan, jobId, caller, approval);
+      return jobId;
+    }
     try {
       this.audit.record({
         event: "delete.confirmed",
@@ -315,6 +326,74 @@ export class DeletionGate {
       await this.runner.haltForAudit(jobId, error as Error);
     }
     return this.startJob(jobId);
+  }
+
+  /** The approval a job of this plan waits for: the number of approvers and the expiry of the config now. */
+  private approvalFor(plan: PlanRecord): ApprovalRecord {
+    const config = this.live.current.approval;
+    if (!config) {
+      throw new GateError(
+        "CONFIRMATION_REQUIRED",
+        `Plan ${plan.id} needs approval, and no approvers are configured now; run dry_run_delete again.`,
+      );
+    }
+    return {
+      required: config.required,
+      approvals: [],
+      rejected: null,
+      expires_at: new Date(Date.now() + config.ttlSeconds * 1000).toISOString(),
+      digest: plan.digest,
+    };
+  }
+
+  /** The job waits for approvers: audited, sent to webhooks, and offered to the client to open as a link. */
+  private async announceApproval(
+    plan: PlanRecord,
+    jobId: string,
+    caller: Caller,
+    approval: ApprovalRecord,
+  ): Promise<void> {
+    const url = this.runner.approvalUrl(jobId);
+    try {
+      this.audit.record({
+        event: "approval.requested",
+        plan_id: plan.id,
+        job_id: jobId,
+        backend: plan.backend,
+        target: plan.target,
+        actor: caller.actor,
+        reason: plan.reason,
+        digest: plan.digest,
+        required: approval.required,
+        counts: { to_delete: plan.counts.to_delete, batches: plan.batch_count },
+      });
+    } catch (error) {
+      // Not on record, so never to be approved: the console refuses it, and it expires.
+      await this.runner.haltForAudit(jobId, error as Error);
+      return;
+    }
+    const job = {
+      id: jobId,
+      backend: plan.backend,
+      kind: plan.kind,
+      target: plan.target,
+      reason: plan.reason,
+      total: plan.counts.to_delete,
+      requested_by: caller.actor,
+    };
+    this.webhooks.send(approvalNotice("approval.requested", job, url, "approval requested"));
+    caller.openUrl?.(url, `Approve or reject deleting ${plan.counts.to_delete} item(s) on ${plan.backend}`);
+  }
+
+  /**
+   * The policy in force now for a job's plan, when its last approval arrives (SPEC §3): a refusal is thrown as the
+   * GateError of the check that failed. The approval mode is the strongest, so it never counts as weaker.
+   */
+  async checkApprovedPlan(planId: string, approver: string): Promise<PlanRecord> {
+    const plan = await this.store.getPlan(planId);
+    if (!plan) throw new GateError("PLAN_NOT_FOUND", `The plan of this job (${planId}) is no longer stored.`);
+    this.checkPolicyNow(plan, this.backend(plan.backend), { actor: approver, owner: null, askHuman: null });
+    return plan;
   }
 
   /** Expiry, the policy in force now and a living call: what a confirmed plan still needs; returns its backend. */

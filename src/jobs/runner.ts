@@ -12,7 +12,7 @@ import type { BackendConfig } from "../config.js";
 import { failpoint } from "../failpoint.js";
 import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
-import type { BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
+import type { ApprovalRecord, BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
 import { TERMINAL_STATUSES } from "./store.js";
 import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
 
@@ -41,6 +41,8 @@ export interface RunnerOptions {
   leaseMs?: number;
   /** How long a backend job may stay unfinished; default from DELETEGATE_BACKEND_JOB_MAX_MS, else 24 h. */
   backendJobMaxMs?: number;
+  /** The console page of a job awaiting approval (its `approval.url`). */
+  approvalUrl?: (jobId: string) => string;
 }
 
 /** DELETEGATE_BACKEND_JOB_MAX_MS as milliseconds (1 s..7 days), or the default when unset. */
@@ -158,6 +160,7 @@ export class Runner {
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.backendJobMaxMs = options.backendJobMaxMs ?? backendJobMaxMsFrom(process.env);
+    this.approvalUrl = options.approvalUrl ?? ((jobId) => `/console/approvals/${jobId}`);
     // A backend made read-only stops its jobs now: their retry waits wake up and send nothing more.
     live.onReload(() => {
       for (const active of this.active.values()) {
@@ -177,7 +180,16 @@ export class Runner {
   }
 
   /** Stores the job and its batch records (not yet indexed: claiming the plan does that). */
-  async createJob(plan: PlanRecord, jobId: string, actor: string): Promise<JobRecord> {
+  /** The job's page in the approval console. */
+  readonly approvalUrl: (jobId: string) => string;
+
+  /** `approval`: the job waits for approvers (approval mode) instead of being queued. */
+  async createJob(
+    plan: PlanRecord,
+    jobId: string,
+    actor: string,
+    approval: ApprovalRecord | null = null,
+  ): Promise<JobRecord> {
     const job: JobRecord = {
       id: jobId,
       plan_id: plan.id,
@@ -187,12 +199,13 @@ export class Runner {
       reason: plan.reason,
       requested_by: actor,
       owner: plan.owner ?? null,
-      status: "queued",
+      status: approval ? "awaiting_approval" : "queued",
       total: plan.counts.to_delete,
       batch_count: plan.batch_count,
       notes: plan.notes,
       cancel_requested: false,
       halted: null,
+      approval,
       created_at: new Date().toISOString(),
       started_at: null,
       finished_at: null,
@@ -234,7 +247,8 @@ export class Runner {
       if (!(await this.store.acquireLease(jobId, this.holder, this.leaseMs))) return false;
       // Read after taking the lease: a previous holder may have written progress until it lost it.
       const job = await this.store.getJob(jobId);
-      if (!job || isTerminal(job) || this.closed) {
+      // A job awaiting approval sends nothing until the approvers decide (src/approval).
+      if (!job || isTerminal(job) || job.status === "awaiting_approval" || this.closed) {
         await this.store.releaseLease(jobId, this.holder);
         return false;
       }
@@ -326,7 +340,7 @@ export class Runner {
     if (ms <= 0) return;
     const active = this.active.get(jobId);
     if (!active) return this.follow(jobId, ms, onChange);
-    const listener = () => onChange?.(jobView(active.job, active.batches, null));
+    const listener = () => onChange?.(jobView(active.job, active.batches, null, this.approvalUrl));
     active.events.on("change", listener);
     try {
       await Promise.race([active.done, sleep(ms, undefined, { ref: false })]);
@@ -362,10 +376,12 @@ export class Runner {
   ): Promise<JobView | undefined> {
     const active = this.store.shared ? undefined : this.active.get(jobId);
     if (active)
-      return ownedBy(active.job, owner) ? jobView(active.job, active.batches, failedPage) : undefined;
+      return ownedBy(active.job, owner)
+        ? jobView(active.job, active.batches, failedPage, this.approvalUrl)
+        : undefined;
     const job = await this.store.getJob(jobId);
     if (!job || !ownedBy(job, owner)) return undefined;
-    return jobView(job, await this.store.getBatches(job.id, job.batch_count), failedPage);
+    return jobView(job, await this.store.getBatches(job.id, job.batch_count), failedPage, this.approvalUrl);
   }
 
   /** Stops taking work and closes connections; unfinished jobs resume at the next start (or on another instance). */

@@ -6,6 +6,7 @@ import { dirname, resolve } from "node:path";
 import KeyvSqlite from "@keyv/sqlite";
 import Keyv from "keyv";
 import type { Target } from "../backends/types.js";
+import type { ConfirmationMode } from "../gate/confirmation.js";
 import type { InvalidId } from "../gate/plan.js";
 import {
   type ClaimResult,
@@ -58,7 +59,7 @@ export interface PlanRecord {
   batch_size: number;
   sample_ids: string[];
   notes: string[];
-  confirmation: { mode: "token" | "human"; token_hash: string | null; expires_at: string };
+  confirmation: { mode: ConfirmationMode; token_hash: string | null; expires_at: string };
   created_by: string;
   /** The HTTP token's name that made the plan (only it may execute it); null on stdio. */
   owner: string | null;
@@ -67,21 +68,40 @@ export interface PlanRecord {
   job_id: string | null;
 }
 
-export type JobStatus =
-  | "queued"
-  | "running"
-  | "awaiting_backend"
-  | "succeeded"
-  | "partially_failed"
-  | "failed"
-  | "cancelled";
+/** Every job status (SPEC §4), in the order a job can move through them. */
+export const JOB_STATUSES = [
+  "awaiting_approval",
+  "queued",
+  "running",
+  "awaiting_backend",
+  "succeeded",
+  "partially_failed",
+  "failed",
+  "cancelled",
+  "rejected",
+  "expired",
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = [
   "succeeded",
   "partially_failed",
   "failed",
   "cancelled",
+  "rejected",
+  "expired",
 ];
+
+/** A job's approval in approval mode (SPEC §4, §10): fixed when requested, decided in the console. */
+export interface ApprovalRecord {
+  /** Distinct approvers needed, fixed when the job was requested. */
+  required: number;
+  approvals: { approver: string; at: string; comment: string | null }[];
+  rejected: { approver: string; at: string; comment: string } | null;
+  expires_at: string;
+  /** The plan's digest the approvers consent to (audited with every decision). */
+  digest: string;
+}
 
 export interface JobRecord {
   id: string;
@@ -100,6 +120,8 @@ export interface JobRecord {
   cancel_requested: boolean;
   /** Why the job stopped sending for good (the audit log could not be written); it then sends nothing more. */
   halted?: string | null;
+  /** Approval mode only: what the approvers decided so far. */
+  approval?: ApprovalRecord | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;

@@ -3,6 +3,15 @@ import type { Target } from "../backends/types.js";
 import type { InvalidId } from "../gate/plan.js";
 import type { BatchRecord, JobRecord, JobStatus } from "./store.js";
 
+/** What a job view says about its approval (SPEC §4); null outside approval mode. */
+export interface ApprovalView {
+  url: string;
+  required: number;
+  approvals: { approver: string; at: string }[];
+  rejected: { approver: string; at: string; comment: string } | null;
+  expires_at: string;
+}
+
 export interface JobCounts {
   total: number;
   deleted: number;
@@ -25,6 +34,7 @@ export interface JobView {
   backend_jobs: { id: string; status: string }[];
   notes: string[];
   failed_ids?: InvalidId[];
+  approval: ApprovalView | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -55,10 +65,18 @@ export function finalStatus(job: JobRecord, batches: readonly BatchRecord[]): Jo
   return counts.deleted === 0 ? "failed" : "partially_failed";
 }
 
+/** Awaiting approval past its expiry reads as expired at once, before the sweep stores it (SPEC §4). */
+export function statusAt(job: JobRecord, now: number): JobStatus {
+  if (job.status === "awaiting_approval" && job.approval && Date.parse(job.approval.expires_at) <= now)
+    return "expired";
+  return job.status;
+}
+
 export function jobView(
   job: JobRecord,
   batches: readonly BatchRecord[],
   failedPage: { offset: number; limit: number } | null,
+  approvalUrl: (jobId: string) => string = () => "",
 ): JobView {
   const view: JobView = {
     job_id: job.id,
@@ -68,7 +86,7 @@ export function jobView(
     target: job.target,
     reason: job.reason,
     requested_by: job.requested_by,
-    status: job.status,
+    status: statusAt(job, Date.now()),
     counts: countJob(job.total, batches),
     batches: {
       total: batches.length,
@@ -79,6 +97,15 @@ export function jobView(
     },
     backend_jobs: batches.flatMap((batch) => (batch.backend_job ? [{ ...batch.backend_job }] : [])),
     notes: job.notes,
+    approval: job.approval
+      ? {
+          url: approvalUrl(job.id),
+          required: job.approval.required,
+          approvals: job.approval.approvals.map(({ approver, at }) => ({ approver, at })),
+          rejected: job.approval.rejected,
+          expires_at: job.approval.expires_at,
+        }
+      : null,
     created_at: job.created_at,
     started_at: job.started_at,
     finished_at: job.finished_at,

@@ -17,10 +17,13 @@ export const cancelDeleteJob = defineTool({
   inputSchema: { job_id: z.string() },
   outputSchema: jobShape,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  handler: async ({ job_id }, { runner }, { caller }) => {
+  handler: async ({ job_id }, { runner, approvals }, { caller }) => {
     // Checked first: another token's job is answered as missing and is never cancelled.
     const visible = await runner.view(job_id, null, caller.owner);
-    if (visible && (await runner.cancel(job_id))) await runner.waitFor(job_id, CANCEL_WAIT_MS);
+    // A job awaiting approval is withdrawn; a queued or running one stops sending.
+    const withdrawn =
+      visible?.status === "awaiting_approval" && (await approvals.withdraw(job_id, caller.actor));
+    if (visible && !withdrawn && (await runner.cancel(job_id))) await runner.waitFor(job_id, CANCEL_WAIT_MS);
     const view = visible && (await runner.view(job_id, { offset: 0, limit: 100 }, caller.owner));
     if (!view)
       throw new GateError(

@@ -1,6 +1,7 @@
 // dry_run_delete: previews a delete and stores the plan that execute_delete may run; sends nothing to the backend.
 import { z } from "zod";
 import { BACKEND_KINDS } from "../backends/index.js";
+import { CONFIRMATION_MODES } from "../gate/confirmation.js";
 import { defineTool, ID_LIST } from "./tool.js";
 
 /**
@@ -66,7 +67,7 @@ export const dryRunDelete = defineTool({
     sample_ids: z.array(z.string()),
     notes: z.array(z.string()),
     confirmation: z.object({
-      mode: z.enum(["token", "human"]),
+      mode: z.enum(CONFIRMATION_MODES),
       token: z.string().optional(),
       expires_at: z.string(),
     }),

@@ -28,6 +28,17 @@ export const executeDelete = defineTool({
   refusalEvent: "delete.refused",
   handler: async (input, { gate, runner }, { caller, reportProgress }) => {
     const jobId = await gate.execute(input, caller);
+    const requested = await runner.view(jobId, { offset: 0, limit: 100 }, caller.owner);
+    // Approval mode: the job waits for people, not for this call (SPEC §4); the agent hands on the link.
+    if (requested?.status === "awaiting_approval" && requested.approval) {
+      return {
+        ...requested,
+        failed_ids: [],
+        next_step:
+          `Give the person this link to approve or reject the delete in deletegate's console: ${requested.approval.url} ` +
+          `(approvers sign in there with their own credentials). Then poll get_delete_job until the status is no longer awaiting_approval.`,
+      };
+    }
     let reported = -1;
     await runner.waitFor(jobId, input.wait_seconds * 1000, (view) => {
       const settled = view.counts.total - view.counts.pending;

@@ -1,5 +1,6 @@
 // The output shape of a job (SPEC §4 get_delete_job), shared by every tool that returns jobs.
 import { z } from "zod";
+import { JOB_STATUSES } from "../jobs/store.js";
 
 const idError = z.object({ id: z.string(), error: z.string() });
 
@@ -11,15 +12,7 @@ export const jobShape = {
   target: z.record(z.string(), z.unknown()).nullable(),
   reason: z.string(),
   requested_by: z.string(),
-  status: z.enum([
-    "queued",
-    "running",
-    "awaiting_backend",
-    "succeeded",
-    "partially_failed",
-    "failed",
-    "cancelled",
-  ]),
+  status: z.enum(JOB_STATUSES),
   counts: z.object({
     total: z.number(),
     deleted: z.number(),
@@ -31,6 +24,17 @@ export const jobShape = {
   backend_jobs: z.array(z.object({ id: z.string(), status: z.string() })),
   notes: z.array(z.string()),
   failed_ids: z.array(idError),
+  approval: z
+    .object({
+      url: z.string(),
+      required: z.number(),
+      approvals: z.array(z.object({ approver: z.string(), at: z.string() })),
+      rejected: z.object({ approver: z.string(), at: z.string(), comment: z.string() }).nullable(),
+      expires_at: z.string(),
+    })
+    .nullable(),
+  /** execute_delete in approval mode: what the agent must do with the approval link. */
+  next_step: z.string().optional(),
   created_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),

@@ -1,5 +1,6 @@
 // list_backends: what this deletegate can delete, where, and how each kind completes.
 import { z } from "zod";
+import { CONFIRMATION_MODES } from "../gate/confirmation.js";
 import { defineTool } from "./tool.js";
 
 export const listBackends = defineTool({
@@ -20,7 +21,7 @@ export const listBackends = defineTool({
         read_only: z.boolean(),
         allow_targets: z.array(z.string()).nullable(),
         max_items_per_job: z.number(),
-        confirmation_mode: z.enum(["token", "human"]),
+        confirmation_mode: z.enum(CONFIRMATION_MODES),
       }),
     ),
   },

@@ -1,6 +1,7 @@
 // What a tool is: one object with name, description, schemas, annotations and a handler that sees a small context.
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import type { Approvals } from "../approval/approvals.js";
 import type { AuditEventName } from "../audit.js";
 import type { Caller, DeletionGate } from "../gate/gate.js";
 import type { Runner } from "../jobs/runner.js";
@@ -21,6 +22,7 @@ export function isIdList(value: unknown): value is (string | number)[] {
 export interface ToolContext {
   gate: DeletionGate;
   runner: Runner;
+  approvals: Approvals;
 }
 
 /** What one call brings: who calls, and how to reach the calling request's client. */

@@ -14,7 +14,9 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { type App, shutdownOnSignals } from "../app.js";
 import { maxMessageBytes } from "../config.js";
+import { CONSOLE_PATH, ConsoleServer } from "../console/api.js";
 import { createServer } from "../server.js";
+import { ABORTED, drain, readJson } from "./http-body.js";
 
 export const MCP_PATH = "/mcp";
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
@@ -77,74 +79,6 @@ function clip(value: string): string {
   return value.length > 100 ? `${value.slice(0, 100)}…` : value;
 }
 
-/** After an answer, the rest of a body is read and dropped for this long and up to this many bytes, then cut. */
-const DRAIN_MS = 5_000;
-const DRAIN_LIMIT = 8 * 1024 * 1024;
-
-/**
- * Reads and drops what is left of a refused request's body, so a client still sending can read the answer
- * (closing at once would reset the connection under it); a body larger than DRAIN_LIMIT, or still arriving after
- * DRAIN_MS, cuts the connection.
- */
-function drain(req: IncomingMessage): void {
-  if (req.complete || req.destroyed) return;
-  let drained = 0;
-  const timer = setTimeout(() => req.destroy(), DRAIN_MS);
-  timer.unref();
-  req.on("data", (chunk: Buffer) => {
-    drained += chunk.length;
-    if (drained > DRAIN_LIMIT) req.destroy();
-  });
-  req.on("close", () => clearTimeout(timer));
-  req.on("error", () => undefined);
-  req.resume();
-}
-
-const ABORTED = Symbol("aborted");
-
-/**
- * Reads a JSON body of at most `limit` bytes: "too-large" as soon as it is known to be larger (a Content-Length
- * past it, or the bytes so far), so no more than `limit` bytes are ever held; "invalid" when it is not JSON;
- * ABORTED when the client went away.
- */
-function readJson(
-  req: IncomingMessage,
-  limit: number,
-): Promise<unknown | "too-large" | "invalid" | typeof ABORTED> {
-  if (Number(req.headers["content-length"]) > limit) return Promise.resolve("too-large");
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (value: unknown) => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onAbort);
-      req.off("close", onAbort);
-      req.pause();
-      resolve(value);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        chunks.length = 0;
-        finish("too-large");
-      } else chunks.push(chunk);
-    };
-    const onEnd = () => {
-      try {
-        finish(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-      } catch {
-        finish("invalid");
-      }
-    };
-    const onAbort = () => finish(ABORTED);
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onAbort);
-    req.on("close", onAbort);
-  });
-}
-
 /** The host part of a Host header ("127.0.0.1:8808" → "127.0.0.1", "[::1]:80" → "[::1]"). */
 function hostname(hostHeader: string): string {
   return hostHeader.startsWith("[")
@@ -158,12 +92,17 @@ export class HttpTransportServer {
   private readonly reaper: NodeJS.Timeout;
   /** Large enough for maxIdsPerCall ids of 512 characters, and no larger. */
   private readonly bodyLimit: number;
+  /** The approval console at /console/ (SPEC §10). */
+  private readonly console: ConsoleServer;
 
   constructor(
     private readonly app: App,
     private readonly options: HttpOptions,
   ) {
     this.bodyLimit = maxMessageBytes(app.config);
+    this.console = new ConsoleServer(app, () =>
+      (app.live.current.approval?.publicUrl ?? "").startsWith("https://"),
+    );
     this.http = createHttpServer(
       {
         // Slow clients (slowloris) are cut off instead of holding a connection open indefinitely.
@@ -203,6 +142,7 @@ export class HttpTransportServer {
     const address = this.http.address();
     const port = typeof address === "object" && address ? address.port : this.options.port;
     const host = this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host;
+    this.app.setConsoleOrigin(`http://${host}:${port}`);
     return `http://${host}:${port}${MCP_PATH}`;
   }
 
@@ -301,10 +241,15 @@ export class HttpTransportServer {
     socket.destroy();
   }
 
-  /** DNS rebinding: a loopback server answers only loopback Host names, and any Origin must be that host. */
+  /**
+   * DNS rebinding: a loopback server answers only loopback Host names (and the host of `approval.publicUrl`, where
+   * people's browsers reach the console through a proxy), and any Origin must be that host.
+   */
   private checkHostAndOrigin(req: IncomingMessage): string | null {
     const host = req.headers.host ?? "";
-    if (isLoopback(this.options.host) && !isLoopback(hostname(host)))
+    const publicUrl = this.app.live.current.approval?.publicUrl;
+    const publicHost = publicUrl ? new URL(publicUrl).host : null;
+    if (isLoopback(this.options.host) && !isLoopback(hostname(host)) && host !== publicHost)
       return `Invalid Host header: ${clip(host)}`;
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== "null") {
@@ -338,6 +283,11 @@ export class HttpTransportServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://deletegate");
+    if (url.pathname === CONSOLE_PATH || url.pathname.startsWith(`${CONSOLE_PATH}/`)) {
+      const refusal = this.checkHostAndOrigin(req);
+      if (refusal) return this.refuse(req, res, 403, `Forbidden: ${refusal}`);
+      return this.console.handle(req, res, url);
+    }
     if (url.pathname !== MCP_PATH) {
       return this.refuse(req, res, 404, `Not found: MCP is served at ${MCP_PATH}`);
     }
@@ -445,5 +395,6 @@ export async function serveHttp(app: App, options: HttpOptions): Promise<HttpTra
   }
   shutdownOnSignals(app, () => server.close());
   await app.runner.resumeAll();
+  app.approvals.startSweeping();
   return server;
 }

@@ -27,4 +27,5 @@ export async function serveStdio(app: App, version: string): Promise<void> {
     "deletegate ready on stdio",
   );
   await app.runner.resumeAll();
+  app.approvals.startSweeping();
 }

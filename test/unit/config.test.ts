@@ -39,6 +39,7 @@ describe("parseConfig defaults", () => {
       store: "sqlite:./.deletegate/state.db",
       auditLog: "./.deletegate/audit.jsonl",
       confirmation: { mode: "auto", ttlSeconds: 900 },
+      approval: null,
       limits: { maxIdsPerCall: 10_000 },
       http: { tokens: [] },
       backends: {
@@ -306,7 +307,7 @@ describe("messages an operator can act on", () => {
 
   it("names the allowed confirmation modes and refuses __proto__ as a backend name", () => {
     expect(configError(withBackend({}, { confirmation: { mode: "maybe" } }))).toBe(
-      'confirmation.mode: must be one of "token", "human", "auto"',
+      'confirmation.mode: must be one of "token", "human", "approval", "auto"',
     );
     expect(configError(JSON.parse('{"backends":{"__proto__":{"kind":"splendor"}}}'))).toBe(
       "backends.__proto__: is not a valid backend name",

@@ -133,6 +133,7 @@ describe("jobView", () => {
         { id: "ddl_d", status: "running" },
       ],
       notes: ["purged later"],
+      approval: null,
       created_at: "2025-01-01T00:00:00.000Z",
       started_at: "2025-01-01T00:00:01.000Z",
       finished_at: null,

@@ -1,0 +1,286 @@
+// Decisions on jobs awaiting approval (SPEC §4, §10): approve, reject, withdraw, expire.
+//
+// Threat model: the agent made the request and may try to approve it itself or to rush it through. Approvals come
+// only from approvers signed in to the console (their names and the policy are read from the config in force at
+// each decision); the requester never approves their own request; `required` distinct approvers are needed; the
+// policy in force is checked again when the last approval arrives; a job past its expiry is never approved. Within
+// one process, decisions on a job are serialised; several instances on one Redis do not serialise them yet.
+import type { Audit, AuditEntry } from "../audit.js";
+import { GateError } from "../gate/errors.js";
+import type { DeletionGate } from "../gate/gate.js";
+import { KeyedLock } from "../jobs/coordination.js";
+import { isTerminal, type Runner } from "../jobs/runner.js";
+import type { JobRecord, Store } from "../jobs/store.js";
+import type { JobView } from "../jobs/view.js";
+import type { LiveConfig } from "../live-config.js";
+import type { Logger } from "../logger.js";
+import { type ApprovalEvent, approvalNotice, type Webhooks } from "./webhooks.js";
+
+/** How often each process looks for jobs whose approval expired (the audit line follows within this). */
+export const EXPIRY_SWEEP_MS = 1_000;
+
+/** A decision's answer: the job, or why not, as an HTTP status (SPEC §10) and a code. */
+export type Decision =
+  | { ok: true; job: JobView }
+  | { ok: false; status: 400 | 403 | 404 | 409; code: string; message: string };
+
+function refused(status: 400 | 403 | 404 | 409, code: string, message: string): Decision {
+  return { ok: false, status, code, message };
+}
+
+export class Approvals {
+  private readonly locks = new KeyedLock();
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly live: LiveConfig,
+    private readonly store: Store,
+    private readonly runner: Runner,
+    private readonly gate: DeletionGate,
+    private readonly audit: Audit,
+    private readonly webhooks: Webhooks,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Expires jobs past their approval's expiry every EXPIRY_SWEEP_MS until close(). */
+  startSweeping(): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      this.expireDue().catch((error: Error) =>
+        this.logger.warn({ err: error }, "approval expiry sweep failed"),
+      );
+    }, EXPIRY_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  /** Jobs with an approval (pending: still awaiting it), newest first. */
+  async list(pendingOnly: boolean, limit = 100): Promise<JobView[]> {
+    const views = await this.runner.list({ owner: null, limit: 10_000 });
+    return views
+      .filter((view) => view.approval !== null && (!pendingOnly || view.status === "awaiting_approval"))
+      .slice(0, limit);
+  }
+
+  async view(jobId: string): Promise<JobView | undefined> {
+    const view = await this.runner.view(jobId, { offset: 0, limit: 100 }, null);
+    return view?.approval ? view : undefined;
+  }
+
+  /** What the approval page shows beside the job: the plan's random sample of ids and its digest. */
+  async facts(jobId: string): Promise<{ job: JobView; sampleIds: string[]; digest: string } | undefined> {
+    const job = await this.view(jobId);
+    const record = job && (await this.store.getJob(jobId));
+    const plan = record && (await this.store.getPlan(record.plan_id));
+    if (!job || !record?.approval || !plan) return undefined;
+    return { job, sampleIds: plan.sample_ids, digest: record.approval.digest };
+  }
+
+  /** Every id of a job awaiting (or past) approval, batch by batch, for the download. */
+  async *ids(jobId: string): AsyncGenerator<string[]> {
+    const job = await this.store.getJob(jobId);
+    if (!job?.approval) return;
+    for (let index = 0; index < job.batch_count; index++) yield this.store.getPlanBatch(job.plan_id, index);
+  }
+
+  approve(jobId: string, approver: string, comment: string | null): Promise<Decision> {
+    return this.decide(jobId, approver, async (job) => {
+      const approval = job.approval as NonNullable<JobRecord["approval"]>;
+      if (approver === job.requested_by) {
+        return refused(403, "FORBIDDEN", "The requester of a delete cannot approve it.");
+      }
+      if (approval.approvals.some((given) => given.approver === approver)) return this.answer(job);
+      const last = approval.approvals.length + 1 >= approval.required;
+      if (last) {
+        // The policy in force now decides, not the one the request was made under (SPEC §3).
+        try {
+          await this.gate.checkApprovedPlan(job.plan_id, approver);
+        } catch (error) {
+          if (!(error instanceof GateError)) throw error;
+          return refused(409, error.code, `${error.message} The approval was not recorded.`);
+        }
+      }
+      approval.approvals.push({ approver, at: new Date().toISOString(), comment });
+      const given = approval.approvals.length;
+      this.record(job, "approval.granted", approver, comment, { approvals: given });
+      this.notify("approval.granted", job, `${approver} approved (${given} of ${approval.required})`);
+      if (!last) {
+        await this.store.putJob(job);
+        return this.answer(job);
+      }
+      job.status = "queued";
+      await this.store.putJob(job);
+      try {
+        this.audit.record({
+          ...this.fields(job),
+          event: "delete.confirmed",
+          actor: approval.approvals.map((given) => given.approver).join(", "),
+          counts: { to_delete: job.total, batches: job.batch_count },
+        });
+      } catch (error) {
+        await this.runner.haltForAudit(job.id, error as Error);
+      }
+      // Run here, unless another instance holds it (it then runs it; its takeover scan finds queued jobs).
+      await this.runner.start(job.id);
+      return this.answer(job);
+    });
+  }
+
+  reject(jobId: string, approver: string, comment: string): Promise<Decision> {
+    if (comment.trim().length === 0) {
+      return Promise.resolve(refused(400, "INVALID_INPUT", "A rejection needs a comment saying why."));
+    }
+    return this.decide(jobId, approver, async (job) => {
+      const approval = job.approval as NonNullable<JobRecord["approval"]>;
+      approval.rejected = { approver, at: new Date().toISOString(), comment };
+      job.status = "rejected";
+      job.finished_at = approval.rejected.at;
+      await this.store.putJob(job);
+      this.record(job, "approval.rejected", approver, comment, {});
+      this.notify("approval.rejected", job, `${approver} rejected`);
+      return this.answer(job);
+    });
+  }
+
+  /** cancel_delete_job on a job awaiting approval: withdrawn, nothing sent. False when it awaits nothing. */
+  async withdraw(jobId: string, actor: string): Promise<boolean> {
+    return this.locks.run(`approval:${jobId}`, async () => {
+      const job = await this.store.getJob(jobId);
+      if (job?.status !== "awaiting_approval") return false;
+      job.status = "cancelled";
+      job.finished_at = new Date().toISOString();
+      job.notes = [...job.notes, "Withdrawn before it was approved; nothing was sent."];
+      await this.store.putJob(job);
+      this.safeRecord({ ...this.fields(job), event: "job.cancelled", actor, status: "cancelled" });
+      return true;
+    });
+  }
+
+  /** Ends every job whose approval expired unanswered; returns how many. */
+  async expireDue(now = Date.now()): Promise<number> {
+    let expired = 0;
+    for (const candidate of await this.store.unfinishedJobs()) {
+      if (candidate.status !== "awaiting_approval" || !candidate.approval) continue;
+      if (Date.parse(candidate.approval.expires_at) > now) continue;
+      await this.locks.run(`approval:${candidate.id}`, async () => {
+        const job = await this.store.getJob(candidate.id);
+        if (job && (await this.expire(job, now))) expired++;
+      });
+    }
+    return expired;
+  }
+
+  /** Under the job's lock: ends it `expired` when it still awaits an approval past its expiry. */
+  private async expire(job: JobRecord, now: number): Promise<boolean> {
+    if (!job.approval || job.status !== "awaiting_approval" || Date.parse(job.approval.expires_at) > now)
+      return false;
+    job.status = "expired";
+    job.finished_at = new Date(now).toISOString();
+    await this.store.putJob(job);
+    this.safeRecord({ ...this.fields(job), event: "approval.expired", digest: job.approval.digest });
+    this.notify("approval.expired", job, "approval expired unanswered");
+    return true;
+  }
+
+  /** Runs one decision on a job awaiting approval, after the checks every decision shares. */
+  private decide(
+    jobId: string,
+    approver: string,
+    act: (job: JobRecord) => Promise<Decision>,
+  ): Promise<Decision> {
+    return this.locks.run(`approval:${jobId}`, async () => {
+      const job = await this.store.getJob(jobId);
+      if (!job?.approval)
+        return refused(404, "JOB_NOT_FOUND", `No job awaiting approval has the id ${jobId}.`);
+      // Approver names are read from the config in force now: one removed since signing in decides nothing.
+      if (!this.live.current.approval?.approvers.some((configured) => configured.name === approver)) {
+        return refused(403, "FORBIDDEN", `${approver} is no longer an approver in deletegate's config.`);
+      }
+      if (await this.expire(job, Date.now())) {
+        return refused(
+          409,
+          "NOT_AWAITING_APPROVAL",
+          `Job ${jobId} expired unanswered at ${job.approval.expires_at}.`,
+        );
+      }
+      if (job.status !== "awaiting_approval" || isTerminal(job)) {
+        return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} is ${job.status}, not awaiting approval.`);
+      }
+      if (job.halted) {
+        return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} cannot be approved: ${job.halted}.`);
+      }
+      return act(job);
+    });
+  }
+
+  private async answer(job: JobRecord): Promise<Decision> {
+    const view = await this.runner.view(job.id, { offset: 0, limit: 100 }, null);
+    if (!view) return refused(404, "JOB_NOT_FOUND", `Job ${job.id} is missing from the store.`);
+    return { ok: true, job: view };
+  }
+
+  private fields(job: JobRecord) {
+    return {
+      plan_id: job.plan_id,
+      job_id: job.id,
+      backend: job.backend,
+      target: job.target,
+      reason: job.reason,
+      actor: job.requested_by,
+    };
+  }
+
+  /** An approval decision's audit line; a decision stands even if the line cannot be written (logged). */
+  private record(
+    job: JobRecord,
+    event: ApprovalEvent,
+    approver: string,
+    comment: string | null,
+    extra: Partial<AuditEntry>,
+  ): void {
+    this.safeRecord({
+      ...this.fields(job),
+      event,
+      actor: approver,
+      approver,
+      comment,
+      digest: job.approval?.digest,
+      required: job.approval?.required,
+      ...extra,
+    });
+  }
+
+  private safeRecord(entry: AuditEntry): void {
+    try {
+      this.audit.record(entry);
+    } catch (error) {
+      this.logger.error(
+        { err: error, job_id: entry.job_id, event: entry.event },
+        "approval event not audited",
+      );
+    }
+  }
+
+  private notify(event: ApprovalEvent, job: JobRecord, what: string): void {
+    this.webhooks.send(
+      approvalNotice(
+        event,
+        {
+          id: job.id,
+          backend: job.backend,
+          kind: job.kind,
+          target: job.target,
+          reason: job.reason,
+          total: job.total,
+          requested_by: job.requested_by,
+        },
+        this.runner.approvalUrl(job.id),
+        what,
+      ),
+    );
+  }
+}
