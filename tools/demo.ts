@@ -1,7 +1,7 @@
 // `npm run demo`: five backend simulators, deletegate over stdio, and an agent's calls — Splendor step by step, then one compact section per other kind.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -9,6 +9,7 @@ import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.j
 import type { AuditEntry } from "../src/audit.js";
 import type { BackendSummary, PlanView } from "../src/gate/gate.js";
 import type { JobView } from "../src/jobs/view.js";
+import { approvalSection } from "./demo-approval.js";
 import type { RecordedRequest } from "./simulators/base.js";
 import { type LangsmithSimulator, startLangsmithSimulator } from "./simulators/langsmith.js";
 import { type MoorchehSimulator, startMoorchehSimulator } from "./simulators/moorcheh.js";
@@ -1043,6 +1044,15 @@ async function walk(client: Client, sims: Simulators, auditLog: string): Promise
   // Closing first lets the server write its last lines and exit before the log is read.
   await client.close();
   reportFinalAudit(auditLog, tokens, 1 + sections.length);
+  await approvalSection({
+    number: 7 + sections.length + 1,
+    cli: CLI,
+    dir: dirname(auditLog),
+    splendor: sims.splendor,
+    secrets: SECRETS,
+    tenant: TENANT,
+    print: { heading, line, fact, check },
+  });
 }
 
 async function main(): Promise<number> {

@@ -282,6 +282,27 @@ describe("approval mode: the job waits for people signed in to the console", () 
     expect(deletesFor(sim, "crm-self")).toBe(0);
   });
 
+  it("a crash while awaiting approval: after the restart the job still awaits, and approving it runs it once", async () => {
+    const first = await setup();
+    const { job } = await request(first.agent, "crm-crash");
+    await first.agent.close().catch(() => undefined);
+    await first.server.kill();
+    const server = await startHttpServer(first.path, {
+      env: { DELETEGATE_TOKEN_AGENT: AGENT_TOKEN, DG_WEBHOOK: WEBHOOK_SECRET },
+    });
+    cleanups.push(() => server.stop());
+    const agent = await connectHttp(server.url, AGENT_TOKEN, { name: "agent-client" });
+    cleanups.push(() => agent.close());
+    expect(structured(await agent.call("get_delete_job", { job_id: job.job_id })).status).toBe(
+      "awaiting_approval",
+    );
+    const origin = new URL(server.url).origin;
+    const alice = await login(origin, "alice", PASSWORDS.alice);
+    expect((await approve(origin, alice, job.job_id)).status).toBe(200);
+    expect((await finalJob(agent, job.job_id)).status).toBe("succeeded");
+    expect(deletesFor(sim, "crm-crash")).toBe(1);
+  });
+
   it("the policy in force is checked again at the last approval", async () => {
     const { agent, origin, server, path, auditLog } = await setup();
     const { job } = await request(agent, "crm-policy");

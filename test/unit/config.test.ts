@@ -342,3 +342,80 @@ describe("allowTargets on kinds without a target", () => {
     ).toBe("backends.ls.allowTargets: kind langsmith has no target, so allowTargets cannot apply; remove it");
   });
 });
+
+describe("approval config (SPEC §3)", () => {
+  // A well-formed hash (its password is irrelevant here).
+  const HASH = `scrypt$32768$8$1$${"A".repeat(22)}$${"B".repeat(43)}`;
+  const approval = (extra: Record<string, unknown> = {}) => ({
+    approvers: [
+      { name: "alice", passwordHash: HASH },
+      { name: "bob", passwordHash: HASH },
+    ],
+    ...extra,
+  });
+
+  it("fills the defaults and resolves each webhook's secret from the environment", () => {
+    const config = parseConfig(
+      withBackend(
+        { confirmation: "approval" },
+        { approval: approval({ notify: [{ url: "http://127.0.0.1:9/hook", secretEnv: "HOOK_SECRET" }] }) },
+      ),
+      { ...ENV, HOOK_SECRET: "hook-secret-value" },
+    );
+    expect(config.approval).toEqual({
+      approvers: approval().approvers,
+      required: 1,
+      ttlSeconds: 86_400,
+      publicUrl: null,
+      notify: [{ url: "http://127.0.0.1:9/hook", secretEnv: "HOOK_SECRET", secret: "hook-secret-value" }],
+    });
+    expect(config.backends["splendor-prod"]?.confirmation).toBe("approval");
+  });
+
+  it("refuses approval mode without approvers, naming the key that asks for it", () => {
+    expect(configError(withBackend({ confirmation: "approval" }))).toBe(
+      "approval: is required (with approvers) because backends.splendor-prod.confirmation is approval",
+    );
+    expect(configError(withBackend({}, { confirmation: { mode: "approval" } }))).toBe(
+      "approval: is required (with approvers) because confirmation.mode is approval",
+    );
+  });
+
+  it("refuses passwords in place of hashes, too many required, duplicate names and unset webhook secrets", () => {
+    expect(
+      configError(
+        withBackend({}, { approval: approval({ approvers: [{ name: "a", passwordHash: "hunter2" }] }) }),
+      ),
+    ).toBe("approval.approvers.0.passwordHash: must be a hash made by `deletegate approver hash`");
+    expect(configError(withBackend({}, { approval: approval({ required: 3 }) }))).toBe(
+      "approval.required: must be at most the number of approvers",
+    );
+    expect(
+      configError(
+        withBackend(
+          {},
+          {
+            approval: approval({
+              approvers: [
+                { name: "a", passwordHash: HASH },
+                { name: "a", passwordHash: HASH },
+              ],
+            }),
+          },
+        ),
+      ),
+    ).toBe("approval.approvers.1.name: is not unique");
+    expect(
+      configError(
+        withBackend(
+          {},
+          { approval: approval({ notify: [{ url: "http://127.0.0.1:9/", secretEnv: "UNSET_HOOK" }] }) },
+        ),
+      ),
+    ).toBe("approval.notify.0.secretEnv: environment variable UNSET_HOOK is not set");
+    const message = configError(
+      withBackend({}, { approval: approval({ approvers: [{ name: "a", passwordHash: "hunter2" }] }) }),
+    );
+    expect(message).not.toContain("hunter2");
+  });
+});
