@@ -22,7 +22,8 @@ export const SERVER_NAME = "deletegate";
 const INSTRUCTIONS =
   "deletegate deletes data in configured backends safely. Flow: list_backends → dry_run_delete (a preview that " +
   "deletes nothing and returns a plan) → show the person the counts → execute_delete with the plan_id (and the " +
-  "confirmation token in token mode; in human mode the person confirms in a form) → get_delete_job until the job is terminal. " +
+  "confirmation token in token mode; in human mode the person confirms in a form; in approval mode the job waits " +
+  "until people approve it in deletegate's console: give the person its approval.url) → get_delete_job until the job is terminal. " +
   "Every delete needs a reason saying why.";
 
 /** How long a person may take to answer the confirmation form. */

@@ -8,7 +8,8 @@ export const executeDelete = defineTool({
   name: "execute_delete",
   title: "Execute a previewed delete",
   description:
-    "Runs a plan from dry_run_delete after confirmation (the plan's confirmation token, or the person confirming in a form) and returns its job. " +
+    "Runs a plan from dry_run_delete after confirmation (the plan's confirmation token, or the person confirming in a form) and returns its job; " +
+    "in approval mode the job waits for approvers in deletegate's console (hand the person its approval.url). " +
     "Calling it again returns the same job; follow progress with get_delete_job.",
   inputSchema: {
     plan_id: z.string().describe("plan_id from dry_run_delete"),
