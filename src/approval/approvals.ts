@@ -58,12 +58,18 @@ export class Approvals {
     this.sweeper = null;
   }
 
-  /** Jobs with an approval (pending: still awaiting it), newest first. */
+  /**
+   * Jobs with an approval, newest first: pending ones (read from the unfinished jobs, so the list costs what waits,
+   * not every job ever run), or the approvals among the last `limit` jobs.
+   */
   async list(pendingOnly: boolean, limit = 100): Promise<JobView[]> {
-    const views = await this.runner.list({ owner: null, limit: 10_000 });
-    return views
-      .filter((view) => view.approval !== null && (!pendingOnly || view.status === "awaiting_approval"))
-      .slice(0, limit);
+    if (!pendingOnly) {
+      const recent = await this.runner.list({ owner: null, limit });
+      return recent.filter((view) => view.approval !== null);
+    }
+    const waiting = (await this.store.unfinishedJobs()).filter((job) => job.status === "awaiting_approval");
+    const views = await Promise.all(waiting.reverse().map((job) => this.runner.view(job.id, null, null)));
+    return views.filter((view): view is JobView => view?.status === "awaiting_approval").slice(0, limit);
   }
 
   async view(jobId: string): Promise<JobView | undefined> {
