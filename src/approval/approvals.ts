@@ -9,7 +9,7 @@ import type { Audit, AuditEntry } from "../audit.js";
 import { GateError } from "../gate/errors.js";
 import type { DeletionGate } from "../gate/gate.js";
 import { KeyedLock } from "../jobs/coordination.js";
-import { isTerminal, type Runner } from "../jobs/runner.js";
+import { isTerminal, jobFields, type Runner } from "../jobs/runner.js";
 import type { JobRecord, Store } from "../jobs/store.js";
 import type { JobView } from "../jobs/view.js";
 import type { LiveConfig } from "../live-config.js";
@@ -122,7 +122,7 @@ export class Approvals {
       await this.store.putJob(job);
       try {
         this.audit.record({
-          ...this.fields(job),
+          ...jobFields(job),
           event: "delete.confirmed",
           actor: approval.approvals.map((given) => given.approver).join(", "),
           counts: { to_delete: job.total, batches: job.batch_count },
@@ -161,7 +161,7 @@ export class Approvals {
       job.finished_at = new Date().toISOString();
       job.notes = [...job.notes, "Withdrawn before it was approved; nothing was sent."];
       await this.store.putJob(job);
-      this.safeRecord({ ...this.fields(job), event: "job.cancelled", actor, status: "cancelled" });
+      this.safeRecord({ ...jobFields(job), event: "job.cancelled", actor, status: "cancelled" });
       return true;
     });
   }
@@ -187,7 +187,7 @@ export class Approvals {
     job.status = "expired";
     job.finished_at = new Date(now).toISOString();
     await this.store.putJob(job);
-    this.safeRecord({ ...this.fields(job), event: "approval.expired", digest: job.approval.digest });
+    this.safeRecord({ ...jobFields(job), event: "approval.expired", digest: job.approval.digest });
     this.notify("approval.expired", job, "approval expired unanswered");
     return true;
   }
@@ -229,17 +229,6 @@ export class Approvals {
     return { ok: true, job: view };
   }
 
-  private fields(job: JobRecord) {
-    return {
-      plan_id: job.plan_id,
-      job_id: job.id,
-      backend: job.backend,
-      target: job.target,
-      reason: job.reason,
-      actor: job.requested_by,
-    };
-  }
-
   /** An approval decision's audit line; a decision stands even if the line cannot be written (logged). */
   private record(
     job: JobRecord,
@@ -249,7 +238,7 @@ export class Approvals {
     extra: Partial<AuditEntry>,
   ): void {
     this.safeRecord({
-      ...this.fields(job),
+      ...jobFields(job),
       event,
       actor: approver,
       approver,

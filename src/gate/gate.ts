@@ -74,6 +74,18 @@ export interface BackendSummary {
   confirmation_mode: ConfirmationMode;
 }
 
+/** The fields of an audit line about a plan's job. */
+function planFields(plan: PlanRecord, jobId: string, actor: string) {
+  return {
+    plan_id: plan.id,
+    job_id: jobId,
+    backend: plan.backend,
+    target: plan.target,
+    actor,
+    reason: plan.reason,
+  };
+}
+
 function humanUnavailable(): GateError {
   return new GateError(
     "HUMAN_CONFIRMATION_UNAVAILABLE",
@@ -313,12 +325,7 @@ export class DeletionGate {
     try {
       this.audit.record({
         event: "delete.confirmed",
-        plan_id: plan.id,
-        job_id: jobId,
-        backend: plan.backend,
-        target: plan.target,
-        actor: caller.actor,
-        reason: plan.reason,
+        ...planFields(plan, jobId, caller.actor),
         counts: { to_delete: count, batches: plan.batch_count },
       });
     } catch (error) {
@@ -357,12 +364,7 @@ export class DeletionGate {
     try {
       this.audit.record({
         event: "approval.requested",
-        plan_id: plan.id,
-        job_id: jobId,
-        backend: plan.backend,
-        target: plan.target,
-        actor: caller.actor,
-        reason: plan.reason,
+        ...planFields(plan, jobId, caller.actor),
         digest: plan.digest,
         required: approval.required,
         counts: { to_delete: plan.counts.to_delete, batches: plan.batch_count },

@@ -119,7 +119,7 @@ function formatMs(ms: number): string {
 }
 
 /** The fields every audit line about a job carries. */
-function jobFields(job: JobRecord) {
+export function jobFields(job: JobRecord) {
   return {
     job_id: job.id,
     plan_id: job.plan_id,
