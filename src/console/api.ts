@@ -6,13 +6,27 @@
 // HttpOnly, SameSite=Strict cookie (Secure on https), and every state-changing call needs the CSRF token that
 // login returned, in a header a cross-site form cannot set. Failed sign-ins are slowed down, never refused, so
 // nobody can lock an approver out. Agent text (reason, target, ids) is data: JSON in the API, escaped in pages.
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { open, readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { fileURLToPath } from "node:url";
 import type { App } from "../app.js";
 import type { Decision } from "../approval/approvals.js";
 import { verifyPassword } from "../approval/password.js";
+import { verifyAuditFile } from "../audit.js";
 import { ABORTED, drain, readBody, readJson } from "../transports/http-body.js";
-import { approvalPage, signInPage } from "./pages.js";
+import {
+  type AuditFacts,
+  approvalPage,
+  auditPage,
+  type ConsoleUser,
+  jobPage,
+  jobsPage,
+  notFoundPage,
+  pendingPage,
+  refusedPage,
+  signInPage,
+} from "./pages.js";
 
 export const CONSOLE_PATH = "/console";
 const COOKIE = "deletegate_console";
@@ -34,6 +48,76 @@ interface ConsoleSession {
 
 const APPROVAL_PATH = /^\/console\/api\/approvals\/([^/]+)(?:\/(approve|reject))?$/;
 const PAGE_PATH = /^\/console\/approvals\/([^/]+)(\/ids\.csv)?$/;
+const JOBS_API_PATH = /^\/console\/api\/jobs(?:\/([^/]+))?$/;
+const JOB_PAGE_PATH = /^\/console\/jobs\/([^/]+)$/;
+/** Where sign-in may return to: a console page of this server, never an address a link chose. */
+const NEXT_PATH = /^\/console\/(?:jobs(?:\/[\w.~%-]+)?|audit|approvals\/[\w.~%-]+)?$/;
+/** Jobs on the jobs page (and in its JSON), newest first. */
+const JOBS_SHOWN = 50;
+/** Failed ids on one job page, by default and at most. */
+const FAILED_PAGE = 100;
+const FAILED_PAGE_MAX = 1_000;
+/** The audit page shows this many last lines, reading at most AUDIT_TAIL_BYTES from the file's end. */
+const AUDIT_LINES = 200;
+const AUDIT_TAIL_BYTES = 4 * 1024 * 1024;
+/** The stylesheet and script, next to this module (the build copies src/console/assets to dist/console/assets). */
+const ASSETS_DIR = fileURLToPath(new URL("./assets/", import.meta.url));
+const ASSET_TYPES: Record<string, string> = {
+  "console.css": "text/css; charset=utf-8",
+  "console.js": "text/javascript; charset=utf-8",
+};
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** A path segment decoded, or null when it is not valid percent-encoding. */
+function decodeSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
+/** A whole number query parameter within [min, max], else the fallback. */
+function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || !/^\d{1,9}$/.test(raw)) return fallback;
+  return Math.min(max, Math.max(min, Number(raw)));
+}
+
+/**
+ * The last `count` lines of a file (oldest first), reading backwards at most `maxBytes`; `clipped` when fewer were
+ * returned because the lines were longer than that.
+ */
+async function tailLines(
+  path: string,
+  count: number,
+  maxBytes: number,
+): Promise<{ lines: string[]; clipped: boolean }> {
+  const file = await open(path, "r");
+  try {
+    const { size } = await file.stat();
+    const chunks: Buffer[] = [];
+    let position = size;
+    let newlines = 0;
+    while (position > 0 && newlines <= count && size - position < maxBytes) {
+      const length = Math.min(64 * 1024, position, maxBytes - (size - position));
+      position -= length;
+      const chunk = Buffer.alloc(length);
+      const { bytesRead } = await file.read(chunk, 0, length, position);
+      const read = chunk.subarray(0, bytesRead);
+      for (const byte of read) if (byte === 0x0a) newlines++;
+      chunks.unshift(read);
+    }
+    const lines = Buffer.concat(chunks).toString("utf8").split("\n");
+    if (lines.at(-1) === "") lines.pop();
+    // Unless the read reached the start of the file, its first line is a part of a line.
+    if (position > 0) lines.shift();
+    return { lines: lines.slice(-count), clipped: position > 0 && lines.length < count };
+  } finally {
+    await file.close();
+  }
+}
 
 /** One CSV field: quoted when it holds a quote, a comma or a line break; a leading =+-@ cannot start a formula. */
 function csvField(value: string): string {
@@ -73,6 +157,8 @@ function sendError(res: ServerResponse, status: number, error: string, message: 
 export class ConsoleServer {
   private readonly sessions = new Map<string, ConsoleSession>();
   private readonly failures = new Map<string, { count: number; last: number }>();
+  /** The stylesheet and script, read once. */
+  private readonly assets = new Map<string, { body: Buffer; etag: string }>();
 
   constructor(
     private readonly app: App,
@@ -86,15 +172,23 @@ export class ConsoleServer {
     if (path === `${CONSOLE_PATH}/api/login` && req.method === "POST") return this.login(req, res);
     if (path.startsWith(`${CONSOLE_PATH}/api/`)) return this.api(req, res, url);
     if (path === `${CONSOLE_PATH}/login` && req.method === "POST") return this.formLogin(req, res);
+    if (path === `${CONSOLE_PATH}/logout` && req.method === "POST") return this.logout(req, res);
+    if (path.startsWith(`${CONSOLE_PATH}/assets/`) && req.method === "GET")
+      return this.asset(req, res, path.slice(`${CONSOLE_PATH}/assets/`.length));
     const page = PAGE_PATH.exec(path);
-    if (page) {
-      const jobId = decodeURIComponent(page[1] as string);
-      if (page[2] && req.method === "GET") return this.download(req, res, jobId);
-      if (!page[2] && req.method === "GET") return this.page(req, res, jobId);
-      if (!page[2] && req.method === "POST") return this.formDecision(req, res, jobId);
+    const pageJob = page && decodeSegment(page[1] as string);
+    if (page && pageJob) {
+      if (page[2] && req.method === "GET") return this.download(req, res, pageJob);
+      if (!page[2] && req.method === "GET") return this.page(req, res, pageJob);
+      if (!page[2] && req.method === "POST") return this.formDecision(req, res, pageJob);
     }
-    if ((path === CONSOLE_PATH || path === `${CONSOLE_PATH}/`) && req.method === "GET") {
-      return this.html(res, 200, signInPage(null));
+    if (req.method === "GET") {
+      if (path === CONSOLE_PATH || path === `${CONSOLE_PATH}/`) return this.pendingPage(req, res);
+      if (path === `${CONSOLE_PATH}/jobs`) return this.jobsPage(req, res);
+      if (path === `${CONSOLE_PATH}/audit`) return this.auditPage(req, res);
+      const job = JOB_PAGE_PATH.exec(path);
+      const jobId = job && decodeSegment(job[1] as string);
+      if (job && jobId) return this.jobPage(req, res, url, jobId);
     }
     drain(req);
     sendError(res, 404, "NOT_FOUND", "No such console page.");
@@ -140,13 +234,9 @@ export class ConsoleServer {
     const next = form.get("next") ?? "";
     const started = await this.signIn(req, form.get("name") ?? "", form.get("password") ?? "");
     // Only a console page of this server, never an address the link chose.
-    const target = PAGE_PATH.test(next) ? next : `${CONSOLE_PATH}/`;
-    if (!started)
-      return this.html(
-        res,
-        401,
-        signInPage(PAGE_PATH.test(next) ? next : null, "Wrong approver name or password."),
-      );
+    const safeNext = NEXT_PATH.test(next) ? next : null;
+    const target = safeNext ?? `${CONSOLE_PATH}/`;
+    if (!started) return this.html(res, 401, signInPage(safeNext, "Wrong approver name or password."));
     res.writeHead(303, { location: target, "set-cookie": started.cookie, "cache-control": "no-store" });
     res.end();
   }
@@ -265,6 +355,18 @@ export class ConsoleServer {
       return sendError(res, 401, "UNAUTHORIZED", "Sign in to the console first (POST /console/api/login).");
     }
     const path = url.pathname;
+    const jobs = JOBS_API_PATH.exec(path);
+    if (jobs) {
+      drain(req);
+      if (req.method !== "GET") return sendError(res, 405, "METHOD_NOT_ALLOWED", "Jobs are read with GET.");
+      if (!jobs[1])
+        return sendJson(res, 200, { jobs: await this.app.runner.list({ owner: null, limit: JOBS_SHOWN }) });
+      const jobId = decodeSegment(jobs[1]);
+      const job = jobId === null ? undefined : await this.app.runner.view(jobId, null, null);
+      return job
+        ? sendJson(res, 200, job)
+        : sendError(res, 404, "JOB_NOT_FOUND", `No job has the id ${jobId ?? jobs[1]}.`);
+    }
     if (req.method === "GET" && path === `${CONSOLE_PATH}/api/approvals`) {
       const status = url.searchParams.get("status") ?? "pending";
       if (status !== "pending" && status !== "all") {
@@ -277,7 +379,11 @@ export class ConsoleServer {
       drain(req);
       return sendError(res, 404, "NOT_FOUND", "No such console API.");
     }
-    const jobId = decodeURIComponent(match[1] as string);
+    const jobId = decodeSegment(match[1] as string);
+    if (jobId === null) {
+      drain(req);
+      return sendError(res, 404, "JOB_NOT_FOUND", "No job has that id.");
+    }
     const action = match[2];
     if (!action && req.method === "GET") {
       const job = await this.app.approvals.view(jobId);
@@ -296,6 +402,16 @@ export class ConsoleServer {
     }
     const body = await this.body(req, res);
     if (!body) return;
+    // Only `comment`, and only as text: anything else is a malformed decision, not an approval without comment.
+    const unknown = Object.keys(body).filter((key) => key !== "comment");
+    if (unknown.length > 0 || (body.comment !== undefined && typeof body.comment !== "string")) {
+      return sendError(
+        res,
+        400,
+        "INVALID_INPUT",
+        'The body is {"comment": "…"} (a string; required to reject).',
+      );
+    }
     const comment = typeof body.comment === "string" ? body.comment.trim().slice(0, 2_000) : null;
     const decision: Decision =
       action === "approve"
@@ -310,8 +426,117 @@ export class ConsoleServer {
     if (!session)
       return this.html(res, 200, signInPage(`${CONSOLE_PATH}/approvals/${encodeURIComponent(jobId)}`));
     const facts = await this.app.approvals.facts(jobId);
-    if (!facts) return this.html(res, 404, signInPage(null, `No approval for job ${jobId}.`));
+    if (!facts) return this.html(res, 404, notFoundPage(`No approval for job ${jobId}.`, session));
     return this.html(res, 200, approvalPage(facts, session.approver, session.csrf));
+  }
+
+  /** The signed-in approver of a page request, or null after answering with the sign-in form (back to `next`). */
+  private pageSession(req: IncomingMessage, res: ServerResponse, next: string): ConsoleUser | null {
+    const session = this.session(req);
+    if (session) return session;
+    this.html(res, 200, signInPage(NEXT_PATH.test(next) ? next : null));
+    return null;
+  }
+
+  /** `/console/`: the jobs awaiting approval (the sign-in form until signed in). */
+  private async pendingPage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const user = this.pageSession(req, res, `${CONSOLE_PATH}/`);
+    if (!user) return;
+    this.html(res, 200, pendingPage(await this.app.approvals.list(true), user));
+  }
+
+  private async jobsPage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const user = this.pageSession(req, res, `${CONSOLE_PATH}/jobs`);
+    if (!user) return;
+    this.html(res, 200, jobsPage(await this.app.runner.list({ owner: null, limit: JOBS_SHOWN }), user));
+  }
+
+  private async jobPage(req: IncomingMessage, res: ServerResponse, url: URL, jobId: string): Promise<void> {
+    const user = this.pageSession(req, res, `${CONSOLE_PATH}/jobs/${encodeURIComponent(jobId)}`);
+    if (!user) return;
+    const page = {
+      offset: intParam(url, "offset", 0, 0, Number.MAX_SAFE_INTEGER),
+      limit: intParam(url, "limit", FAILED_PAGE, 1, FAILED_PAGE_MAX),
+    };
+    const job = await this.app.runner.view(jobId, page, null);
+    if (!job) return this.html(res, 404, notFoundPage(`No job has the id ${jobId}.`, user));
+    this.html(res, 200, jobPage(job, page, user));
+  }
+
+  private async auditPage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const user = this.pageSession(req, res, `${CONSOLE_PATH}/audit`);
+    if (!user) return;
+    const path = this.app.config.auditLog;
+    let facts: AuditFacts;
+    if (path === "stderr") {
+      facts = { destination: "stderr" };
+    } else {
+      let verdict: Extract<AuditFacts, { destination: "file" }>["verdict"];
+      let tail = { lines: [] as string[], clipped: false };
+      try {
+        // Reads the whole file (synchronously, as `deletegate audit verify` does).
+        verdict = verifyAuditFile(path);
+        tail = await tailLines(path, AUDIT_LINES, AUDIT_TAIL_BYTES);
+      } catch (error) {
+        verdict = { error: (error as Error).message };
+      }
+      facts = { destination: "file", path, verdict, ...tail, asked: AUDIT_LINES };
+    }
+    this.html(res, 200, auditPage(facts, user));
+  }
+
+  /** The sign-out button: ends the session (its CSRF token required) and clears the cookie. */
+  private async logout(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await this.form(req, res);
+    if (!form) return;
+    const id = cookieValue(req, COOKIE);
+    const session = this.session(req);
+    if (session && id) {
+      if (!sameSecret(form.get("csrf") ?? "", session.csrf))
+        return this.html(res, 403, refusedPage("The sign-out form expired; use the button again.", session));
+      this.sessions.delete(id);
+      this.app.logger.info({ approver: session.approver }, "console sign-out");
+    }
+    res.writeHead(303, {
+      location: `${CONSOLE_PATH}/`,
+      "set-cookie": `${COOKIE}=; Path=${CONSOLE_PATH}; HttpOnly; SameSite=Strict; Max-Age=0${this.secure() ? "; Secure" : ""}`,
+      "cache-control": "no-store",
+    });
+    res.end();
+  }
+
+  /** The console's stylesheet or script (no session needed: they hold nothing private). */
+  private async asset(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    drain(req);
+    const type = Object.hasOwn(ASSET_TYPES, name) ? ASSET_TYPES[name] : undefined;
+    if (!type) return sendError(res, 404, "NOT_FOUND", "No such console asset.");
+    let asset = this.assets.get(name);
+    if (!asset) {
+      let body: Buffer;
+      try {
+        body = await readFile(`${ASSETS_DIR}${name}`);
+      } catch (error) {
+        // A build that skipped `npm run build`'s copy of src/console/assets: the pages still work, unstyled.
+        this.app.logger.error({ err: error, asset: name }, "console asset missing");
+        return sendError(res, 500, "ASSET_MISSING", `The console's ${name} is missing from this build.`);
+      }
+      asset = { body, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"` };
+      this.assets.set(name, asset);
+    }
+    const headers = {
+      "content-type": type,
+      etag: asset.etag,
+      "cache-control": "no-cache",
+      "x-content-type-options": "nosniff",
+      "cross-origin-resource-policy": "same-origin",
+      "content-security-policy": PAGE_CSP,
+    };
+    if (req.headers["if-none-match"] === asset.etag) {
+      res.writeHead(304, headers);
+      return void res.end();
+    }
+    res.writeHead(200, { ...headers, "content-length": String(asset.body.length) });
+    res.end(asset.body);
   }
 
   /** Every id of the job, one per line under an `id` header, as the person's download. */
@@ -335,9 +560,10 @@ export class ConsoleServer {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-store",
       "x-content-type-options": "nosniff",
-      "referrer-policy": "no-referrer",
-      "content-security-policy":
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      // Not no-referrer: with it, browsers send `Origin: null` on the pages' own form posts, which the transport
+      // refuses (DNS-rebinding check). same-origin still sends nothing to other sites.
+      "referrer-policy": "same-origin",
+      "content-security-policy": PAGE_CSP,
     });
     res.end(body);
   }

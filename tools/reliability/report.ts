@@ -11,6 +11,7 @@ const AREAS = [
   "faults",
   "crash",
   "policy",
+  "console",
   "hostile input",
   "secrets",
   "audit",

@@ -13,6 +13,7 @@
   let timer = null;
 
   const label = (status) => status.replaceAll("_", " ");
+  const readable = (iso) => (iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC") : "not yet");
 
   function say(text) {
     if (announce) announce.textContent = text;
@@ -25,7 +26,26 @@
     }
   }
 
-  /** Updates every element showing this job; returns whether its status changed. */
+  /** The backend's own jobs for this job, one item each: its id, then its status. */
+  function showBackendJobs(list, backendJobs) {
+    const wanted = backendJobs.map((item) => `${item.id}: ${item.status}`);
+    const shown = [...list.children].map((item) => item.textContent);
+    if (wanted.join("\n") !== shown.join("\n")) {
+      list.replaceChildren(
+        ...backendJobs.map((item) => {
+          const entry = document.createElement("li");
+          const id = document.createElement("code");
+          id.textContent = item.id;
+          entry.append(id, `: ${item.status}`);
+          return entry;
+        }),
+      );
+    }
+    const holder = list.closest("[data-hide-empty]");
+    if (holder) holder.hidden = backendJobs.length === 0;
+  }
+
+  /** Updates every element showing this job; returns whether there is one. */
   function show(job) {
     const scopes = document.querySelectorAll(`[data-job-id="${CSS.escape(job.job_id)}"]`);
     let changed = false;
@@ -47,8 +67,10 @@
       setField(scope, "batches_done", job.batches.done);
       setField(scope, "batches_failed", job.batches.failed);
       setField(scope, "batches_in_flight", job.batches.in_flight);
-      setField(scope, "started_at", job.started_at ?? "not yet");
-      setField(scope, "finished_at", job.finished_at ?? "not yet");
+      setField(scope, "started_at", readable(job.started_at));
+      setField(scope, "finished_at", readable(job.finished_at));
+      for (const list of scope.querySelectorAll('[data-list="backend_jobs"]'))
+        showBackendJobs(list, job.backend_jobs);
       for (const bar of scope.querySelectorAll('progress[data-field="progress"]')) {
         bar.max = Math.max(1, counts.total);
         bar.value = done;
@@ -89,7 +111,7 @@
     const jobs = Array.isArray(body.jobs) ? body.jobs : [body];
     let unseen = 0;
     for (const job of jobs) if (!show(job)) unseen++;
-    if (updated) updated.textContent = `Updated ${new Date().toLocaleTimeString()}.`;
+    if (updated) updated.textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC.`;
     const more = document.getElementById("live-more");
     if (more) more.hidden = unseen === 0;
     if (single && jobs.every((job) => TERMINAL.includes(job.status))) stop();
