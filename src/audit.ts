@@ -1,7 +1,17 @@
 // The audit trail (SPEC §8): one JSON object per line, appended synchronously so a crash cannot lose a written
 // event, each line chained to the one before it by `prev_sha256` so that `deletegate audit verify` can find edits.
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { scrubSecretValues } from "./logger.js";
 
@@ -174,9 +184,61 @@ function writeAll(fd: number, bytes: Buffer): void {
 }
 
 /** A file (opened for append; the chain goes on from its last line) or stderr (chained from genesis). */
+/** How long a writer waits for another process's append before the line fails (as a full disk would). */
+const LOCK_WAIT_MS = 10_000;
+/** A lock file older than this is left over by a process that died holding it: an append takes microseconds. */
+const STALE_LOCK_MS = 30_000;
+
+/**
+ * Serialises appends to one audit file across processes (stdio servers and `deletegate console` on one config,
+ * SPEC §8): `<file>.lock`, created exclusively, names its holder; a holder that died (its pid gone, or the lock
+ * older than STALE_LOCK_MS) loses it. Returns the release.
+ */
+function lockFile(path: string): () => void {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(lock, "wx");
+      try {
+        writeSync(fd, String(process.pid));
+      } finally {
+        closeSync(fd);
+      }
+      return () => rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    if (lockIsStale(lock)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${lock} is held by another process for over ${LOCK_WAIT_MS} ms`);
+    sleepMs(1);
+  }
+}
+
+function lockIsStale(lock: string): boolean {
+  try {
+    if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) return true;
+    const pid = Number(readFileSync(lock, "utf8"));
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // ESRCH: no such process (ENOENT: released meanwhile, so free too).
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ESRCH" || code === "ENOENT";
+  }
+}
+
+/** A file (opened for append; the chain goes on from its last line) or stderr (chained from genesis). */
 class ChainedSink {
   private fd: number | null = null;
   private head: ChainHead | null = null;
+  /** The file's size after this process's last append: a different size means another process appended. */
+  private end = 0;
 
   constructor(private readonly path: string | null) {
     if (path === null) {
@@ -184,43 +246,52 @@ class ChainedSink {
       this.head = { seq: 1, prevSha256: GENESIS_SHA256, torn: false };
     } else {
       mkdirSync(dirname(path), { recursive: true });
-      this.open();
+      this.append(() => null);
     }
   }
 
-  private open(): { fd: number; head: ChainHead } {
-    if (this.fd !== null && this.head !== null) return { fd: this.fd, head: this.head };
-    const fd = openSync(this.path as string, "a+");
+  /**
+   * Appends the line `build` makes from the chain fields it gets (nothing when it returns null). On a file, under
+   * the cross-process lock, after reading the chain head again if another process appended since.
+   */
+  append(build: (chain: { seq: number; prev_sha256: string }) => string | null): void {
+    if (this.path === null) {
+      this.writeLine(2, this.head as ChainHead, build);
+      return;
+    }
+    const release = lockFile(this.path);
     try {
-      const head = readChainHead(fd);
-      // End a torn line, so the next line starts on its own and verify names the torn one.
-      if (head.torn) writeAll(fd, Buffer.from("\n"));
-      this.fd = fd;
-      this.head = { ...head, torn: false };
-      return { fd, head: this.head };
+      if (this.fd === null) this.fd = openSync(this.path, "a+");
+      const fd = this.fd;
+      if (this.head === null || fstatSync(fd).size !== this.end) this.syncHead(fd);
+      this.writeLine(fd, this.head as ChainHead, build);
     } catch (error) {
-      closeSync(fd);
+      // Part of a line may be on disk: read the file's tail again before the next line.
+      this.close();
       throw error;
+    } finally {
+      release();
     }
   }
 
-  /** The chain fields of the line about to be written. */
-  next(): { seq: number; prev_sha256: string } {
-    const { head } = this.open();
-    return { seq: head.seq, prev_sha256: head.prevSha256 };
+  /** Reads where the chain goes on from the file's tail; a torn last line is ended so verify names it. */
+  private syncHead(fd: number): void {
+    const head = readChainHead(fd);
+    if (head.torn) writeAll(fd, Buffer.from("\n"));
+    this.head = { ...head, torn: false };
+    this.end = fstatSync(fd).size;
   }
 
-  /** `line` ends with "\n"; its hash is of exactly these bytes without the "\n". */
-  write(line: string): void {
-    const { fd, head } = this.open();
-    const bytes = Buffer.from(line, "utf8");
-    try {
-      writeAll(fd, bytes);
-    } catch (error) {
-      // Part of the line may be on disk: read the file's tail again before the next line.
-      if (this.path !== null) this.close();
-      throw error;
-    }
+  private writeLine(
+    fd: number,
+    head: ChainHead,
+    build: (chain: { seq: number; prev_sha256: string }) => string | null,
+  ) {
+    const line = build({ seq: head.seq, prev_sha256: head.prevSha256 });
+    if (line === null) return;
+    const bytes = Buffer.from(`${line}\n`, "utf8");
+    writeAll(fd, bytes);
+    this.end += bytes.length;
     this.head = {
       seq: head.seq + 1,
       prevSha256: sha256Hex(bytes.subarray(0, bytes.length - 1)),
@@ -249,7 +320,7 @@ function auditLine(entry: AuditEntry, chain: { seq: number; prev_sha256: string 
 export function createAudit(destination: string): Audit {
   const sink = new ChainedSink(destination === "stderr" ? null : destination);
   return {
-    record: (entry) => sink.write(`${auditLine(entry, sink.next())}\n`),
+    record: (entry) => sink.append((chain) => auditLine(entry, chain)),
     // A late record after close reopens the file and goes on from its tail.
     close: () => sink.close(),
   };
@@ -260,7 +331,7 @@ export type AuditVerdict =
   | { ok: false; line: number | null; reason: string; lines: number };
 
 const TWO_WRITERS =
-  "two processes may be appending to this file (each deletegate instance needs its own auditLog)";
+  "two processes may be appending to this file without the shared lock (instances on different machines each need their own auditLog)";
 /** How many recent line hashes verify remembers, to say when a line continues an earlier one. */
 const RECENT_LINES = 4096;
 

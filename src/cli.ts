@@ -21,7 +21,8 @@ Logs go to stderr; set DELETEGATE_LOG_LEVEL (debug, info, warn, error) to change
 HTTP sessions idle for DELETEGATE_SESSION_IDLE_MS (default 1800000) are closed; at most
 DELETEGATE_MAX_SESSIONS (default 1000) are open at once. With a redis:// store, an instance holds a
 job's lease for DELETEGATE_LEASE_MS (default 10000) and renews it while it runs the job.
-Each instance needs its own auditLog: two processes appending to one file break its hash chain.
+Processes on one machine may share an auditLog (appends are serialised by <file>.lock);
+instances on different machines each need their own.
 audit verify --head SHA also checks that the line whose sha256 you noted earlier is still in the file.`;
 
 function version(): string {

@@ -3,11 +3,13 @@
 import {
   appendFileSync,
   closeSync,
+  existsSync,
   mkdtempSync,
   openSync,
   readFileSync,
   rmSync,
   truncateSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -94,6 +96,35 @@ function forgedLine(lines: string[], k: number): string {
 }
 
 describe("writing the chain", () => {
+  it("takes over the append lock of a process that is gone, or of one held far too long", () => {
+    const path = tempFile();
+    const audit = createAudit(path);
+    // A lock left by a process that died holding it (no such pid).
+    writeFileSync(`${path}.lock`, "2147483646");
+    audit.record({ event: "plan.created" });
+    // A lock of a live process (this one) that is older than any append takes.
+    writeFileSync(`${path}.lock`, String(process.pid));
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, old, old);
+    audit.record({ event: "plan.created" });
+    audit.close();
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 2 });
+  });
+
+  it("goes on from another writer's lines instead of forking the chain", () => {
+    const path = tempFile();
+    const first = createAudit(path);
+    const second = createAudit(path);
+    for (let round = 0; round < 5; round++) {
+      first.record({ event: "plan.created", actor: "first" });
+      second.record({ event: "plan.created", actor: "second" });
+    }
+    first.close();
+    second.close();
+    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 10 });
+  });
+
   it("starts from the genesis value and chains each line to the exact bytes of the one before", () => {
     const lines = linesOf(writeLog(6));
     expect(lines).toHaveLength(6);
@@ -358,26 +389,32 @@ describe("verify finds every tamper", () => {
     }
   });
 
-  it("two writers on one file: verify says so", () => {
-    const path = writeLog(2);
+  /**
+   * What two writers without the shared lock leave (two machines on one network file, or a writer from before
+   * the lock): each goes on from the tail it read, so the second line forks from the same line as the first.
+   */
+  function forked(before: number): string {
+    const path = before === 0 ? tempFile() : writeLog(before);
+    const copy = tempFile();
+    writeFileSync(copy, existsSync(path) ? readFileSync(path) : "");
     const a = createAudit(path);
-    const b = createAudit(path);
+    const b = createAudit(copy);
     a.record(entry(10));
     b.record(entry(11));
     a.close();
     b.close();
+    appendFileSync(path, `${readFileSync(copy, "utf8").split("\n").at(-2)}\n`);
+    return path;
+  }
+
+  it("two writers without the shared lock: verify says so", () => {
+    const path = forked(2);
     expect(brokenLine(path)).toBe(4);
     expect(reasonOf(path)).toContain("two processes may be appending to this file");
   });
 
-  it("two writers that both started on an empty file: the second line starts the chain again", () => {
-    const path = tempFile();
-    const a = createAudit(path);
-    const b = createAudit(path);
-    a.record(entry(0));
-    b.record(entry(1));
-    a.close();
-    b.close();
+  it("two writers without the lock that both started on an empty file: the second line starts the chain again", () => {
+    const path = forked(0);
     expect(brokenLine(path)).toBe(2);
     expect(reasonOf(path)).toContain("continues from the genesis value");
     expect(reasonOf(path)).toContain("two processes may be appending to this file");
