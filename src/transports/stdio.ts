@@ -28,4 +28,11 @@ export async function serveStdio(app: App, version: string): Promise<void> {
   );
   await app.runner.resumeAll();
   app.approvals.startSweeping();
+  if (app.config.approval) {
+    // Said once, at start: on stdio nobody serves the console that approval links point to.
+    app.logger.warn(
+      "approval mode on stdio: the approval console is served by `deletegate --http` at /console/; " +
+        "`deletegate console` for stdio setups is not built yet, so approvers need a --http server on this store",
+    );
+  }
 }

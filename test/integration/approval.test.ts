@@ -3,6 +3,9 @@
 // the policy at the last approval, webhooks, the no-JavaScript page, and a crash while awaiting approval.
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../../src/approval/password.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
@@ -215,6 +218,39 @@ describe("approval mode: the job waits for people signed in to the console", () 
       approvals: 1,
       required: 1,
     });
+  });
+
+  it("a client that supports URL-mode elicitation is asked to open the link (not awaited: the console decides)", async () => {
+    const { server } = await setup();
+    const opened: { mode?: string; url?: string; message?: string }[] = [];
+    const client = new Client(
+      { name: "url-client", version: "1.0.0" },
+      { capabilities: { elicitation: { url: {} } } },
+    );
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      opened.push(request.params as { mode?: string; url?: string; message?: string });
+      return { action: "accept" };
+    });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(server.url), {
+        requestInit: { headers: { authorization: `Bearer ${AGENT_TOKEN}` } },
+      }),
+    );
+    cleanups.push(() => client.close());
+    const agent = {
+      call: (name: string, args: Record<string, unknown> = {}) =>
+        client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
+    } as HttpSession;
+    const { job } = await request(agent, "crm-url");
+    expect(job.status).toBe("awaiting_approval");
+    await until(() => opened.length > 0);
+    expect(opened[0]).toMatchObject({ mode: "url", url: job.approval.url });
+    // The client's "accept" is not consent: nothing runs until an approver decides.
+    await new Promise((done) => setTimeout(done, 300));
+    expect(structured(await agent.call("get_delete_job", { job_id: job.job_id })).status).toBe(
+      "awaiting_approval",
+    );
+    expect(deletesFor(sim, "crm-url")).toBe(0);
   });
 
   it("reject needs a comment, ends the job rejected, and sends nothing", async () => {
