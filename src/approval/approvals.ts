@@ -219,7 +219,12 @@ export class Approvals {
       if (job.halted) {
         return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} cannot be approved: ${job.halted}.`);
       }
-      return act(job);
+      const decision = await act(job);
+      // A refused decision (the requester approving, the policy at the last approval) is worth an operator's look.
+      if (!decision.ok) {
+        this.logger.warn({ job_id: jobId, approver, code: decision.code }, "approval decision refused");
+      }
+      return decision;
     });
   }
 
