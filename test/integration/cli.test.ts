@@ -33,7 +33,7 @@ describe("cli", () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("check-config");
     expect(help.stdout).toContain("audit verify FILE [--head SHA]");
-    expect(help.stdout).toContain("Each instance needs its own auditLog");
+    expect(help.stdout).toContain("Processes on one machine may share an auditLog");
     const version = run(["--version"]);
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
