@@ -183,7 +183,6 @@ function writeAll(fd: number, bytes: Buffer): void {
   }
 }
 
-/** A file (opened for append; the chain goes on from its last line) or stderr (chained from genesis). */
 /** How long a writer waits for another process's append before the line fails (as a full disk would). */
 const LOCK_WAIT_MS = 10_000;
 /** A lock file older than this is left over by a process that died holding it: an append takes microseconds. */
@@ -219,17 +218,35 @@ function lockFile(path: string): () => void {
   }
 }
 
+/** A lock file with no pid yet is being written by its holder; after this long, its holder died in between. */
+const UNNAMED_LOCK_MS = 1_000;
+
+/** Whether `pid` is a process that can still release a lock: alive, and not a zombie (killed, not yet reaped). */
+function holderAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    // Linux: "pid (comm) S …"; the state after the last ")" is Z for a zombie.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
+  } catch {
+    return true;
+  }
+}
+
 function lockIsStale(lock: string): boolean {
   try {
-    if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) return true;
+    const age = Date.now() - statSync(lock).mtimeMs;
+    if (age > STALE_LOCK_MS) return true;
     const pid = Number(readFileSync(lock, "utf8"));
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    process.kill(pid, 0);
-    return false;
+    if (!Number.isInteger(pid) || pid <= 0) return age > UNNAMED_LOCK_MS;
+    return !holderAlive(pid);
   } catch (error) {
-    // ESRCH: no such process (ENOENT: released meanwhile, so free too).
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === "ESRCH" || code === "ENOENT";
+    // Released meanwhile: free.
+    return (error as NodeJS.ErrnoException).code === "ENOENT";
   }
 }
 

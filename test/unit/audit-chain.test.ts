@@ -1,5 +1,7 @@
 // The audit hash chain: genesis, every line chained to the previous line's bytes, going on across restarts and
 // torn lines, and verify naming the first broken line for every kind of tamper.
+
+import { spawn } from "node:child_process";
 import {
   appendFileSync,
   closeSync,
@@ -96,7 +98,7 @@ function forgedLine(lines: string[], k: number): string {
 }
 
 describe("writing the chain", () => {
-  it("takes over the append lock of a process that is gone, or of one held far too long", () => {
+  it("takes over the append lock of a process that is gone, or of one held far too long", async () => {
     const path = tempFile();
     const audit = createAudit(path);
     // A lock left by a process that died holding it (no such pid).
@@ -107,9 +109,28 @@ describe("writing the chain", () => {
     const old = new Date(Date.now() - 60_000);
     utimesSync(`${path}.lock`, old, old);
     audit.record({ event: "plan.created" });
+    // A lock whose holder died before writing its pid (empty), a while ago.
+    writeFileSync(`${path}.lock`, "");
+    const aWhileAgo = new Date(Date.now() - 2_000);
+    utimesSync(`${path}.lock`, aWhileAgo, aWhileAgo);
+    audit.record({ event: "plan.created" });
+    // A lock of a killed process not yet reaped by its parent (a zombie: kill(pid, 0) still succeeds).
+    const parent = spawn("sh", ["-c", "sleep 30 & echo $!; exec sleep 30"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const child = await new Promise<number>((resolve) =>
+      parent.stdout.once("data", (data) => resolve(Number(String(data).trim()))),
+    );
+    process.kill(child, "SIGKILL");
+    await new Promise((done) => setTimeout(done, 100));
+    writeFileSync(`${path}.lock`, String(child));
+    const started = Date.now();
+    audit.record({ event: "plan.created" });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    parent.kill("SIGKILL");
     audit.close();
     expect(existsSync(`${path}.lock`)).toBe(false);
-    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 2 });
+    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 4 });
   });
 
   it("goes on from another writer's lines instead of forking the chain", () => {
