@@ -28,6 +28,7 @@ import {
   startHttpServer,
 } from "../integration/http-harness.js";
 import { recordTrial } from "./report.js";
+import { streamBody } from "./stream-body.js";
 
 const AGENT_TOKEN = `tka_${randomBytes(24).toString("base64url")}`;
 const PASSWORDS = {
@@ -655,7 +656,7 @@ describe("approval console under attack", () => {
     ];
     for (const test of cases) {
       for (let round = 0; round < 3; round++) {
-        const result = await streamBody(test.path, test.headers, test.size, test.chunked);
+        const result = await streamBody(port, test.path, test.headers, test.size, test.chunked);
         count(category, result.outcome);
         results.push({ name: test.name, ...result });
         // Node may cut a connection it answered while the client is still sending.
@@ -1216,45 +1217,3 @@ describe("approval console under attack", () => {
     expect(alive()).toBe(true);
   });
 });
-
-/** Streams a body of `size` bytes as fast as the server takes it; stops at the answer or the cut. */
-function streamBody(path: string, headers: Record<string, string>, size: number, chunked: boolean) {
-  return new Promise<{ outcome: number | string; sentMb: number; ms: number }>((resolve) => {
-    const started = Date.now();
-    const chunk = Buffer.alloc(64 * 1024, "x");
-    let sent = 0;
-    let settled = false;
-    const finish = (outcome: number | string) => {
-      if (settled) return;
-      settled = true;
-      req.destroy();
-      resolve({ outcome, sentMb: sent / MB, ms: Date.now() - started });
-    };
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        method: "POST",
-        headers: chunked ? headers : { ...headers, "content-length": String(size) },
-      },
-      (res) => {
-        res.resume();
-        finish(res.statusCode ?? 0);
-      },
-    );
-    req.on("error", (error: NodeJS.ErrnoException) => finish(error.code ?? "error"));
-    const pump = () => {
-      while (!settled && sent < size) {
-        const piece = size - sent >= chunk.length ? chunk : chunk.subarray(0, size - sent);
-        sent += piece.length;
-        if (!req.write(piece)) {
-          req.once("drain", pump);
-          return;
-        }
-      }
-      if (!settled && sent >= size) req.end();
-    };
-    pump();
-  });
-}

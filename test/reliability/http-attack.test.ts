@@ -23,6 +23,7 @@ import {
   startHttpServer,
 } from "../integration/http-harness.js";
 import { recordTrial } from "./report.js";
+import { streamBody } from "./stream-body.js";
 
 const TOKENS = {
   "agent-a": `tka_${randomBytes(24).toString("base64url")}`,
@@ -531,7 +532,7 @@ describe("HTTP under attack", () => {
     ];
     for (const test of cases) {
       for (let round = 0; round < 3; round++) {
-        const result = await streamBody(test.headers, test.size, test.chunked);
+        const result = await streamBody(port, "/mcp", test.headers, test.size, test.chunked);
         count(category, result.outcome);
         streamed.push({ name: test.name, ...result });
         const allowed = test.name.includes("no token")
@@ -818,48 +819,6 @@ describe("HTTP under attack", () => {
     expect(percentile(latencies, 99)).toBeLessThan(2_000);
   });
 });
-
-/** Streams a body of `size` bytes as fast as the server takes it; stops at the answer or the cut. */
-function streamBody(headers: Record<string, string>, size: number, chunked: boolean) {
-  return new Promise<{ outcome: number | string; sentMb: number; ms: number }>((resolve) => {
-    const started = Date.now();
-    const chunk = Buffer.alloc(64 * 1024, "x");
-    let sent = 0;
-    let settled = false;
-    const finish = (outcome: number | string) => {
-      if (settled) return;
-      settled = true;
-      req.destroy();
-      resolve({ outcome, sentMb: sent / 1024 / 1024, ms: Date.now() - started });
-    };
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/mcp",
-        method: "POST",
-        headers: chunked ? headers : { ...headers, "content-length": String(size) },
-      },
-      (res) => {
-        res.resume();
-        finish(res.statusCode ?? 0);
-      },
-    );
-    req.on("error", (error: NodeJS.ErrnoException) => finish(error.code ?? "error"));
-    const pump = () => {
-      while (!settled && sent < size) {
-        const piece = size - sent >= chunk.length ? chunk : chunk.subarray(0, size - sent);
-        sent += piece.length;
-        if (!req.write(piece)) {
-          req.once("drain", pump);
-          return;
-        }
-      }
-      if (!settled && sent >= size) req.end();
-    };
-    pump();
-  });
-}
 
 /**
  * Opens and reaps sessions on the built transport in a process of its own with --expose-gc, to weigh what a session
