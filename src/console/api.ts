@@ -14,7 +14,7 @@ import type { App } from "../app.js";
 import type { Decision } from "../approval/approvals.js";
 import { verifyPassword } from "../approval/password.js";
 import { verifyAuditFile } from "../audit.js";
-import { ABORTED, drain, readBody, readJson } from "../transports/http-body.js";
+import { ABORTED, drain, readBody } from "../transports/http-body.js";
 import {
   type AuditFacts,
   approvalPage,
@@ -194,27 +194,53 @@ export class ConsoleServer {
     sendError(res, 404, "NOT_FOUND", "No such console page.");
   }
 
-  private async body(
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): Promise<Record<string, unknown> | undefined> {
-    if (!(req.headers["content-type"] ?? "").includes("application/json")) {
+  /** A body of the one content type a route takes, at most BODY_LIMIT bytes; undefined once refused (answered). */
+  private async read(req: IncomingMessage, res: ServerResponse, type: string): Promise<Buffer | undefined> {
+    if (!(req.headers["content-type"] ?? "").includes(type)) {
       drain(req);
-      sendError(res, 415, "UNSUPPORTED_MEDIA_TYPE", "Send Content-Type: application/json.");
+      sendError(res, 415, "UNSUPPORTED_MEDIA_TYPE", `Send Content-Type: ${type}.`);
       return undefined;
     }
-    const body = await readJson(req, BODY_LIMIT);
+    const body = await readBody(req, BODY_LIMIT);
     if (body === ABORTED) return undefined;
     if (body === "too-large") {
       drain(req);
       sendError(res, 413, "TOO_LARGE", `The body is larger than ${BODY_LIMIT} bytes.`);
       return undefined;
     }
-    if (body === "invalid" || typeof body !== "object" || body === null || Array.isArray(body)) {
+    return body;
+  }
+
+  private async body(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<Record<string, unknown> | undefined> {
+    const raw = await this.read(req, res, "application/json");
+    if (!raw) return undefined;
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString("utf8"));
+    } catch {
+      body = undefined;
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
       sendError(res, 400, "INVALID_INPUT", "The body must be a JSON object.");
       return undefined;
     }
     return body as Record<string, unknown>;
+  }
+
+  private async form(req: IncomingMessage, res: ServerResponse): Promise<URLSearchParams | undefined> {
+    const raw = await this.read(req, res, "application/x-www-form-urlencoded");
+    return raw && new URLSearchParams(raw.toString("utf8"));
+  }
+
+  /** One approve or reject, from the JSON API or the page's form alike. */
+  private decide(jobId: string, approver: string, action: "approve" | "reject", rawComment: string | null) {
+    const comment = (rawComment ?? "").trim().slice(0, 2_000);
+    return action === "approve"
+      ? this.app.approvals.approve(jobId, approver, comment || null)
+      : this.app.approvals.reject(jobId, approver, comment);
   }
 
   private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -252,13 +278,9 @@ export class ConsoleServer {
     if (!sameSecret(csrf, session.csrf))
       return this.html(res, 403, signInPage(null, "The form expired; sign in again."));
     const action = form.get("action");
-    const comment = (form.get("comment") ?? "").trim().slice(0, 2_000);
     if (action !== "approve" && action !== "reject")
       return sendError(res, 400, "INVALID_INPUT", "Approve or reject.");
-    const decision =
-      action === "approve"
-        ? await this.app.approvals.approve(jobId, session.approver, comment || null)
-        : await this.app.approvals.reject(jobId, session.approver, comment);
+    const decision = await this.decide(jobId, session.approver, action, form.get("comment"));
     const facts = await this.app.approvals.facts(jobId);
     if (!facts) return sendError(res, 404, "JOB_NOT_FOUND", `No approval for job ${jobId}.`);
     const message = decision.ok
@@ -269,22 +291,6 @@ export class ConsoleServer {
       decision.ok ? 200 : decision.status,
       approvalPage(facts, session.approver, session.csrf, message),
     );
-  }
-
-  private async form(req: IncomingMessage, res: ServerResponse): Promise<URLSearchParams | undefined> {
-    if (!(req.headers["content-type"] ?? "").includes("application/x-www-form-urlencoded")) {
-      drain(req);
-      sendError(res, 415, "UNSUPPORTED_MEDIA_TYPE", "Send the form as application/x-www-form-urlencoded.");
-      return undefined;
-    }
-    const body = await readBody(req, BODY_LIMIT);
-    if (body === ABORTED) return undefined;
-    if (body === "too-large") {
-      drain(req);
-      sendError(res, 413, "TOO_LARGE", `The body is larger than ${BODY_LIMIT} bytes.`);
-      return undefined;
-    }
-    return new URLSearchParams(body.toString("utf8"));
   }
 
   /** Checks an approver's credentials (slowing down failures); the new session's cookie and CSRF token, or null. */
@@ -412,11 +418,12 @@ export class ConsoleServer {
         'The body is {"comment": "…"} (a string; required to reject).',
       );
     }
-    const comment = typeof body.comment === "string" ? body.comment.trim().slice(0, 2_000) : null;
-    const decision: Decision =
-      action === "approve"
-        ? await this.app.approvals.approve(jobId, session.approver, comment || null)
-        : await this.app.approvals.reject(jobId, session.approver, comment ?? "");
+    const decision: Decision = await this.decide(
+      jobId,
+      session.approver,
+      action as "approve" | "reject",
+      (body.comment as string | undefined) ?? null,
+    );
     if (decision.ok) return sendJson(res, 200, decision.job);
     sendError(res, decision.status, decision.code, decision.message);
   }
