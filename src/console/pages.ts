@@ -40,6 +40,14 @@ function nav(user: ConsoleUser, section: Section | undefined): string {
 <form method="post" action="/console/logout"><input type="hidden" name="csrf" value="${escapeHtml(user.csrf)}"><button type="submit">Sign out</button></form></div>`;
 }
 
+/**
+ * Who asked, as deletegate knows them: the HTTP token's name, or, without tokens, the name the client gave itself.
+ * Shown quoted as data, so a name like "security team (pre-approved)" cannot read as deletegate's words.
+ */
+function requester(name: string): string {
+  return `<code>${escapeHtml(JSON.stringify(name))}</code>`;
+}
+
 function layout(title: string, body: string, options: LayoutOptions = {}): string {
   return `<!doctype html>
 <html lang="en">
@@ -101,7 +109,7 @@ function reasonBlock(job: JobView): string {
   return `<h2>The requester's reason, in their own words</h2>
 <figure class="said">
 <blockquote><pre>${escapeHtml(job.reason)}</pre></blockquote>
-<figcaption class="said-by">Written by the requester, <strong>${escapeHtml(job.requested_by)}</strong>: deletegate did not write it and cannot check it.</figcaption>
+<figcaption class="said-by">Written by the requester, ${requester(job.requested_by)}: deletegate did not write it and cannot check it.</figcaption>
 </figure>`;
 }
 
@@ -138,7 +146,7 @@ export function pendingPage(jobs: JobView[], user: ConsoleUser): string {
 <td>${jobLink(job.job_id, true)}</td>
 <td>${escapeHtml(job.backend)}</td>
 <td class="num">${job.counts.total}</td>
-<td>${escapeHtml(job.requested_by)}</td>
+<td>${requester(job.requested_by)}</td>
 <td>${when(job.created_at)}</td>
 <td>${when(job.approval?.expires_at)}</td>
 <td><a href="/console/approvals/${encodeURIComponent(job.job_id)}">Review<span class="visually-hidden"> the delete of ${job.counts.total} item(s) from ${escapeHtml(job.backend)}, job ${escapeHtml(job.job_id)}</span></a></td>
@@ -185,7 +193,7 @@ export function jobsPage(jobs: JobView[], user: ConsoleUser): string {
 <td class="num" data-field="deleted">${job.counts.deleted}</td>
 <td class="num" data-field="not_found">${job.counts.not_found}</td>
 <td class="num" data-field="failed">${job.counts.failed}</td>
-<td>${escapeHtml(job.requested_by)}</td>
+<td>${requester(job.requested_by)}</td>
 <td>${when(job.created_at)}</td>
 </tr>`,
     )
@@ -289,7 +297,7 @@ ${LIVE_NOTE}
 <table>
 ${row("Backend", `${escapeHtml(job.backend)} (${escapeHtml(job.kind)})`)}
 ${row("Target (as the agent gave it)", targetText(job))}
-${row("Requested by", escapeHtml(job.requested_by))}
+${row("Requested by", requester(job.requested_by))}
 ${row("Created", when(job.created_at))}
 ${row("Started", `<span data-field="started_at">${when(job.started_at)}</span>`)}
 ${row("Finished", `<span data-field="finished_at">${when(job.finished_at)}</span>`)}
@@ -358,7 +366,7 @@ ${row("Job", jobLink(job.job_id))}
 ${row("Backend", `${escapeHtml(job.backend)} (${escapeHtml(job.kind)})`)}
 ${row("Target (as the agent gave it)", targetText(job))}
 ${row("Items to delete", String(job.counts.total))}
-${row("Requested by", escapeHtml(job.requested_by))}
+${row("Requested by", requester(job.requested_by))}
 ${row("Requested at", when(job.created_at))}
 ${row("Approvals", `${approvals} (${approval?.required ?? 0} needed)`)}
 ${rejected}

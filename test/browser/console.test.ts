@@ -183,7 +183,9 @@ describe.skipIf(skipWithoutChromium("the console browser tests"))("the approval 
     await load(page, page.getByRole("link", { name: new RegExp(`job ${rejectJob}$`) }));
     expect(await text(page, "h1")).toBe("Delete 12 item(s) from splendor-test?");
     expect(await page.locator("tr", { hasText: "Items to delete" }).locator("td").textContent()).toBe("12");
-    expect(await page.locator("tr", { hasText: "Requested by" }).locator("td").textContent()).toBe("agent");
+    expect(await page.locator("tr", { hasText: "Requested by" }).locator("td").textContent()).toBe(
+      JSON.stringify("agent"),
+    );
     // The reason is the requester's words, as text: its markup is not markup.
     expect(
       await page.getByRole("heading", { name: "The requester's reason, in their own words" }).count(),

@@ -192,6 +192,10 @@ describe("approval mode: the job waits for people signed in to the console", () 
     const one = await consoleCall(origin, alice, "GET", `/console/api/approvals/${job.job_id}`);
     expect(one.body).toMatchObject({ job_id: job.job_id, reason: REASON, requested_by: "agent" });
 
+    // The page shows who asked as data (quoted): without tokens that name is the client's own choice.
+    const page = await consoleCall(origin, alice, "GET", `/console/approvals/${job.job_id}`);
+    expect(page.body).toContain("<code>&#34;agent&#34;</code>");
+    expect(page.body).not.toMatch(/>agent</);
     const approved = await approve(origin, alice, job.job_id, "checked with the account owner");
     expect(approved.status).toBe(200);
     expect(approved.body.approval.approvals).toEqual([{ approver: "alice", at: expect.any(String) }]);
