@@ -275,8 +275,10 @@ export class ConsoleServer {
     if (!session)
       return this.html(res, 401, signInPage(`${CONSOLE_PATH}/approvals/${encodeURIComponent(jobId)}`));
     const csrf = form.get("csrf") ?? "";
-    if (!sameSecret(csrf, session.csrf))
+    if (!sameSecret(csrf, session.csrf)) {
+      this.logRefusal(req, 403, "no valid csrf field in the form");
       return this.html(res, 403, signInPage(null, "The form expired; sign in again."));
+    }
     const action = form.get("action");
     if (action !== "approve" && action !== "reject")
       return sendError(res, 400, "INVALID_INPUT", "Approve or reject.");
@@ -353,6 +355,20 @@ export class ConsoleServer {
     return session;
   }
 
+  /** A refused state-changing request is worth an operator's look (a forged post, a stolen page). */
+  private logRefusal(req: IncomingMessage, status: number, why: string): void {
+    this.app.logger.warn(
+      {
+        status,
+        method: req.method,
+        path: new URL(req.url ?? "/", "http://deletegate").pathname,
+        remote: req.socket.remoteAddress,
+        why,
+      },
+      "console request refused",
+    );
+  }
+
   private async api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     // A bearer token is never read here: only a console session opens the API.
     const session = this.session(req);
@@ -404,6 +420,7 @@ export class ConsoleServer {
     const csrf = req.headers["x-deletegate-csrf"];
     if (typeof csrf !== "string" || !sameSecret(csrf, session.csrf)) {
       drain(req);
+      this.logRefusal(req, 403, "no valid X-Deletegate-CSRF header");
       return sendError(res, 403, "CSRF", "Send the X-Deletegate-CSRF header with the value login returned.");
     }
     const body = await this.body(req, res);
