@@ -2,6 +2,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES } from "../../src/gate/errors.js";
+import { JOB_STATUSES } from "../../src/jobs/store.js";
 import { processMemoryKb } from "../../tools/bench/stats.js";
 import { startLangsmithSimulator } from "../../tools/simulators/langsmith.js";
 import { startMoorchehSimulator } from "../../tools/simulators/moorcheh.js";
@@ -873,15 +874,8 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
   });
 
   it("list_delete_jobs refuses bad statuses, limits and extra arguments", async () => {
-    const statuses = [
-      "queued",
-      "running",
-      "awaiting_backend",
-      "succeeded",
-      "partially_failed",
-      "failed",
-      "cancelled",
-    ];
+    // Every status a job can have: the registry, not a copy of it.
+    const statuses: string[] = [...JOB_STATUSES];
     const arbitrary = fc.record({
       status: option(
         fc.constantFrom(...statuses),
