@@ -4,8 +4,9 @@ import { Webhooks } from "./approval/webhooks.js";
 import { type Audit, createAudit } from "./audit.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
+import { openStore } from "./jobs/open-store.js";
 import { DEFAULT_LEASE_MS, Runner } from "./jobs/runner.js";
-import { Store } from "./jobs/store.js";
+import type { Store } from "./jobs/store.js";
 import { LiveConfig, type ReloadResult } from "./live-config.js";
 import { type Logger, protectSecrets } from "./logger.js";
 
@@ -86,7 +87,7 @@ export function createApp(
     ...Object.values(config.backends).map((backend) => backend.credential),
     ...config.http.tokens.map((token) => token.token),
   ]);
-  const store = Store.open(config.store, (error) => logger.error({ err: error }, "store error"));
+  const store = openStore(config.store, { onError: (error) => logger.error({ err: error }, "store error") });
   const audit = createAudit(config.auditLog);
   const live = new LiveConfig(config);
   let consoleOrigin = DEFAULT_CONSOLE_ORIGIN;

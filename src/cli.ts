@@ -11,6 +11,7 @@ const USAGE = `deletegate — an MCP server that lets AI agents delete data safe
 Usage:
   deletegate [--config FILE]                 MCP server on stdio (default)
   deletegate --http [--host H] [--port P]    Streamable HTTP at /mcp (default 127.0.0.1:8808)
+  deletegate console [--host H] [--port P]   the approval console alone, for stdio setups (default 127.0.0.1:8809)
   deletegate check-config [--config FILE]    validate the config and print a summary
   deletegate audit verify FILE [--head SHA]  check the audit log's hash chain: exit 0 intact, 1 broken
   deletegate approver hash                   read a password on stdin, print its passwordHash for the config
@@ -191,7 +192,10 @@ async function main(): Promise<void> {
     await approverHash();
     return;
   }
-  if (positionals.length > 1 || (command !== undefined && command !== "check-config")) {
+  if (
+    positionals.length > 1 ||
+    (command !== undefined && command !== "check-config" && command !== "console")
+  ) {
     fail(`deletegate: unknown command "${positionals.join(" ")}"\n\n${USAGE}`, 2);
   }
   // Loaded only now, so that `audit verify` starts fast (scripts run it often, on big files).
@@ -210,8 +214,14 @@ async function main(): Promise<void> {
       throw error;
     }
   }
-  const http = values.http ? httpOptions(values.host, values.port) : null;
-  if (!values.http && (values.host || values.port)) fail("deletegate: --host and --port go with --http", 2);
+  const consoleOnly = command === "console";
+  if (consoleOnly && values.http) fail("deletegate: console serves HTTP itself; --http goes without it", 2);
+  const http =
+    values.http || consoleOnly
+      ? { ...httpOptions(values.host, values.port ?? (consoleOnly ? "8809" : "8808")), consoleOnly }
+      : null;
+  if (!http && (values.host || values.port))
+    fail("deletegate: --host and --port go with --http or console", 2);
 
   let config: Config;
   try {
@@ -220,8 +230,23 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(`CONFIG_INVALID: ${error.message}`, 2);
     throw error;
   }
+  if (consoleOnly) {
+    // The console is where people approve what stdio servers on the same store asked for: alone it has nothing.
+    if (!config.approval) fail("deletegate: console needs approval.approvers in the config (SPEC §3)", 2);
+    if (config.store === "memory")
+      fail(
+        "deletegate: console shares the store with the stdio servers; the memory store is one process's own (use sqlite:<path> or redis://)",
+        2,
+      );
+  }
   const httpTransport = http ? await import("./transports/http.js") : null;
-  if (http && httpTransport && !httpTransport.isLoopback(http.host) && config.http.tokens.length === 0) {
+  if (
+    http &&
+    httpTransport &&
+    !consoleOnly &&
+    !httpTransport.isLoopback(http.host) &&
+    config.http.tokens.length === 0
+  ) {
     fail(
       `deletegate: refusing to serve HTTP on ${http.host} without http.tokens; add tokens or bind 127.0.0.1`,
       2,
@@ -239,7 +264,7 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled rejection"));
   try {
     // A store that cannot be read (Redis down, sqlite file unwritable) is said once, before serving.
-    await app.store.listJobIds();
+    await app.store.recentJobs({ owner: null, offset: 0, limit: 1 });
   } catch (error) {
     await app.close().catch(() => undefined);
     fail(`deletegate: cannot use the store ${config.store}: ${(error as Error).message}`, 1);

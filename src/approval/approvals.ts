@@ -4,7 +4,9 @@
 // only from approvers signed in to the console (their names and the policy are read from the config in force at
 // each decision); the requester never approves their own request; `required` distinct approvers are needed; the
 // policy in force is checked again when the last approval arrives; a job past its expiry is never approved. Within
-// one process, decisions on a job are serialised; several instances on one Redis do not serialise them yet.
+// one process, decisions on a job are serialised by a lock; across processes (a console and a stdio server on one
+// SQLite file, instances on one Redis) each decision writes the job only if nobody wrote it since it was read, and
+// is taken again from the new state when somebody did.
 import type { Audit, AuditEntry } from "../audit.js";
 import { GateError } from "../gate/errors.js";
 import type { DeletionGate } from "../gate/gate.js";
@@ -27,6 +29,14 @@ export type Decision =
 function refused(status: 400 | 403 | 404 | 409, code: string, message: string): Decision {
   return { ok: false, status, code, message };
 }
+
+/** A decision that found the job written by another process meanwhile: it is taken again from the new state. */
+const CHANGED = Symbol("changed");
+/** How often a decision is taken again before it gives up (only a storm of writers can exhaust it). */
+const DECISION_ATTEMPTS = 5;
+
+/** Writes the job as the decision changed it; false when another process wrote it since it was read. */
+type Commit = (job: JobRecord) => Promise<boolean>;
 
 export class Approvals {
   private readonly locks = new KeyedLock();
@@ -94,7 +104,7 @@ export class Approvals {
   }
 
   approve(jobId: string, approver: string, comment: string | null): Promise<Decision> {
-    return this.decide(jobId, approver, async (job) => {
+    return this.decide(jobId, approver, async (job, commit) => {
       const approval = job.approval as NonNullable<JobRecord["approval"]>;
       if (approver === job.requested_by) {
         return refused(403, "FORBIDDEN", "The requester of a delete cannot approve it.");
@@ -112,14 +122,11 @@ export class Approvals {
       }
       approval.approvals.push({ approver, at: new Date().toISOString(), comment });
       const given = approval.approvals.length;
+      if (last) job.status = "queued";
+      if (!(await commit(job))) return CHANGED;
       this.record(job, "approval.granted", approver, comment, { approvals: given });
       this.notify("approval.granted", job, `${approver} approved (${given} of ${approval.required})`);
-      if (!last) {
-        await this.store.putJob(job);
-        return this.answer(job);
-      }
-      job.status = "queued";
-      await this.store.putJob(job);
+      if (!last) return this.answer(job);
       try {
         this.audit.record({
           ...jobFields(job),
@@ -140,12 +147,12 @@ export class Approvals {
     if (comment.trim().length === 0) {
       return Promise.resolve(refused(400, "INVALID_INPUT", "A rejection needs a comment saying why."));
     }
-    return this.decide(jobId, approver, async (job) => {
+    return this.decide(jobId, approver, async (job, commit) => {
       const approval = job.approval as NonNullable<JobRecord["approval"]>;
       approval.rejected = { approver, at: new Date().toISOString(), comment };
       job.status = "rejected";
       job.finished_at = approval.rejected.at;
-      await this.store.putJob(job);
+      if (!(await commit(job))) return CHANGED;
       this.record(job, "approval.rejected", approver, comment, {});
       this.notify("approval.rejected", job, `${approver} rejected`);
       return this.answer(job);
@@ -155,14 +162,18 @@ export class Approvals {
   /** cancel_delete_job on a job awaiting approval: withdrawn, nothing sent. False when it awaits nothing. */
   async withdraw(jobId: string, actor: string): Promise<boolean> {
     return this.locks.run(`approval:${jobId}`, async () => {
-      const job = await this.store.getJob(jobId);
-      if (job?.status !== "awaiting_approval") return false;
-      job.status = "cancelled";
-      job.finished_at = new Date().toISOString();
-      job.notes = [...job.notes, "Withdrawn before it was approved; nothing was sent."];
-      await this.store.putJob(job);
-      this.safeRecord({ ...jobFields(job), event: "job.cancelled", actor, status: "cancelled" });
-      return true;
+      for (let attempt = 0; attempt < DECISION_ATTEMPTS; attempt++) {
+        const read = await this.store.getJobVersioned(jobId);
+        const job = read?.job;
+        if (!read || job?.status !== "awaiting_approval") return false;
+        job.status = "cancelled";
+        job.finished_at = new Date().toISOString();
+        job.notes = [...job.notes, "Withdrawn before it was approved; nothing was sent."];
+        if (!(await this.store.replaceJob(job, read.rev))) continue;
+        this.safeRecord({ ...jobFields(job), event: "job.cancelled", actor, status: "cancelled" });
+        return true;
+      }
+      throw new Error(`job ${jobId} kept changing while it was withdrawn`);
     });
   }
 
@@ -173,20 +184,22 @@ export class Approvals {
       if (candidate.status !== "awaiting_approval" || !candidate.approval) continue;
       if (Date.parse(candidate.approval.expires_at) > now) continue;
       await this.locks.run(`approval:${candidate.id}`, async () => {
-        const job = await this.store.getJob(candidate.id);
-        if (job && (await this.expire(job, now))) expired++;
+        const read = await this.store.getJobVersioned(candidate.id);
+        // Another process may expire it first: then this write finds the job changed and does nothing.
+        if (read && (await this.expire(read.job, (job) => this.store.replaceJob(job, read.rev), now)))
+          expired++;
       });
     }
     return expired;
   }
 
-  /** Under the job's lock: ends it `expired` when it still awaits an approval past its expiry. */
-  private async expire(job: JobRecord, now: number): Promise<boolean> {
+  /** Under the job's lock: ends it `expired` when it still awaits an approval past its expiry (and `commit` wrote it). */
+  private async expire(job: JobRecord, commit: Commit, now: number): Promise<boolean> {
     if (!job.approval || job.status !== "awaiting_approval" || Date.parse(job.approval.expires_at) > now)
       return false;
     job.status = "expired";
     job.finished_at = new Date(now).toISOString();
-    await this.store.putJob(job);
+    if (!(await commit(job))) return false;
     this.safeRecord({ ...jobFields(job), event: "approval.expired", digest: job.approval.digest });
     this.notify("approval.expired", job, "approval expired unanswered");
     return true;
@@ -196,36 +209,51 @@ export class Approvals {
   private decide(
     jobId: string,
     approver: string,
-    act: (job: JobRecord) => Promise<Decision>,
+    act: (job: JobRecord, commit: Commit) => Promise<Decision | typeof CHANGED>,
   ): Promise<Decision> {
     return this.locks.run(`approval:${jobId}`, async () => {
-      const job = await this.store.getJob(jobId);
-      if (!job?.approval)
-        return refused(404, "JOB_NOT_FOUND", `No job awaiting approval has the id ${jobId}.`);
-      // Approver names are read from the config in force now: one removed since signing in decides nothing.
-      if (!this.live.current.approval?.approvers.some((configured) => configured.name === approver)) {
-        return refused(403, "FORBIDDEN", `${approver} is no longer an approver in deletegate's config.`);
+      for (let attempt = 0; attempt < DECISION_ATTEMPTS; attempt++) {
+        const decision = await this.decideOnce(jobId, approver, act);
+        if (decision === CHANGED) continue;
+        // A refused decision (the requester approving, the policy at the last approval) is worth an operator's look.
+        if (!decision.ok) {
+          this.logger.warn({ job_id: jobId, approver, code: decision.code }, "approval decision refused");
+        }
+        return decision;
       }
-      if (await this.expire(job, Date.now())) {
-        return refused(
-          409,
-          "NOT_AWAITING_APPROVAL",
-          `Job ${jobId} expired unanswered at ${job.approval.expires_at}.`,
-        );
-      }
-      if (job.status !== "awaiting_approval" || isTerminal(job)) {
-        return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} is ${job.status}, not awaiting approval.`);
-      }
-      if (job.halted) {
-        return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} cannot be approved: ${job.halted}.`);
-      }
-      const decision = await act(job);
-      // A refused decision (the requester approving, the policy at the last approval) is worth an operator's look.
-      if (!decision.ok) {
-        this.logger.warn({ job_id: jobId, approver, code: decision.code }, "approval decision refused");
-      }
-      return decision;
+      return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} kept changing; look at it again.`);
     });
+  }
+
+  private async decideOnce(
+    jobId: string,
+    approver: string,
+    act: (job: JobRecord, commit: Commit) => Promise<Decision | typeof CHANGED>,
+  ): Promise<Decision | typeof CHANGED> {
+    const read = await this.store.getJobVersioned(jobId);
+    const job = read?.job;
+    if (!read || !job?.approval)
+      return refused(404, "JOB_NOT_FOUND", `No job awaiting approval has the id ${jobId}.`);
+    const commit: Commit = (changed) => this.store.replaceJob(changed, read.rev);
+    // Approver names are read from the config in force now: one removed since signing in decides nothing.
+    if (!this.live.current.approval?.approvers.some((configured) => configured.name === approver)) {
+      return refused(403, "FORBIDDEN", `${approver} is no longer an approver in deletegate's config.`);
+    }
+    if (job.status === "awaiting_approval" && Date.parse(job.approval.expires_at) <= Date.now()) {
+      if (!(await this.expire(job, commit, Date.now()))) return CHANGED;
+      return refused(
+        409,
+        "NOT_AWAITING_APPROVAL",
+        `Job ${jobId} expired unanswered at ${job.approval.expires_at}.`,
+      );
+    }
+    if (job.status !== "awaiting_approval" || isTerminal(job)) {
+      return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} is ${job.status}, not awaiting approval.`);
+    }
+    if (job.halted) {
+      return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} cannot be approved: ${job.halted}.`);
+    }
+    return act(job, commit);
   }
 
   private async answer(job: JobRecord): Promise<Decision> {

@@ -1,5 +1,5 @@
 // Coordination across instances sharing one Redis: Lua scripts make each claim, budget check and lease step atomic.
-import { type ClaimResult, type Coordination, DAY_MS, type ExecutionClaim } from "./coordination.js";
+import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js";
 
 /** The commands used here, as node-redis's client (under @keyv/redis) offers them. */
 export interface RedisClient {
@@ -70,9 +70,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0`;
 
 /** Several instances on one Redis; `prefix` keeps these keys beside the Keyv records (e.g. "deletegate::"). */
-export class RedisCoordination implements Coordination {
-  readonly shared = true;
-
+export class RedisCoordination {
   constructor(
     /** The connected client (connecting it on first use). */
     private readonly connect: () => Promise<RedisClient>,

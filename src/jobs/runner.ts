@@ -352,15 +352,21 @@ export class Runner {
   /** The newest jobs this owner may see (null: all), optionally of one status, without failed ids. */
   async list(query: { owner: string | null; status?: JobStatus; limit: number }): Promise<JobView[]> {
     const jobs: JobView[] = [];
-    const newestFirst = (await this.store.listJobIds()).reverse();
-    // Views are read a page at a time in parallel: one by one, the call grew slower with every job it read.
-    for (let start = 0; start < newestFirst.length && jobs.length < query.limit; start += query.limit) {
-      const page = newestFirst.slice(start, start + query.limit);
-      const views = await Promise.all(page.map((id) => this.view(id, null, query.owner)));
+    // A job awaiting approval past its expiry is shown expired (view.ts): it is stored as awaiting still.
+    const statuses: JobStatus[] | undefined = query.status
+      ? query.status === "expired"
+        ? ["expired", "awaiting_approval"]
+        : [query.status]
+      : undefined;
+    // The store reads its index a page at a time, so the cost follows `limit`, not how many jobs were ever run.
+    for (let offset = 0; jobs.length < query.limit; offset += query.limit) {
+      const page = await this.store.recentJobs({ owner: query.owner, statuses, offset, limit: query.limit });
+      const views = await Promise.all(page.map((job) => this.view(job.id, null, query.owner)));
       for (const view of views) {
         if (view && (!query.status || view.status === query.status) && jobs.length < query.limit)
           jobs.push(view);
       }
+      if (page.length < query.limit) break;
     }
     return jobs;
   }

@@ -34,6 +34,8 @@ export interface HttpOptions {
   sessionIdleMs: number;
   /** Sessions open at once; a new one beyond it is refused with 503 until idle ones are reaped. */
   maxSessions: number;
+  /** `deletegate console`: the approval console only, no MCP at /mcp (stdio servers serve the agents). */
+  consoleOnly?: boolean;
 }
 
 interface Session {
@@ -143,7 +145,7 @@ export class HttpTransportServer {
     const port = typeof address === "object" && address ? address.port : this.options.port;
     const host = this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host;
     this.app.setConsoleOrigin(`http://${host}:${port}`);
-    return `http://${host}:${port}${MCP_PATH}`;
+    return `http://${host}:${port}${this.options.consoleOnly ? `${CONSOLE_PATH}/` : MCP_PATH}`;
   }
 
   async close(): Promise<void> {
@@ -288,6 +290,9 @@ export class HttpTransportServer {
       if (refusal) return this.refuse(req, res, 403, `Forbidden: ${refusal}`);
       return this.console.handle(req, res, url);
     }
+    if (this.options.consoleOnly) {
+      return this.refuse(req, res, 404, `Not found: this is the approval console, at ${CONSOLE_PATH}/`);
+    }
     if (url.pathname !== MCP_PATH) {
       return this.refuse(req, res, 404, `Not found: MCP is served at ${MCP_PATH}`);
     }
@@ -384,11 +389,15 @@ export class HttpTransportServer {
 export async function serveHttp(app: App, options: HttpOptions): Promise<HttpTransportServer> {
   const server = new HttpTransportServer(app, options);
   const url = await server.listen();
-  app.logger.info(
-    { url, tokens: app.config.http.tokens.map((token) => token.name), store: app.store.kind },
-    "deletegate ready on HTTP",
-  );
-  if (app.config.http.tokens.length === 0) {
+  if (options.consoleOnly) {
+    app.logger.info({ url, store: app.store.kind }, "deletegate approval console ready");
+  } else {
+    app.logger.info(
+      { url, tokens: app.config.http.tokens.map((token) => token.name), store: app.store.kind },
+      "deletegate ready on HTTP",
+    );
+  }
+  if (!options.consoleOnly && app.config.http.tokens.length === 0) {
     app.logger.warn(
       "no http.tokens configured: any local process can use this server (allowed on loopback only)",
     );

@@ -28,11 +28,10 @@ export async function serveStdio(app: App, version: string): Promise<void> {
   );
   await app.runner.resumeAll();
   app.approvals.startSweeping();
-  if (app.config.approval) {
-    // Said once, at start: on stdio nobody serves the console that approval links point to.
+  if (app.config.approval && !app.store.shared) {
+    // Said once, at start: no console process can see this process's own memory store.
     app.logger.warn(
-      "approval mode on stdio: the approval console is served by `deletegate --http` at /console/; " +
-        "`deletegate console` for stdio setups is not built yet, so approvers need a --http server on this store",
+      "approval mode with the memory store: no `deletegate console` can see these jobs; use a sqlite or redis store",
     );
   }
 }

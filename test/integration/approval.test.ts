@@ -9,6 +9,7 @@ import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../../src/approval/password.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
+import { approve, consoleCall, finalJob, login } from "./console-harness.js";
 import {
   deletesFor,
   editConfig,
@@ -106,67 +107,6 @@ async function request(agent: HttpSession, dataset: string, count = 5) {
   );
   const job = structured(await agent.call("execute_delete", { plan_id: plan.plan_id, wait_seconds: 5 }));
   return { plan, job };
-}
-
-interface Signed {
-  cookie: string;
-  csrf: string;
-}
-
-async function login(origin: string, name: string, password: string): Promise<Signed & { status: number }> {
-  const response = await fetch(`${origin}/console/api/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name, password }),
-  });
-  const body = (await response.json()) as { csrf?: string };
-  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
-  return { status: response.status, cookie, csrf: body.csrf ?? "" };
-}
-
-async function consoleCall(
-  origin: string,
-  signed: Partial<Signed>,
-  method: "GET" | "POST",
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-) {
-  const response = await fetch(`${origin}${path}`, {
-    method,
-    headers: {
-      ...(signed.cookie ? { cookie: signed.cookie } : {}),
-      ...(signed.csrf ? { "x-deletegate-csrf": signed.csrf } : {}),
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: console answers are checked field by field
-  return { status: response.status, body: json as any, headers: response.headers };
-}
-
-const approve = (origin: string, signed: Signed, jobId: string, comment?: string) =>
-  consoleCall(origin, signed, "POST", `/console/api/approvals/${jobId}/approve`, comment ? { comment } : {});
-
-async function finalJob(agent: HttpSession, jobId: string) {
-  let job: { status: string } = { status: "" };
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    job = structured(await agent.call("get_delete_job", { job_id: jobId }));
-    if (["succeeded", "partially_failed", "failed", "cancelled", "rejected", "expired"].includes(job.status))
-      break;
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: checked field by field
-  return job as any;
 }
 
 describe("approval mode: the job waits for people signed in to the console", () => {

@@ -35,9 +35,12 @@ export function addHttpTokens(configPath: string, tokens: Record<string, string>
 /** Starts `deletegate --http --port 0`; resolves once it logs its URL. `env` adds to PATH and SPLENDOR_TOKEN. */
 export async function startHttpServer(
   configPath: string,
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; console?: boolean } = {},
 ): Promise<HttpServer> {
-  const child = spawn(process.execPath, [CLI, "--http", "--port", "0", "--config", configPath], {
+  // `deletegate console`: the approval console alone, for stdio setups; its url is the console's.
+  const command = options.console ? "console" : "--http";
+  const readyLine = options.console ? "deletegate approval console ready" : "deletegate ready on HTTP";
+  const child = spawn(process.execPath, [CLI, command, "--port", "0", "--config", configPath], {
     env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, DELETEGATE_LOG_LEVEL: "debug", ...options.env },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -47,14 +50,14 @@ export async function startHttpServer(
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(`deletegate --http ${why}:\n${stderr}`));
+    const fail = (why: string) => reject(new Error(`deletegate ${command} ${why}:\n${stderr}`));
     const timer = setTimeout(() => fail("did not start in time"), options.timeoutMs ?? 15_000);
     child.once("exit", (code) => {
       clearTimeout(timer);
       fail(`exited with ${code}`);
     });
     child.stderr?.on("data", () => {
-      const ready = stderr.split("\n").find((line) => line.includes('"msg":"deletegate ready on HTTP"'));
+      const ready = stderr.split("\n").find((line) => line.includes(`"msg":"${readyLine}"`));
       const match = ready ? /"url":"([^"]+)"/.exec(ready) : null;
       if (match?.[1]) {
         clearTimeout(timer);

@@ -2,7 +2,8 @@
 // while an executed plan's ids are kept for its job.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type PlanRecord, Store } from "../../src/jobs/store.js";
+import { openStore } from "../../src/jobs/open-store.js";
+import type { PlanRecord, Store } from "../../src/jobs/store.js";
 import { tempDir } from "../integration/harness.js";
 import { recordId } from "./fixtures.js";
 
@@ -47,7 +48,7 @@ const BATCHES = [
 for (const spec of ["memory", "sqlite"] as const) {
   describe(`${spec} store`, () => {
     it("drops a plan past its time with its ids, keeps an executed plan's ids, and sweeps what expired", async () => {
-      store = Store.open(spec === "memory" ? "memory" : `sqlite:${join(tempDir(), "state.db")}`);
+      store = openStore(spec === "memory" ? "memory" : `sqlite:${join(tempDir(), "state.db")}`);
       await store.putPlanBatches(PLAN_DROPPED, BATCHES, 400);
       await store.putPlan(plan(PLAN_DROPPED), 400);
       await store.putPlanBatches(PLAN_EXECUTED, BATCHES, 400);
@@ -67,7 +68,7 @@ for (const spec of ["memory", "sqlite"] as const) {
     });
 
     it("gives a plan that was not executed after all its time limit back", async () => {
-      store = Store.open(spec === "memory" ? "memory" : `sqlite:${join(tempDir(), "state.db")}`);
+      store = openStore(spec === "memory" ? "memory" : `sqlite:${join(tempDir(), "state.db")}`);
       await store.putPlanBatches(PLAN_REFUSED, BATCHES);
       await store.keepPlanBatches(PLAN_REFUSED, 2, 30);
       await new Promise((done) => setTimeout(done, 60));

@@ -1,0 +1,71 @@
+// Signing in to the approval console and calling its JSON API, as an approver's browser or script would.
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { structured } from "./harness.js";
+
+export interface Signed {
+  cookie: string;
+  csrf: string;
+}
+
+export async function login(
+  origin: string,
+  name: string,
+  password: string,
+): Promise<Signed & { status: number }> {
+  const response = await fetch(`${origin}/console/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name, password }),
+  });
+  const body = (await response.json()) as { csrf?: string };
+  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+  return { status: response.status, cookie, csrf: body.csrf ?? "" };
+}
+
+export async function consoleCall(
+  origin: string,
+  signed: Partial<Signed>,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${origin}${path}`, {
+    method,
+    headers: {
+      ...(signed.cookie ? { cookie: signed.cookie } : {}),
+      ...(signed.csrf ? { "x-deletegate-csrf": signed.csrf } : {}),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: console answers are checked field by field
+  return { status: response.status, body: json as any, headers: response.headers };
+}
+
+export const approve = (origin: string, signed: Signed, jobId: string, comment?: string) =>
+  consoleCall(origin, signed, "POST", `/console/api/approvals/${jobId}/approve`, comment ? { comment } : {});
+
+export async function finalJob(
+  agent: { call(name: string, args?: Record<string, unknown>): Promise<CallToolResult> },
+  jobId: string,
+) {
+  let job: { status: string } = { status: "" };
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    job = structured(await agent.call("get_delete_job", { job_id: jobId }));
+    if (["succeeded", "partially_failed", "failed", "cancelled", "rejected", "expired"].includes(job.status))
+      break;
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: checked field by field
+  return job as any;
+}

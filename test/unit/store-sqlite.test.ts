@@ -1,0 +1,274 @@
+// The SQLite store, in memory and on a file shared by two connections: plan claims with the daily budget, the job
+// list, leases, versioned job writes, cancel requests and retention. (Several processes: test/integration.)
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { DAY_MS, type ExecutionClaim, KeyedLock } from "../../src/jobs/coordination.js";
+import { openStore } from "../../src/jobs/open-store.js";
+import { SqliteStore } from "../../src/jobs/sqlite-store.js";
+import type { BatchRecord, JobRecord, Store } from "../../src/jobs/store.js";
+import { tempDir } from "../integration/harness.js";
+import { jobRecord, recordId } from "./fixtures.js";
+
+const NOW = Date.parse("2026-03-01T12:00:00.000Z");
+const BACKEND = "splendor-prod";
+
+const opened: Store[] = [];
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+});
+
+/** Two connections on one store: the same one for memory, two on one file for sqlite. */
+function pair(spec: "memory" | "sqlite"): [Store, Store] {
+  if (spec === "memory") {
+    const store = openStore("memory");
+    opened.push(store);
+    return [store, store];
+  }
+  const file = join(tempDir(), "state.db");
+  const first = openStore(`sqlite:${file}`);
+  const second = openStore(`sqlite:${file}`);
+  opened.push(first, second);
+  return [first, second];
+}
+
+const job = (n: number) => recordId("job", n);
+const plan = (n: number) => recordId("plan", n);
+
+function record(n: number, status: JobRecord["status"], overrides: Partial<JobRecord> = {}): JobRecord {
+  return jobRecord({
+    id: job(n),
+    plan_id: plan(n),
+    status,
+    batch_count: 1,
+    created_at: new Date(NOW + n).toISOString(),
+    ...overrides,
+  });
+}
+
+function claim(n: number, overrides: Partial<ExecutionClaim> = {}): ExecutionClaim {
+  return {
+    planId: plan(n),
+    jobId: job(n),
+    backend: BACKEND,
+    count: 10,
+    dailyLimit: null,
+    now: NOW,
+    ...overrides,
+  };
+}
+
+function batch(index: number): BatchRecord {
+  return {
+    index,
+    size: 10,
+    status: "pending",
+    attempts: 0,
+    deleted: 0,
+    not_found: 0,
+    failed: [],
+    remaining: null,
+    backend_job: null,
+    last_error: null,
+  };
+}
+
+/** Stores job n and claims its plan. */
+async function claimed(
+  store: Store,
+  n: number,
+  status: JobRecord["status"],
+  overrides: Partial<JobRecord> = {},
+) {
+  await store.putJob(record(n, status, overrides));
+  return store.claimExecution(claim(n));
+}
+
+for (const spec of ["memory", "sqlite"] as const) {
+  describe(`${spec} store`, () => {
+    it(`is ${spec === "sqlite" ? "" : "not "}shared`, () => {
+      const [store] = pair(spec);
+      expect(store.kind).toBe(spec);
+      expect(store.shared).toBe(spec === "sqlite");
+    });
+
+    it("gives a plan its first job only; a later claim is told which job won and records nothing", async () => {
+      const [store, other] = pair(spec);
+      await store.putJob(record(1, "queued"));
+      await store.putJob(record(2, "queued", { plan_id: plan(1) }));
+      expect(await store.claimExecution(claim(1))).toEqual({ outcome: "claimed", jobId: job(1) });
+      expect(await other.claimExecution(claim(1, { jobId: job(2) }))).toEqual({
+        outcome: "taken",
+        jobId: job(1),
+      });
+      expect(await other.dailyUsage(BACKEND, NOW)).toBe(10);
+      // Only the claimed job is listed; the loser is not.
+      expect((await other.recentJobs({ owner: null, offset: 0, limit: 10 })).map((j) => j.id)).toEqual([
+        job(1),
+      ]);
+    });
+
+    it("refuses a count over the budget of the last 24 h, and counts only those 24 h, per backend", async () => {
+      const [store, other] = pair(spec);
+      const results = [];
+      for (let n = 1; n <= 5; n++) {
+        await store.putJob(record(n, "queued"));
+        results.push(
+          await (n % 2 ? store : other).claimExecution(claim(n, { count: 400, dailyLimit: 1_000 })),
+        );
+      }
+      expect(results.map((result) => result.outcome)).toEqual([
+        "claimed",
+        "claimed",
+        "over_budget",
+        "over_budget",
+        "over_budget",
+      ]);
+      expect(results[2]).toEqual({ outcome: "over_budget", used: 800 });
+      expect(await store.dailyUsage(BACKEND, NOW)).toBe(800);
+      expect(await store.dailyUsage(BACKEND, NOW + DAY_MS)).toBe(0);
+      expect(await store.dailyUsage("other", NOW)).toBe(0);
+      const later = claim(6, { count: 1_000, dailyLimit: 1_000, now: NOW + DAY_MS });
+      expect((await other.claimExecution(later)).outcome).toBe("claimed");
+    });
+
+    it("lists jobs newest first by owner and status, a page at a time, and unfinished ones oldest first", async () => {
+      const [store, other] = pair(spec);
+      await claimed(store, 1, "running", { owner: "alice" });
+      await claimed(store, 2, "succeeded", { owner: "bob" });
+      await claimed(store, 3, "queued", { owner: "alice" });
+      await store.putJob(record(4, "queued")); // never claimed: not listed
+      const ids = async (query: Parameters<Store["recentJobs"]>[0]) =>
+        (await other.recentJobs(query)).map((j) => j.id);
+      expect(await ids({ owner: null, offset: 0, limit: 10 })).toEqual([job(3), job(2), job(1)]);
+      expect(await ids({ owner: "alice", offset: 0, limit: 10 })).toEqual([job(3), job(1)]);
+      expect(await ids({ owner: null, statuses: ["succeeded"], offset: 0, limit: 10 })).toEqual([job(2)]);
+      expect(await ids({ owner: null, offset: 1, limit: 1 })).toEqual([job(2)]);
+      expect((await other.unfinishedJobs()).map((j) => j.id)).toEqual([job(1), job(3)]);
+      await store.putJob(record(1, "succeeded"));
+      expect((await other.unfinishedJobs()).map((j) => j.id)).toEqual([job(3)]);
+    });
+
+    it("writes a versioned job only when nobody wrote it since it was read", async () => {
+      const [store, other] = pair(spec);
+      await store.putJob(record(1, "awaiting_approval"));
+      const mine = await store.getJobVersioned(job(1));
+      const theirs = await other.getJobVersioned(job(1));
+      if (!mine || !theirs) throw new Error("job missing");
+      expect(await other.replaceJob({ ...theirs.job, status: "cancelled" }, theirs.rev)).toBe(true);
+      expect(await store.replaceJob({ ...mine.job, status: "queued" }, mine.rev)).toBe(false);
+      expect((await store.getJob(job(1)))?.status).toBe("cancelled");
+    });
+
+    it("keeps a cancel request apart from the job record, and deletes a job that lost its claim", async () => {
+      const [store, other] = pair(spec);
+      await store.putJob(record(1, "running"));
+      await store.putBatches(job(1), [batch(0)]);
+      expect(await other.cancelRequested(job(1))).toBe(false);
+      await other.requestCancel(job(1));
+      expect(await store.cancelRequested(job(1))).toBe(true);
+      // The runner's own writes of the job do not undo a request made elsewhere.
+      await store.putJob(record(1, "running"));
+      expect(await store.cancelRequested(job(1))).toBe(true);
+      expect((await store.getJob(job(1)))?.cancel_requested).toBe(false);
+      await store.deleteJob(job(1), 1);
+      expect(await store.getJob(job(1))).toBeUndefined();
+      await expect(store.getBatches(job(1), 1)).rejects.toThrow(`job ${job(1)} has no batch 0`);
+    });
+
+    it("leases: one holder at a time, renewable by it only, free again once lapsed or released", async () => {
+      const [store, other] = pair(spec);
+      expect(await store.acquireLease(job(1), "a", 300)).toBe(true);
+      expect(await other.acquireLease(job(1), "b", 300)).toBe(false);
+      expect(await store.acquireLease(job(1), "a", 300)).toBe(true);
+      expect(await store.renewLease(job(1), "a", 300)).toBe(true);
+      expect(await other.renewLease(job(1), "b", 300)).toBe(false);
+      await other.releaseLease(job(1), "b");
+      expect(await other.acquireLease(job(1), "b", 300)).toBe(false);
+      await new Promise((done) => setTimeout(done, 400));
+      // Lapsed: its holder can no longer renew it, and another takes it.
+      expect(await store.renewLease(job(1), "a", 300)).toBe(false);
+      expect(await other.acquireLease(job(1), "b", 300)).toBe(true);
+      await other.releaseLease(job(1), "b");
+      expect(await store.acquireLease(job(1), "a", 300)).toBe(true);
+    });
+  });
+}
+
+describe("retention", () => {
+  it("removes finished jobs past their retention with their batches, plan and ids, and jobs never claimed", async () => {
+    const store = SqliteStore.open(":memory:", { retentionDays: 1 });
+    opened.push(store);
+    await store.putPlanBatches(plan(1), [["a"]]);
+    await store.putPlan({ ...planRecord(1), job_id: job(1) });
+    await claimed(store, 1, "succeeded");
+    await store.putBatches(job(1), [batch(0)]);
+    await claimed(store, 2, "running");
+    await store.putJob(record(3, "queued", { created_at: new Date().toISOString() })); // never claimed
+    const now = Date.now();
+    // Within retention and the hour an unclaimed job is given: all kept.
+    await store.sweepExpired(now + 30 * 60_000);
+    expect(await store.getJob(job(3))).toBeDefined();
+    expect(await store.getJob(job(1))).toBeDefined();
+    await store.sweepExpired(now + DAY_MS - 60_000);
+    expect(await store.getJob(job(1))).toBeDefined();
+    expect(await store.getJob(job(3))).toBeUndefined();
+    await store.sweepExpired(now + DAY_MS + 60_000);
+    expect(await store.getJob(job(1))).toBeUndefined();
+    expect(await store.getPlan(plan(1))).toBeUndefined();
+    await expect(store.getPlanBatch(plan(1), 0)).rejects.toThrow("has no batch 0");
+    expect(await store.getJob(job(3))).toBeUndefined();
+    expect((await store.getJob(job(2)))?.status).toBe("running");
+    expect((await store.recentJobs({ owner: null, offset: 0, limit: 10 })).map((j) => j.id)).toEqual([
+      job(2),
+    ]);
+  });
+});
+
+function planRecord(n: number) {
+  return {
+    id: plan(n),
+    backend: BACKEND,
+    kind: "splendor",
+    target: null,
+    reason: "retention test",
+    digest: "d",
+    counts: { received: 1, unique: 1, duplicates: 0, invalid: 0, to_delete: 1 },
+    invalid_ids: [],
+    batch_count: 1,
+    batch_size: 1,
+    sample_ids: [],
+    notes: [],
+    confirmation: { mode: "token" as const, token_hash: null, expires_at: new Date().toISOString() },
+    created_by: "test",
+    owner: null,
+    created_at: new Date().toISOString(),
+    job_id: null,
+  };
+}
+
+describe("KeyedLock", () => {
+  it("runs work for one key one at a time, and other keys beside it", async () => {
+    const lock = new KeyedLock();
+    const order: string[] = [];
+    const step = (name: string, ms: number) => async () => {
+      order.push(`${name} start`);
+      await new Promise((done) => setTimeout(done, ms));
+      order.push(`${name} end`);
+      return name;
+    };
+    const results = await Promise.all([
+      lock.run("k", step("first", 30)),
+      lock.run("k", step("second", 1)),
+      lock.run("other", step("beside", 1)),
+    ]);
+    expect(results).toEqual(["first", "second", "beside"]);
+    expect(order.indexOf("second start")).toBeGreaterThan(order.indexOf("first end"));
+    expect(order.indexOf("beside end")).toBeLessThan(order.indexOf("first end"));
+  });
+
+  it("goes on after a failed piece of work", async () => {
+    const lock = new KeyedLock();
+    await expect(lock.run("k", async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await lock.run("k", async () => "after")).toBe("after");
+  });
+});
