@@ -5,7 +5,7 @@ import { type Audit, createAudit } from "./audit.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
 import { openStore } from "./jobs/open-store.js";
-import { DEFAULT_LEASE_MS, Runner } from "./jobs/runner.js";
+import { Runner } from "./jobs/runner.js";
 import type { Store } from "./jobs/store.js";
 import { LiveConfig, type ReloadResult } from "./live-config.js";
 import { type Logger, protectSecrets } from "./logger.js";
@@ -40,17 +40,6 @@ export interface AppOptions {
 /** Where `deletegate console` listens by default (SPEC §3 `approval.publicUrl`). */
 export const DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8809";
 
-/** A job's lease on a shared store: DELETEGATE_LEASE_MS (ms, at least 300), default 10 s. */
-export function leaseMsFrom(env: NodeJS.ProcessEnv): number {
-  const raw = env.DELETEGATE_LEASE_MS;
-  if (raw === undefined || raw === "") return DEFAULT_LEASE_MS;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 300 || value > 3_600_000) {
-    throw new Error(`DELETEGATE_LEASE_MS must be an integer of milliseconds, 300..3600000, got "${raw}"`);
-  }
-  return value;
-}
-
 /**
  * Returns a once-only shutdown for a transport: close it, then the app, then exit. SIGINT and SIGTERM
  * call it; unfinished jobs resume at the next start.
@@ -81,19 +70,25 @@ export function createApp(
   env: NodeJS.ProcessEnv = process.env,
   options: AppOptions = {},
 ): App {
-  const leaseMs = leaseMsFrom(env);
   // From here on no log line can show a backend key or an HTTP token, whatever object carries it.
   protectSecrets([
     ...Object.values(config.backends).map((backend) => backend.credential),
     ...config.http.tokens.map((token) => token.token),
   ]);
-  const store = openStore(config.store, { onError: (error) => logger.error({ err: error }, "store error") });
+  const store = openStore(config.store, {
+    retentionDays: config.retention.jobDays,
+    onError: (error) => logger.error({ err: error }, "store error"),
+  });
   const audit = createAudit(config.auditLog);
   const live = new LiveConfig(config);
   let consoleOrigin = DEFAULT_CONSOLE_ORIGIN;
   const approvalUrl = (jobId: string) =>
     `${live.current.approval?.publicUrl ?? consoleOrigin}/console/approvals/${encodeURIComponent(jobId)}`;
-  const runner = new Runner(store, audit, logger, live, { leaseMs, approvalUrl });
+  const runner = new Runner(store, audit, logger, live, {
+    leaseMs: config.jobs.leaseMs,
+    backendJobMaxMs: config.jobs.backendJobMaxMs,
+    approvalUrl,
+  });
   const webhooks = new Webhooks(() => live.current.approval?.notify ?? [], logger);
   const gate = new DeletionGate(live, store, runner, audit, webhooks);
   const approvals = new Approvals(live, store, runner, gate, audit, webhooks, logger);

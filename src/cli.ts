@@ -18,10 +18,11 @@ Usage:
   deletegate --help | --version
 
 Config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json.
-Logs go to stderr; set DELETEGATE_LOG_LEVEL (debug, info, warn, error) to change their level.
-HTTP sessions idle for DELETEGATE_SESSION_IDLE_MS (default 1800000) are closed; at most
-DELETEGATE_MAX_SESSIONS (default 1000) are open at once. With a redis:// store, an instance holds a
-job's lease for DELETEGATE_LEASE_MS (default 10000) and renews it while it runs the job.
+Logs go to stderr at log.level (default info). The config keys log.level, http.sessionIdleMs,
+http.maxSessions, jobs.leaseMs and jobs.backendJobMaxMs may be overridden by DELETEGATE_LOG_LEVEL,
+DELETEGATE_SESSION_IDLE_MS, DELETEGATE_MAX_SESSIONS, DELETEGATE_LEASE_MS and
+DELETEGATE_BACKEND_JOB_MAX_MS; the environment wins. On a shared store (a sqlite file, redis://) a
+process holds a job's lease for jobs.leaseMs and renews it while it runs the job.
 Processes on one machine may share an auditLog (appends are serialised by <file>.lock);
 instances on different machines each need their own.
 audit verify --head SHA also checks that the line whose sha256 you noted earlier is still in the file.`;
@@ -45,15 +46,6 @@ function targetsLine(backend: BackendConfig, kindOf: KindOf): string {
   return `targets ${backend.allowTargets?.join(", ") ?? "any"}`;
 }
 
-function positiveEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1)
-    fail(`deletegate: ${name} must be a positive integer, got "${raw}"`, 2);
-  return value;
-}
-
 function httpOptions(host = "127.0.0.1", portText = "8808") {
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65_535)
@@ -61,8 +53,6 @@ function httpOptions(host = "127.0.0.1", portText = "8808") {
   return {
     host,
     port,
-    sessionIdleMs: positiveEnv("DELETEGATE_SESSION_IDLE_MS", 30 * 60 * 1000),
-    maxSessions: positiveEnv("DELETEGATE_MAX_SESSIONS", 1000),
   };
 }
 
@@ -253,7 +243,7 @@ async function main(): Promise<void> {
     );
   }
   const [{ createApp }, { createLogger }] = await Promise.all([import("./app.js"), import("./logger.js")]);
-  const logger = createLogger();
+  const logger = createLogger(config.log.level);
   let app: App;
   try {
     app = createApp(config, logger, process.env, { httpTokensRequired: values.http === true });
@@ -270,7 +260,8 @@ async function main(): Promise<void> {
     fail(`deletegate: cannot use the store ${config.store}: ${(error as Error).message}`, 1);
   }
   if (http && httpTransport) {
-    await httpTransport.serveHttp(app, { ...http, version: version() });
+    const { sessionIdleMs, maxSessions } = config.http;
+    await httpTransport.serveHttp(app, { ...http, sessionIdleMs, maxSessions, version: version() });
   } else {
     const { serveStdio } = await import("./transports/stdio.js");
     await serveStdio(app, version());

@@ -103,6 +103,29 @@ const backendEntry = z.unknown().superRefine((value, ctx) => {
   }
 });
 
+/** Settings the environment may override (SPEC §3): each key's range, and the variable that wins over it. */
+const SETTINGS = {
+  leaseMs: { schema: z.int().min(300).max(3_600_000), env: "DELETEGATE_LEASE_MS", path: "jobs.leaseMs" },
+  backendJobMaxMs: {
+    schema: z
+      .int()
+      .min(1_000)
+      .max(7 * 86_400_000),
+    env: "DELETEGATE_BACKEND_JOB_MAX_MS",
+    path: "jobs.backendJobMaxMs",
+  },
+  sessionIdleMs: {
+    schema: z
+      .int()
+      .min(1_000)
+      .max(7 * 86_400_000),
+    env: "DELETEGATE_SESSION_IDLE_MS",
+    path: "http.sessionIdleMs",
+  },
+  maxSessions: { schema: positiveInt(100_000), env: "DELETEGATE_MAX_SESSIONS", path: "http.maxSessions" },
+} as const;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
 const configSchema = z.strictObject({
   store: z
     .string()
@@ -129,8 +152,18 @@ const configSchema = z.strictObject({
           }),
         )
         .default([]),
+      sessionIdleMs: SETTINGS.sessionIdleMs.schema.default(1_800_000),
+      maxSessions: SETTINGS.maxSessions.schema.default(1_000),
     })
-    .default({ tokens: [] }),
+    .default({ tokens: [], sessionIdleMs: 1_800_000, maxSessions: 1_000 }),
+  jobs: z
+    .strictObject({
+      leaseMs: SETTINGS.leaseMs.schema.default(10_000),
+      backendJobMaxMs: SETTINGS.backendJobMaxMs.schema.default(86_400_000),
+    })
+    .default({ leaseMs: 10_000, backendJobMaxMs: 86_400_000 }),
+  retention: z.strictObject({ jobDays: positiveInt(36_500).default(90) }).default({ jobDays: 90 }),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).default({ level: "info" }),
   backends: z
     .record(
       z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "backend names use letters, digits, . _ -"),
@@ -173,7 +206,18 @@ export interface Config {
   /** Who approves jobs in approval mode (SPEC §3, §10); null when no backend uses it. */
   approval: ApprovalConfig | null;
   limits: { maxIdsPerCall: number };
-  http: { tokens: { name: string; tokenEnv: string; token: string }[] };
+  http: {
+    tokens: { name: string; tokenEnv: string; token: string }[];
+    /** An HTTP session unused this long is closed. */
+    sessionIdleMs: number;
+    /** HTTP sessions open at once. */
+    maxSessions: number;
+  };
+  /** How long a job's holder keeps it without renewing; how long a backend job may stay unfinished. */
+  jobs: { leaseMs: number; backendJobMaxMs: number };
+  /** Finished jobs are removed with their batches after this many days. */
+  retention: { jobDays: number };
+  log: { level: (typeof LOG_LEVELS)[number] };
   backends: Record<string, BackendConfig>;
   /** Problems that do not stop this command (e.g. an HTTP token variable unset outside --http). */
   warnings: string[];
@@ -336,6 +380,36 @@ export function parseConfig(
     return [{ ...hook, secret }];
   });
 
+  // The environment wins over the file for these (SPEC §3), checked against the same ranges.
+  const settings = {
+    leaseMs: file.jobs.leaseMs,
+    backendJobMaxMs: file.jobs.backendJobMaxMs,
+    sessionIdleMs: file.http.sessionIdleMs,
+    maxSessions: file.http.maxSessions,
+  };
+  for (const [key, setting] of Object.entries(SETTINGS) as [
+    keyof typeof SETTINGS,
+    (typeof SETTINGS)[keyof typeof SETTINGS],
+  ][]) {
+    const raw = env[setting.env];
+    if (raw === undefined || raw === "") continue;
+    const parsed = setting.schema.safeParse(Number(raw));
+    if (/^\d+$/.test(raw) && parsed.success) settings[key] = parsed.data;
+    else {
+      const why = /^\d+$/.test(raw)
+        ? describeIssue(parsed.error?.issues[0] as z.core.$ZodIssue)
+        : "must be an integer";
+      problems.push(`${setting.env} (overrides ${setting.path}): ${why}`);
+    }
+  }
+  let logLevel = file.log.level;
+  const envLevel = env.DELETEGATE_LOG_LEVEL;
+  if (envLevel) {
+    const parsed = z.enum(LOG_LEVELS).safeParse(envLevel);
+    if (parsed.success) logLevel = parsed.data;
+    else problems.push(`DELETEGATE_LOG_LEVEL (overrides log.level): must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return {
     path,
@@ -352,7 +426,10 @@ export function parseConfig(
         }
       : null,
     limits: file.limits,
-    http: { tokens },
+    http: { tokens, sessionIdleMs: settings.sessionIdleMs, maxSessions: settings.maxSessions },
+    jobs: { leaseMs: settings.leaseMs, backendJobMaxMs: settings.backendJobMaxMs },
+    retention: file.retention,
+    log: { level: logLevel },
     backends,
     warnings,
   };

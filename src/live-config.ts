@@ -41,7 +41,7 @@ function same(a: unknown, b: unknown): boolean {
 export function mergeReload(current: Config, next: Config): { config: Config; result: ReloadResult } {
   const applied: string[] = [];
   const restartNeeded: string[] = [];
-  for (const key of ["store", "auditLog", "http"] as const) {
+  for (const key of ["store", "auditLog", "http", "jobs", "retention", "log"] as const) {
     if (!same(current[key], next[key])) restartNeeded.push(key);
   }
   for (const key of ["mode", "ttlSeconds"] as const) {

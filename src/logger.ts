@@ -138,7 +138,7 @@ export function scrubLine(line: string): string {
 }
 
 export function createLogger(
-  level = process.env.DELETEGATE_LOG_LEVEL ?? "info",
+  level = "info",
   destination: pino.DestinationStream = pino.destination({ dest: 2, sync: true }),
 ): Logger {
   return pino(

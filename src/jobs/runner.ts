@@ -26,9 +26,9 @@ export const POLL_MAX_MS = 5_000;
 export const BACKOFF_MIN_MS = 200;
 export const BACKOFF_MAX_MS = 15_000;
 /**
- * How long a backend job may stay unfinished before its batch fails with "still <status>": an internal limit
- * (DELETEGATE_BACKEND_JOB_MAX_MS, 1 s..7 days, default 24 h) so a backend job that never ends cannot keep a
- * deletegate job waiting forever. Counted from when this instance began polling it.
+ * How long a backend job may stay unfinished before its batch fails with "still <status>" (config
+ * jobs.backendJobMaxMs), so a backend job that never ends cannot keep a deletegate job waiting forever. Counted
+ * from when this instance began polling it.
  */
 export const DEFAULT_BACKEND_JOB_MAX_MS = 24 * 3_600_000;
 /** How long a job's lease lasts unless renewed (renewed every third of it, taken over after it). */
@@ -39,23 +39,10 @@ const FOLLOW_MS = 250;
 export interface RunnerOptions {
   /** Job lease length on a shared store. */
   leaseMs?: number;
-  /** How long a backend job may stay unfinished; default from DELETEGATE_BACKEND_JOB_MAX_MS, else 24 h. */
+  /** How long a backend job may stay unfinished (jobs.backendJobMaxMs); default 24 h. */
   backendJobMaxMs?: number;
   /** The console page of a job awaiting approval (its `approval.url`). */
   approvalUrl?: (jobId: string) => string;
-}
-
-/** DELETEGATE_BACKEND_JOB_MAX_MS as milliseconds (1 s..7 days), or the default when unset. */
-export function backendJobMaxMsFrom(env: NodeJS.ProcessEnv): number {
-  const raw = env.DELETEGATE_BACKEND_JOB_MAX_MS;
-  if (raw === undefined || raw === "") return DEFAULT_BACKEND_JOB_MAX_MS;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1_000 || value > 7 * 24 * 3_600_000) {
-    throw new Error(
-      `DELETEGATE_BACKEND_JOB_MAX_MS must be an integer of milliseconds, 1000..604800000, got "${raw}"`,
-    );
-  }
-  return value;
 }
 
 /** The wait before attempt `failed + 1` after `failed` failed attempts: exponential, jittered, capped. */
@@ -159,7 +146,7 @@ export class Runner {
     options: RunnerOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    this.backendJobMaxMs = options.backendJobMaxMs ?? backendJobMaxMsFrom(process.env);
+    this.backendJobMaxMs = options.backendJobMaxMs ?? DEFAULT_BACKEND_JOB_MAX_MS;
     this.approvalUrl = options.approvalUrl ?? ((jobId) => `/console/approvals/${jobId}`);
     // A backend made read-only stops its jobs now: their retry waits wake up and send nothing more.
     live.onReload(() => {

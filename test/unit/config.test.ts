@@ -31,6 +31,51 @@ function configError(raw: unknown, env: NodeJS.ProcessEnv = ENV): string {
   throw new Error(`expected a ConfigError, got ${JSON.stringify(Object.keys(config))}`);
 }
 
+describe("settings the environment overrides (SPEC §3)", () => {
+  const top = {
+    jobs: { leaseMs: 2_000, backendJobMaxMs: 60_000 },
+    http: { sessionIdleMs: 5_000, maxSessions: 7 },
+    retention: { jobDays: 30 },
+    log: { level: "warn" },
+  };
+
+  it("reads them from the file, and the environment wins", () => {
+    const fromFile = parseConfig(withBackend({}, top), ENV);
+    expect(fromFile.jobs).toEqual({ leaseMs: 2_000, backendJobMaxMs: 60_000 });
+    expect(fromFile.http).toMatchObject({ sessionIdleMs: 5_000, maxSessions: 7 });
+    expect(fromFile.retention).toEqual({ jobDays: 30 });
+    expect(fromFile.log).toEqual({ level: "warn" });
+    const env = {
+      ...ENV,
+      DELETEGATE_LEASE_MS: "900",
+      DELETEGATE_BACKEND_JOB_MAX_MS: "5000",
+      DELETEGATE_SESSION_IDLE_MS: "3000",
+      DELETEGATE_MAX_SESSIONS: "2",
+      DELETEGATE_LOG_LEVEL: "debug",
+    };
+    const overridden = parseConfig(withBackend({}, top), env);
+    expect(overridden.jobs).toEqual({ leaseMs: 900, backendJobMaxMs: 5_000 });
+    expect(overridden.http).toMatchObject({ sessionIdleMs: 3_000, maxSessions: 2 });
+    expect(overridden.log).toEqual({ level: "debug" });
+  });
+
+  it("checks a variable against the key's range and names both", () => {
+    expect(configError(withBackend(), { ...ENV, DELETEGATE_LEASE_MS: "100" })).toBe(
+      "DELETEGATE_LEASE_MS (overrides jobs.leaseMs): must be ≥ 300",
+    );
+    expect(configError(withBackend(), { ...ENV, DELETEGATE_MAX_SESSIONS: "lots" })).toBe(
+      "DELETEGATE_MAX_SESSIONS (overrides http.maxSessions): must be an integer",
+    );
+    expect(configError(withBackend(), { ...ENV, DELETEGATE_LOG_LEVEL: "loud" })).toContain(
+      "DELETEGATE_LOG_LEVEL (overrides log.level): must be one of",
+    );
+    expect(configError(withBackend({}, { jobs: { leaseMs: 10 } }))).toBe("jobs.leaseMs: must be ≥ 300");
+    expect(configError(withBackend({}, { retention: { jobDays: 0 } }))).toBe(
+      "retention.jobDays: must be ≥ 1",
+    );
+  });
+});
+
 describe("parseConfig defaults", () => {
   it("fills every omitted key with the SPEC §3 default", () => {
     const config = parseConfig(withBackend(), ENV);
@@ -41,7 +86,10 @@ describe("parseConfig defaults", () => {
       confirmation: { mode: "auto", ttlSeconds: 900 },
       approval: null,
       limits: { maxIdsPerCall: 10_000 },
-      http: { tokens: [] },
+      http: { tokens: [], sessionIdleMs: 1_800_000, maxSessions: 1_000 },
+      jobs: { leaseMs: 10_000, backendJobMaxMs: 86_400_000 },
+      retention: { jobDays: 90 },
+      log: { level: "info" },
       backends: {
         "splendor-prod": {
           name: "splendor-prod",
