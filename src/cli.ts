@@ -250,8 +250,14 @@ async function main(): Promise<void> {
   } catch (error) {
     fail(`CONFIG_INVALID: ${(error as Error).message}`, 2);
   }
-  process.on("uncaughtException", (error) => logger.fatal({ err: error }, "uncaught exception"));
-  process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled rejection"));
+  // A state nobody planned for is not served on: the process ends, and a supervisor or the next start resumes
+  // its jobs from the store (a lease lapses, a batch whose answer was lost is sent again).
+  const die = (what: string) => (error: unknown) => {
+    logger.fatal({ err: error }, `${what}: deletegate stops; unfinished jobs resume at the next start`);
+    process.exit(70);
+  };
+  process.on("uncaughtException", die("uncaught exception"));
+  process.on("unhandledRejection", die("unhandled rejection"));
   try {
     // A store that cannot be read (Redis down, sqlite file unwritable) is said once, before serving.
     await app.store.recentJobs({ owner: null, offset: 0, limit: 1 });

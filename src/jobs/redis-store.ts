@@ -40,6 +40,7 @@ interface RawClient {
 export class RedisStore implements Store {
   readonly kind = "redis" as const;
   readonly shared = true;
+  readonly cheapWrites = true;
 
   private constructor(
     private readonly keyv: Keyv,

@@ -3,15 +3,12 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import PQueue from "p-queue";
 import type { Audit, AuditEntry } from "../audit.js";
-import type { HttpClient } from "../backends/http.js";
-import { connectBackend } from "../backends/index.js";
-import type { BackendClient, PollOutcome } from "../backends/types.js";
-import type { BackendConfig } from "../config.js";
+import type { PollOutcome } from "../backends/types.js";
 import { failpoint } from "../failpoint.js";
 import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
+import { type Lane, LaneClosedError, Lanes } from "./lanes.js";
 import type { ApprovalRecord, BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
 import { TERMINAL_STATUSES } from "./store.js";
 import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
@@ -43,35 +40,19 @@ export interface RunnerOptions {
   backendJobMaxMs?: number;
   /** The console page of a job awaiting approval (its `approval.url`). */
   approvalUrl?: (jobId: string) => string;
+  /** The backends' lanes; default: built from the config. */
+  lanes?: Lanes;
 }
+
+/** A job whose run stopped on an error (a store that failed) is started again after this long, doubling to the max. */
+export const RESTART_FIRST_MS = 1_000;
+export const RESTART_MAX_MS = 30_000;
+/** close() waits this long for runs to finish their requests in flight, then closes the store under them. */
+const CLOSE_WAIT_MS = 5_000;
 
 /** The wait before attempt `failed + 1` after `failed` failed attempts: exponential, jittered, capped. */
 export function backoffMs(failed: number, random = Math.random()): number {
   return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_MIN_MS * 2 ** (failed - 1) * (1 + random)));
-}
-
-/** The shortest pacing window: timers are not finer than a millisecond, and a window of 0.1 ms paced nothing. */
-export const MIN_PACING_WINDOW_MS = 10;
-
-/**
- * The lane's pacing: at most `intervalCap` request starts in any rolling `interval` (p-queue strict). Up to
- * 100 requests/s that is one start per 1/rps s, an even pace; above, `rps / 100` starts per 10 ms window, still
- * never more than the rate in any window (one start per 0.1 ms at 10,000/s asked for sub-millisecond timers,
- * which wait at least 1 ms: the pacing itself capped the rate near 1,000/s and delayed every start).
- */
-export function pacing(requestsPerSecond: number): { interval: number; intervalCap: number } {
-  const interval = 1000 / requestsPerSecond;
-  if (interval >= MIN_PACING_WINDOW_MS) return { interval, intervalCap: 1 };
-  const intervalCap = Math.max(1, Math.floor((requestsPerSecond * MIN_PACING_WINDOW_MS) / 1000));
-  return { interval: (1000 * intervalCap) / requestsPerSecond, intervalCap };
-}
-
-interface Lane {
-  config: BackendConfig;
-  client: BackendClient;
-  http: HttpClient;
-  /** Every request to this backend (sends and polls, of every job) passes through here. */
-  queue: PQueue;
 }
 
 interface ActiveJob {
@@ -127,7 +108,11 @@ function readOnlyNote(backend: string): string {
 }
 
 export class Runner {
-  private readonly lanes = new Map<string, Lane>();
+  private readonly lanes: Lanes;
+  /** Aborted by close(): wakes every wait of every job run here. */
+  private readonly lifetime = new AbortController();
+  /** Jobs whose run stopped on an error, to start again (the timer, and the next delay). */
+  private readonly restarts = new Map<string, { timer: NodeJS.Timeout | null; delay: number }>();
   private readonly active = new Map<string, ActiveJob>();
   /** Jobs between start() and their entry in `active`: a second start() of them must not run them twice. */
   private readonly starting = new Set<string>();
@@ -155,15 +140,7 @@ export class Runner {
       }
     });
     // Connections are built once, from the config the process started with (a reload needs a restart for them).
-    for (const config of Object.values(live.current.backends)) {
-      const { client, http } = connectBackend(config);
-      const queue = new PQueue({
-        concurrency: config.concurrency,
-        strict: true,
-        ...pacing(config.requestsPerSecond),
-      });
-      this.lanes.set(config.name, { config, client, http, queue });
-    }
+    this.lanes = options.lanes ?? new Lanes(Object.values(live.current.backends));
   }
 
   /** Stores the job and its batch records (not yet indexed: claiming the plan does that). */
@@ -259,9 +236,12 @@ export class Runner {
         this.keepLease(active);
       }
       active.done = this.run(active)
-        .catch((error: Error) => {
-          this.logger.error({ err: error, job_id: jobId }, "job runner stopped unexpectedly");
-        })
+        .then(
+          () => {
+            this.restarts.delete(jobId);
+          },
+          (error: Error) => this.failedRun(active, error),
+        )
         .finally(() => this.settle(active));
       return true;
     } finally {
@@ -381,24 +361,45 @@ export class Runner {
   async close(): Promise<void> {
     this.closed = true;
     if (this.takeover) clearInterval(this.takeover);
+    for (const restart of this.restarts.values()) if (restart.timer) clearTimeout(restart.timer);
+    this.lifetime.abort();
+    const runs: Promise<void>[] = [];
     for (const active of this.active.values()) {
       if (active.renewal) clearTimeout(active.renewal);
       active.halt.abort();
-      if (!this.store.shared) continue;
-      // Handed over now rather than when the lease expires; what is in flight here is not recorded.
+      runs.push(active.done);
+      // Nothing more is written for the job here: what is in flight is not recorded, the next run sends it again.
       active.lost = true;
-      await this.store.releaseLease(active.job.id, this.holder).catch(() => undefined);
+      if (this.store.shared) await this.store.releaseLease(active.job.id, this.holder).catch(() => undefined);
     }
-    for (const lane of this.lanes.values()) {
-      lane.queue.clear();
-      await lane.http.close().catch(() => undefined);
-    }
+    // Requests in flight finish (and their connections with them) before the store and the audit log close.
+    await Promise.race([Promise.allSettled(runs), sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
+    await this.lanes.close();
   }
 
   private lane(backend: string): Lane {
-    const lane = this.lanes.get(backend);
-    if (!lane) throw new Error(`backend ${backend} is not configured`);
-    return lane;
+    return this.lanes.get(backend);
+  }
+
+  /**
+   * A run that stopped on an error (the store failed, say) leaves its job unfinished: it is started again here
+   * after a delay that doubles up to RESTART_MAX_MS, instead of staying `running` until the next process start.
+   */
+  private failedRun(active: ActiveJob, error: Error): void {
+    const jobId = active.job.id;
+    if (this.closed || error instanceof LaneClosedError) return;
+    this.logger.error({ err: error, job_id: jobId }, "job run stopped on an error; it is started again");
+    const previous = this.restarts.get(jobId);
+    const delay = previous ? Math.min(previous.delay * 2, RESTART_MAX_MS) : RESTART_FIRST_MS;
+    const restart = { timer: null as NodeJS.Timeout | null, delay };
+    restart.timer = setTimeout(() => {
+      restart.timer = null;
+      this.start(jobId).catch((failure: Error) =>
+        this.failedRun({ ...active, job: { ...active.job } }, failure),
+      );
+    }, delay);
+    restart.timer.unref();
+    this.restarts.set(jobId, restart);
   }
 
   /** Follows a job that does not run here through the store, until it is terminal or `ms` passed. */
@@ -561,9 +562,16 @@ export class Runner {
         counts: { total: job.total, batches: job.batch_count },
       });
     }
-    const polls: Promise<void>[] = batches
-      .filter((batch) => batch.status === "awaiting_backend")
-      .map((batch) => this.pollBatch(active, batch));
+    // Each poll's failure is kept from the start (not an unhandled rejection while sending goes on), thrown at the end.
+    const polls: Promise<Error | null>[] = [];
+    const poll = (batch: BatchRecord) =>
+      polls.push(
+        this.pollBatch(active, batch).then(
+          () => null,
+          (error: Error) => error,
+        ),
+      );
+    for (const batch of batches) if (batch.status === "awaiting_backend") poll(batch);
     // A batch left `sending` by a crash has an unknown outcome: it is sent again (deletes are idempotent). The
     // attempt the crash cut short got no answer, so it is not counted against maxAttempts.
     for (const batch of batches) {
@@ -591,7 +599,7 @@ export class Runner {
         reads.delete(position);
         await this.checkCancel(active);
         const sent = this.halting(active) ? "halted" : await this.sendBatch(active, lane, batch, ids);
-        if (sent === "accepted") polls.push(this.pollBatch(active, batch));
+        if (sent === "accepted") poll(batch);
         if (sent === "halted") await this.haltBatch(active, batch);
       }
     };
@@ -600,7 +608,8 @@ export class Runner {
       job.status = "awaiting_backend";
       await this.saveJob(active);
     }
-    await Promise.all(polls);
+    const failure = (await Promise.all(polls)).find((error) => error !== null);
+    if (failure) throw failure;
     if (this.stopped(active)) return;
     await this.finish(active);
   }
@@ -686,18 +695,30 @@ export class Runner {
     const { job } = active;
     for (;;) {
       batch.status = "sending";
-      // Not stored on a store of one instance: a resume sends a stored "pending" batch again just as it would a
-      // "sending" one, with the same attempts (the stored count is of answered attempts either way, "sending"
-      // being stored with this attempt and resumed one less). That write before every request cost as much as
-      // the request. On a shared store other instances read progress from the store, so it is written there.
-      if (this.store.shared) await this.saveBatch(active, batch);
+      // Stored only where it is cheap (Redis, written without waiting for a disk): a resume sends a stored "pending"
+      // batch again just as it would a "sending" one, with the same attempts (the stored count is of answered
+      // attempts either way, "sending" being stored with this attempt and resumed one less). On SQLite that write
+      // waits for the disk (synchronous=FULL) before every request; other processes then count the batch in
+      // flight only once it is answered.
+      if (this.store.cheapWrites) await this.saveBatch(active, batch);
       else active.events.emit("change");
       const ids = state.remaining;
-      const outcome = await lane.queue.add(async () =>
-        // Read again right before the request leaves: the lease, a cancel or the kill switch may have come
-        // while it waited for its turn.
-        this.halting(active) ? null : lane.client.sendBatch({ target: job.target, ids, reason: job.reason }),
-      );
+      const outcome = await lane
+        .run(
+          async () =>
+            // Read again right before the request leaves: the lease, a cancel or the kill switch may have come
+            // while it waited for its turn.
+            this.halting(active)
+              ? null
+              : lane.client.sendBatch({ target: job.target, ids, reason: job.reason }),
+          active.halt.signal,
+        )
+        .catch((error: Error) => {
+          // A halt while it waited for its turn: never sent.
+          if (active.halt.signal.aborted && !(error instanceof LaneClosedError)) return null;
+          throw error;
+        });
+      if (outcome !== null) lane.observe("httpStatus" in outcome ? outcome.httpStatus : null);
       if (outcome === null) {
         // Never sent: the attempt is given back.
         batch.attempts--;
@@ -765,9 +786,20 @@ export class Runner {
     const giveUpAt = Date.now() + this.backendJobMaxMs;
     while (!this.stopped(active)) {
       // The last look comes at the limit, not a whole poll interval after it.
-      await sleep(Math.max(0, Math.min(delay, giveUpAt - Date.now())));
+      // A cancelled job still follows what the backend accepted: only closing the runner ends the wait.
+      const { signal } = this.lifetime;
+      await sleep(Math.max(0, Math.min(delay, giveUpAt - Date.now())), undefined, { signal }).catch(
+        () => undefined,
+      );
       if (this.stopped(active)) return;
-      const outcome: PollOutcome = await lane.queue.add(() => poll(backendJob.id));
+      const outcome: PollOutcome | null = await lane
+        .run(() => poll(backendJob.id), signal)
+        .catch((error: Error) => {
+          if (signal.aborted) return null;
+          throw error;
+        });
+      // Closing: the backend job is read again by whoever runs the job next.
+      if (outcome === null) return;
       if (outcome.type === "succeeded" || outcome.type === "failed") failpoint("poll.after-answer");
       const late = Date.now() >= giveUpAt;
       if (outcome.type === "running" && !late) {

@@ -102,6 +102,8 @@ function expiresAt(ttlMs: number | undefined, now = Date.now()): number | null {
 
 export class SqliteStore implements Store {
   readonly shared: boolean;
+  /** Every commit waits for the disk (synchronous=FULL). */
+  readonly cheapWrites = false;
   private readonly sweeper: NodeJS.Timeout;
   private readonly statements = new Map<string, Statement>();
   private readonly retentionMs: number;

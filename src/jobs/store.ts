@@ -140,6 +140,8 @@ export interface Store {
   readonly kind: StoreKind;
   /** True when several processes may share this store (a SQLite file, Redis): jobs then move between them by lease. */
   readonly shared: boolean;
+  /** True when a write does not wait for a disk (Redis): progress that needs no durability is written too. */
+  readonly cheapWrites: boolean;
   getPlan(id: string): Promise<PlanRecord | undefined>;
   /** `ttlMs`: dropped after that long (a plan not executed); omitted: kept (an executed plan). */
   putPlan(plan: PlanRecord, ttlMs?: number): Promise<void>;
