@@ -3,25 +3,17 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Audit, AuditEntry } from "../audit.js";
-import type { PollOutcome } from "../backends/types.js";
-import { failpoint } from "../failpoint.js";
+import type { Audit } from "../audit.js";
 import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
+import { auditFailure, JobRun, jobFields, type RunContext } from "./job-run.js";
 import { type Lane, LaneClosedError, Lanes } from "./lanes.js";
+import { pollBatch } from "./poll-batch.js";
+import { sendBatch } from "./send-batch.js";
 import type { ApprovalRecord, BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
 import { TERMINAL_STATUSES } from "./store.js";
 import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
 
-/** Backend-job polling: first look after this long, then doubling up to the maximum. */
-export const POLL_FIRST_MS = 500;
-export const POLL_MAX_MS = 5_000;
-/**
- * Retry backoff before attempt n+1: BACKOFF_MIN_MS × 2^(n−1) × a jitter factor in [1, 2), capped at BACKOFF_MAX_MS;
- * a Retry-After longer than that is waited instead (SPEC §7).
- */
-export const BACKOFF_MIN_MS = 200;
-export const BACKOFF_MAX_MS = 15_000;
 /**
  * How long a backend job may stay unfinished before its batch fails with "still <status>" (config
  * jobs.backendJobMaxMs), so a backend job that never ends cannot keep a deletegate job waiting forever. Counted
@@ -50,61 +42,8 @@ export const RESTART_MAX_MS = 30_000;
 /** close() waits this long for runs to finish their requests in flight, then closes the store under them. */
 const CLOSE_WAIT_MS = 5_000;
 
-/** The wait before attempt `failed + 1` after `failed` failed attempts: exponential, jittered, capped. */
-export function backoffMs(failed: number, random = Math.random()): number {
-  return Math.min(BACKOFF_MAX_MS, Math.round(BACKOFF_MIN_MS * 2 ** (failed - 1) * (1 + random)));
-}
-
-interface ActiveJob {
-  job: JobRecord;
-  batches: BatchRecord[];
-  events: EventEmitter;
-  done: Promise<void>;
-  /** Until when this instance surely holds the job's lease (shared store only). */
-  leaseUntil: number;
-  /** The lease went to another instance (or could not be renewed in time): stop sending, stop writing. */
-  lost: boolean;
-  renewal: NodeJS.Timeout | null;
-  /** Aborted when the job must stop sending (cancel, kill switch, audit failure, close): wakes its retry waits. */
-  halt: AbortController;
-}
-
-/** How one send of a batch ended. */
-type SendResult = "accepted" | "settled" | "halted";
-
-/** What one attempt of a batch came to: requests that do not count as attempts (all-or-nothing resends) included. */
-type AttemptResult =
-  | { type: "settled" | "accepted" | "halted" }
-  | { type: "retry"; error: string; retryAfterMs?: number }
-  | { type: "failed"; error: string };
-
-/** A duration as people read it: "24 h", "90 s", "1500 ms". */
-function formatMs(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  if (ms % 1_000 === 0) return `${ms / 1_000} s`;
-  return `${ms} ms`;
-}
-
-/** The fields every audit line about a job carries. */
-export function jobFields(job: JobRecord) {
-  return {
-    job_id: job.id,
-    plan_id: job.plan_id,
-    backend: job.backend,
-    target: job.target,
-    actor: job.requested_by,
-    reason: job.reason,
-  };
-}
-
 export function isTerminal(job: JobRecord): boolean {
   return TERMINAL_STATUSES.includes(job.status);
-}
-
-/** The note of a job the kill switch stopped. */
-function readOnlyNote(backend: string): string {
-  return `Stopped: backend ${backend} became read-only in deletegate's config (the operator's kill switch); no request was sent after that, and batches not yet sent were cancelled.`;
 }
 
 export class Runner {
@@ -113,7 +52,7 @@ export class Runner {
   private readonly lifetime = new AbortController();
   /** Jobs whose run stopped on an error, to start again (the timer, and the next delay). */
   private readonly restarts = new Map<string, { timer: NodeJS.Timeout | null; delay: number }>();
-  private readonly active = new Map<string, ActiveJob>();
+  private readonly active = new Map<string, JobRun>();
   /** Jobs between start() and their entry in `active`: a second start() of them must not run them twice. */
   private readonly starting = new Set<string>();
   /** This instance, as a lease holder. */
@@ -122,10 +61,12 @@ export class Runner {
   private readonly backendJobMaxMs: number;
   private takeover: NodeJS.Timeout | null = null;
   private closed = false;
+  /** What every job run here shares with this runner. */
+  private readonly context: RunContext;
 
   constructor(
     private readonly store: Store,
-    private readonly audit: Audit,
+    readonly audit: Audit,
     private readonly logger: Logger,
     private readonly live: LiveConfig,
     options: RunnerOptions = {},
@@ -133,6 +74,16 @@ export class Runner {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.backendJobMaxMs = options.backendJobMaxMs ?? DEFAULT_BACKEND_JOB_MAX_MS;
     this.approvalUrl = options.approvalUrl ?? ((jobId) => `/console/approvals/${jobId}`);
+    this.context = {
+      store,
+      audit,
+      logger,
+      live,
+      holder: this.holder,
+      leaseMs: this.leaseMs,
+      closed: () => this.closed,
+      isActive: (run) => this.active.get(run.job.id) === run,
+    };
     // A backend made read-only stops its jobs now: their retry waits wake up and send nothing more.
     live.onReload(() => {
       for (const active of this.active.values()) {
@@ -220,20 +171,11 @@ export class Runner {
       const batches = await this.store.getBatches(job.id, job.batch_count);
       const events = new EventEmitter();
       events.setMaxListeners(0);
-      const active: ActiveJob = {
-        job,
-        batches,
-        events,
-        done: Promise.resolve(),
-        leaseUntil: asked + this.leaseMs,
-        lost: false,
-        renewal: null,
-        halt: new AbortController(),
-      };
+      const active = new JobRun(this.context, job, batches, events, asked + this.leaseMs);
       this.active.set(jobId, active);
       if (this.store.shared) {
         this.logger.info({ job_id: jobId, status: job.status }, "running job on this instance");
-        this.keepLease(active);
+        active.keepLease();
       }
       active.done = this.run(active)
         .then(
@@ -285,7 +227,7 @@ export class Runner {
     if (active && !active.job.cancel_requested) {
       active.job.cancel_requested = true;
       active.halt.abort();
-      await this.saveJob(active);
+      await active.saveJob();
     }
     return true;
   }
@@ -385,7 +327,7 @@ export class Runner {
    * A run that stopped on an error (the store failed, say) leaves its job unfinished: it is started again here
    * after a delay that doubles up to RESTART_MAX_MS, instead of staying `running` until the next process start.
    */
-  private failedRun(active: ActiveJob, error: Error): void {
+  private failedRun(active: JobRun, error: Error): void {
     const jobId = active.job.id;
     if (this.closed || error instanceof LaneClosedError) return;
     this.logger.error({ err: error, job_id: jobId }, "job run stopped on an error; it is started again");
@@ -394,9 +336,7 @@ export class Runner {
     const restart = { timer: null as NodeJS.Timeout | null, delay };
     restart.timer = setTimeout(() => {
       restart.timer = null;
-      this.start(jobId).catch((failure: Error) =>
-        this.failedRun({ ...active, job: { ...active.job } }, failure),
-      );
+      this.start(jobId).catch((failure: Error) => this.failedRun(active, failure));
     }, delay);
     restart.timer.unref();
     this.restarts.set(jobId, restart);
@@ -422,132 +362,14 @@ export class Runner {
     }
   }
 
-  /** Renews the lease every third of its length; a refusal, or no renewal in time, loses the job here. */
-  private keepLease(active: ActiveJob): void {
-    const running = () => this.active.get(active.job.id) === active && !this.stopped(active);
-    const renew = async () => {
-      const asked = Date.now();
-      try {
-        const held = await this.store.renewLease(active.job.id, this.holder, this.leaseMs);
-        if (held) active.leaseUntil = asked + this.leaseMs;
-        else if (running()) this.loseLease(active, "another instance holds the lease");
-      } catch (error) {
-        this.logger.warn({ err: error, job_id: active.job.id }, "job lease not renewed");
-      }
-    };
-    const schedule = () => {
-      active.renewal = setTimeout(() => {
-        void renew().finally(() => {
-          if (running()) schedule();
-        });
-      }, this.leaseMs / 3);
-      active.renewal.unref();
-    };
-    schedule();
-  }
-
-  private loseLease(active: ActiveJob, why: string): void {
-    if (active.lost) return;
-    active.lost = true;
-    this.logger.warn(
-      { job_id: active.job.id, why },
-      "job lease lost: this instance stops working on the job",
-    );
-  }
-
-  /** Whether this instance must stop working on the job: closing, or its lease is (or may be) gone. */
-  private stopped(active: ActiveJob): boolean {
-    if (this.store.shared && !active.lost && Date.now() >= active.leaseUntil) {
-      this.loseLease(active, "the lease could not be renewed in time");
-    }
-    return this.closed || active.lost;
-  }
-
   /** After the job's run ends here, finished or not. */
-  private async settle(active: ActiveJob): Promise<void> {
+  private async settle(active: JobRun): Promise<void> {
     if (active.renewal) clearTimeout(active.renewal);
     if (this.active.get(active.job.id) === active) this.active.delete(active.job.id);
     if (!active.lost) await this.store.releaseLease(active.job.id, this.holder).catch(() => undefined);
   }
 
-  /** Another instance may have asked to cancel: its request is in the store, not in this job's memory. */
-  private async checkCancel(active: ActiveJob): Promise<void> {
-    if (!this.store.shared || active.job.cancel_requested) return;
-    if (await this.store.cancelRequested(active.job.id)) {
-      active.job.cancel_requested = true;
-      active.halt.abort();
-      await this.saveJob(active);
-    }
-  }
-
-  /**
-   * Whether the job must send nothing more, for good: cancelled, its backend made read-only (the kill switch,
-   * read before every batch and every request), or its audit log not writable. Closing or losing the lease is
-   * `stopped`: another run sends the rest.
-   */
-  private halting(active: ActiveJob): boolean {
-    const { job } = active;
-    if (this.stopped(active) || job.halted || job.cancel_requested) return true;
-    if (this.live.backend(job.backend)?.readOnly === false) return false;
-    job.cancel_requested = true;
-    job.notes = [...job.notes, readOnlyNote(job.backend)];
-    active.halt.abort();
-    this.logger.warn(
-      { job_id: job.id, backend: job.backend },
-      "backend is read-only now: the job stops sending",
-    );
-    this.saveJob(active).catch((error: Error) =>
-      this.logger.error({ err: error, job_id: job.id }, "job not stored"),
-    );
-    return true;
-  }
-
-  /** A batch the job will not send: cancelled, unless the audit failed (then it fails at finish) or work stopped here. */
-  private async haltBatch(active: ActiveJob, batch: BatchRecord): Promise<void> {
-    if (this.stopped(active) || active.job.halted) return;
-    batch.status = "cancelled";
-    await this.saveBatch(active, batch);
-  }
-
-  /**
-   * Writes an audit line of the job; false when it cannot be written. The job then stops sending for good: no
-   * delete goes out that the audit log does not name (SPEC §8), and the failure is never a backend attempt.
-   */
-  private async record(active: ActiveJob, entry: AuditEntry): Promise<boolean> {
-    try {
-      this.audit.record(entry);
-      return true;
-    } catch (error) {
-      const { job } = active;
-      if (!job.halted) {
-        job.halted = auditFailure(error as Error);
-        active.halt.abort();
-        this.logger.error({ err: error, job_id: job.id }, "audit log not writable: the job stops sending");
-        await this.saveJob(active);
-      }
-      return false;
-    }
-  }
-
-  /** Waits, unless the job halts first. */
-  private async pause(active: ActiveJob, ms: number): Promise<void> {
-    await sleep(ms, undefined, { signal: active.halt.signal }).catch(() => undefined);
-  }
-
-  // An instance that lost the lease writes nothing more: the job's new holder owns its records.
-  private async saveBatch(active: ActiveJob, batch: BatchRecord): Promise<void> {
-    if (active.lost) return;
-    await this.store.putBatch(active.job.id, batch);
-    active.events.emit("change");
-  }
-
-  private async saveJob(active: ActiveJob): Promise<void> {
-    if (active.lost) return;
-    await this.store.putJob(active.job);
-    active.events.emit("change");
-  }
-
-  private async run(active: ActiveJob): Promise<void> {
+  private async run(active: JobRun): Promise<void> {
     const { job, batches } = active;
     const lane = this.lane(job.backend);
     // The HTTP client is loaded at the first job, not at start-up; before any pacing slot is taken.
@@ -555,8 +377,8 @@ export class Runner {
     if (job.status === "queued") {
       job.status = "running";
       job.started_at = new Date().toISOString();
-      await this.saveJob(active);
-      await this.record(active, {
+      await active.saveJob();
+      await active.record({
         event: "job.started",
         ...jobFields(job),
         counts: { total: job.total, batches: job.batch_count },
@@ -566,7 +388,10 @@ export class Runner {
     const polls: Promise<Error | null>[] = [];
     const poll = (batch: BatchRecord) =>
       polls.push(
-        this.pollBatch(active, batch).then(
+        pollBatch(active, lane, batch, {
+          backendJobMaxMs: this.backendJobMaxMs,
+          signal: this.lifetime.signal,
+        }).then(
           () => null,
           (error: Error) => error,
         ),
@@ -591,293 +416,40 @@ export class Runner {
     };
     let next = 0;
     const worker = async () => {
-      while (next < toSend.length && !this.stopped(active)) {
+      while (next < toSend.length && !active.stopped()) {
         const position = next++;
         const batch = toSend[position] as BatchRecord;
         for (let ahead = 0; ahead <= lane.config.concurrency; ahead++) readAhead(position + ahead);
         const ids = reads.get(position);
         reads.delete(position);
-        await this.checkCancel(active);
-        const sent = this.halting(active) ? "halted" : await this.sendBatch(active, lane, batch, ids);
+        await active.checkCancel();
+        const sent = active.halting() ? "halted" : await sendBatch(active, lane, batch, ids);
         if (sent === "accepted") poll(batch);
-        if (sent === "halted") await this.haltBatch(active, batch);
+        if (sent === "halted") await active.haltBatch(batch);
       }
     };
     await Promise.all(Array.from({ length: Math.min(lane.config.concurrency, toSend.length) }, worker));
     if (polls.length > 0 && batches.some((batch) => batch.status === "awaiting_backend")) {
       job.status = "awaiting_backend";
-      await this.saveJob(active);
+      await active.saveJob();
     }
     const failure = (await Promise.all(polls)).find((error) => error !== null);
     if (failure) throw failure;
-    if (this.stopped(active)) return;
+    if (active.stopped()) return;
     await this.finish(active);
   }
 
-  /**
-   * Sends one batch: its `batch.sending` audit line first (write-ahead), then attempts up to maxAttempts with
-   * backoff between them. "accepted": the backend runs it as a job to poll. `ids`: read ahead.
-   */
-  private async sendBatch(
-    active: ActiveJob,
-    lane: Lane,
-    batch: BatchRecord,
-    ids?: Promise<string[]>,
-  ): Promise<SendResult> {
-    const { job } = active;
-    const maxAttempts = lane.config.maxAttempts;
-    const state = {
-      remaining: batch.remaining ?? (await (ids ?? this.store.getPlanBatch(job.plan_id, batch.index))),
-      lastStatus: null as number | null,
-      // Earlier partial answers of this batch (a 207, an all-or-nothing refusal), kept for its audit line.
-      partials: [] as string[],
-    };
-    const announced = await this.record(active, {
-      event: "batch.sending",
-      ...jobFields(job),
-      batch: batch.index,
-      ids: state.remaining,
-      attempts: batch.attempts,
-    });
-    if (!announced) return "halted";
-    // Every attempt was answered before a restart (the last one in the retry wait): nothing is left to try.
-    let failure: string | null =
-      batch.attempts >= maxAttempts ? (batch.last_error ?? `${batch.attempts} attempts made`) : null;
-    while (failure === null) {
-      await this.checkCancel(active);
-      if (this.halting(active)) return "halted";
-      batch.attempts++;
-      const result = await this.attempt(active, lane, batch, state);
-      if (result.type === "failed") {
-        failure = result.error;
-        break;
-      }
-      if (result.type !== "retry") return result.type;
-      this.logger.warn(
-        {
-          job_id: job.id,
-          batch: batch.index,
-          attempt: batch.attempts,
-          max_attempts: maxAttempts,
-          error: result.error,
-        },
-        "batch attempt failed",
-      );
-      if (batch.attempts >= maxAttempts) {
-        failure = result.error;
-        break;
-      }
-      // Answered and waiting for the next try: not in flight, and a restart must not count it again.
-      batch.status = "pending";
-      await this.saveBatch(active, batch);
-      // The longer of the backoff and Retry-After, not their sum; a halt (cancel, kill switch) ends the wait.
-      await this.pause(active, Math.max(result.retryAfterMs ?? 0, backoffMs(batch.attempts)));
-    }
-    // Stopped here (closing, lease lost): the batch is not failed, whoever runs the job next sends it.
-    if (this.stopped(active)) return "halted";
-    const error = failure as string;
-    batch.status = "failed";
-    batch.failed.push(...state.remaining.map((id) => ({ id, error })));
-    batch.remaining = null;
-    batch.last_error = error;
-    await this.saveBatch(active, batch);
-    await this.auditBatch(active, batch, "batch.failed", state.remaining, state.lastStatus, null, error);
-    return "settled";
-  }
-
-  /** One attempt: a request, and the resends of an all-or-nothing backend's remaining ids that it does not count. */
-  private async attempt(
-    active: ActiveJob,
-    lane: Lane,
-    batch: BatchRecord,
-    state: { remaining: string[]; lastStatus: number | null; partials: string[] },
-  ): Promise<AttemptResult> {
-    const { job } = active;
-    for (;;) {
-      batch.status = "sending";
-      // Stored only where it is cheap (Redis, written without waiting for a disk): a resume sends a stored "pending"
-      // batch again just as it would a "sending" one, with the same attempts (the stored count is of answered
-      // attempts either way, "sending" being stored with this attempt and resumed one less). On SQLite that write
-      // waits for the disk (synchronous=FULL) before every request; other processes then count the batch in
-      // flight only once it is answered.
-      if (this.store.cheapWrites) await this.saveBatch(active, batch);
-      else active.events.emit("change");
-      const ids = state.remaining;
-      const outcome = await lane
-        .run(
-          async () =>
-            // Read again right before the request leaves: the lease, a cancel or the kill switch may have come
-            // while it waited for its turn.
-            this.halting(active)
-              ? null
-              : lane.client.sendBatch({ target: job.target, ids, reason: job.reason }),
-          active.halt.signal,
-        )
-        .catch((error: Error) => {
-          // A halt while it waited for its turn: never sent.
-          if (active.halt.signal.aborted && !(error instanceof LaneClosedError)) return null;
-          throw error;
-        });
-      if (outcome !== null) lane.observe("httpStatus" in outcome ? outcome.httpStatus : null);
-      if (outcome === null) {
-        // Never sent: the attempt is given back.
-        batch.attempts--;
-        batch.status = "pending";
-        return { type: "halted" };
-      }
-      failpoint("batch.after-answer");
-      state.lastStatus = "httpStatus" in outcome ? (outcome.httpStatus ?? null) : null;
-      if (outcome.type === "retry") {
-        batch.last_error = outcome.error;
-        return { type: "retry", error: outcome.error, retryAfterMs: outcome.retryAfterMs };
-      }
-      if (outcome.type === "failed") return { type: "failed", error: outcome.error };
-      if (outcome.type === "accepted") {
-        batch.status = "awaiting_backend";
-        batch.backend_job = { id: outcome.backendJobId, status: "pending" };
-        batch.remaining = null;
-        await this.saveBatch(active, batch);
-        return { type: "accepted" };
-      }
-      batch.deleted += outcome.deleted;
-      batch.not_found += outcome.notFound;
-      batch.failed.push(...outcome.failed);
-      if (outcome.retryIds && outcome.retryIds.ids.length > 0) {
-        state.partials.push(
-          `HTTP ${outcome.httpStatus}${outcome.reference ? ` (${outcome.reference})` : ""}: ` +
-            `${outcome.retryIds.ids.length} of ${ids.length} ids sent again`,
-        );
-        state.remaining = outcome.retryIds.ids;
-        batch.remaining = state.remaining;
-        batch.last_error = outcome.retryIds.error;
-        await this.saveBatch(active, batch);
-        if (outcome.retryIds.countsAsAttempt) return { type: "retry", error: outcome.retryIds.error };
-        if (this.halting(active)) {
-          batch.status = "pending";
-          return { type: "halted" };
-        }
-        continue;
-      }
-      batch.status = "done";
-      batch.remaining = null;
-      await this.saveBatch(active, batch);
-      // The whole batch, not just the last request's ids: earlier requests of it settled ids too.
-      const batchIds =
-        ids.length === batch.size ? ids : await this.store.getPlanBatch(job.plan_id, batch.index);
-      await this.auditBatch(
-        active,
-        batch,
-        "batch.completed",
-        batchIds,
-        outcome.httpStatus,
-        [...state.partials, outcome.reference].filter(Boolean).join("; ") || null,
-      );
-      return { type: "settled" };
-    }
-  }
-
-  private async pollBatch(active: ActiveJob, batch: BatchRecord): Promise<void> {
-    const lane = this.lane(active.job.backend);
-    const backendJob = batch.backend_job;
-    const poll = lane.client.pollJob;
-    if (!backendJob || !poll) throw new Error(`batch ${batch.index} has no backend job to poll`);
-    let delay = POLL_FIRST_MS;
-    let failures = 0;
-    const giveUpAt = Date.now() + this.backendJobMaxMs;
-    while (!this.stopped(active)) {
-      // The last look comes at the limit, not a whole poll interval after it.
-      // A cancelled job still follows what the backend accepted: only closing the runner ends the wait.
-      const { signal } = this.lifetime;
-      await sleep(Math.max(0, Math.min(delay, giveUpAt - Date.now())), undefined, { signal }).catch(
-        () => undefined,
-      );
-      if (this.stopped(active)) return;
-      const outcome: PollOutcome | null = await lane
-        .run(() => poll(backendJob.id), signal)
-        .catch((error: Error) => {
-          if (signal.aborted) return null;
-          throw error;
-        });
-      // Closing: the backend job is read again by whoever runs the job next.
-      if (outcome === null) return;
-      if (outcome.type === "succeeded" || outcome.type === "failed") failpoint("poll.after-answer");
-      const late = Date.now() >= giveUpAt;
-      if (outcome.type === "running" && !late) {
-        failures = 0;
-        delay = Math.min(delay * 2, POLL_MAX_MS);
-        if (backendJob.status !== outcome.status) {
-          backendJob.status = outcome.status;
-          await this.saveBatch(active, batch);
-        }
-        continue;
-      }
-      if (outcome.type === "retry" && ++failures < lane.config.maxAttempts && !late) {
-        delay = Math.max(outcome.retryAfterMs ?? 0, Math.min(delay * 2, POLL_MAX_MS));
-        continue;
-      }
-      // Unfinished at the limit: the outcome is unknown, and the ids fail saying so.
-      const gaveUp = late && (outcome.type === "running" || outcome.type === "retry");
-      if (outcome.type === "running") backendJob.status = outcome.status;
-      const ids = await this.store.getPlanBatch(active.job.plan_id, batch.index);
-      if (outcome.type === "succeeded") {
-        backendJob.status = outcome.status;
-        batch.deleted = batch.size;
-        batch.status = "done";
-        await this.saveBatch(active, batch);
-        await this.auditBatch(active, batch, "batch.completed", ids, 202, backendJob.id);
-        return;
-      }
-      const error = gaveUp
-        ? `backend job ${backendJob.id} still ${backendJob.status} after ${formatMs(this.backendJobMaxMs)}: ` +
-          `deletegate stopped waiting, the backend may still finish it` +
-          (outcome.type === "retry" ? ` (last status read failed: ${outcome.error})` : "")
-        : outcome.type === "failed"
-          ? `backend job ${backendJob.id} failed: ${outcome.error}`
-          : `status of backend job ${backendJob.id} could not be read: ${outcome.type === "running" ? outcome.status : outcome.error}`;
-      if (outcome.type === "failed") backendJob.status = outcome.status;
-      batch.failed = ids.map((id) => ({ id, error }));
-      batch.status = "failed";
-      batch.last_error = error;
-      await this.saveBatch(active, batch);
-      await this.auditBatch(active, batch, "batch.failed", ids, null, backendJob.id, error);
-      return;
-    }
-  }
-
-  private async auditBatch(
-    active: ActiveJob,
-    batch: BatchRecord,
-    event: "batch.completed" | "batch.failed",
-    ids: string[],
-    httpStatus: number | null,
-    reference: string | null,
-    error?: string,
-  ): Promise<void> {
-    const { job } = active;
-    await this.record(active, {
-      event,
-      ...jobFields(job),
-      batch: batch.index,
-      ids,
-      http_status: httpStatus,
-      backend_ref: reference,
-      attempts: batch.attempts,
-      counts: { deleted: batch.deleted, not_found: batch.not_found, failed: batch.failed.length },
-      ...(error ? { error } : {}),
-    });
-  }
-
-  private async finish(active: ActiveJob): Promise<void> {
+  private async finish(active: JobRun): Promise<void> {
     const { job, batches } = active;
     // The final status is written by the lease's holder only; an instance that lost it leaves that to the next.
     if (this.store.shared && !(await this.store.renewLease(job.id, this.holder, this.leaseMs))) {
-      this.loseLease(active, "another instance holds the lease");
+      active.loseLease("another instance holds the lease");
       return;
     }
     if (job.halted) await this.failUnsent(active);
     let status = this.finalStatusOf(active);
     // Audited before the status is stored: a crash in between repeats the line at resume, never loses it.
-    const audited = await this.record(active, {
+    const audited = await active.record({
       event: status === "cancelled" ? "job.cancelled" : "job.finished",
       ...jobFields(job),
       status,
@@ -889,7 +461,7 @@ export class Runner {
     }
     job.status = status;
     job.finished_at = new Date().toISOString();
-    await this.saveJob(active);
+    await active.saveJob();
     this.logger.info(
       { job_id: job.id, status: job.status, counts: jobView(job, batches, null).counts },
       "job finished",
@@ -897,14 +469,14 @@ export class Runner {
   }
 
   /** SPEC §7: a job whose audit log failed ends failed, or partially_failed when some ids were deleted. */
-  private finalStatusOf(active: ActiveJob): JobStatus {
+  private finalStatusOf(active: JobRun): JobStatus {
     const { job, batches } = active;
     if (!job.halted) return finalStatus(job, batches);
     return batches.some((batch) => batch.deleted > 0) ? "partially_failed" : "failed";
   }
 
   /** The ids a halted job never sent count as failed with the reason it stopped; the note says so once. */
-  private async failUnsent(active: ActiveJob): Promise<void> {
+  private async failUnsent(active: JobRun): Promise<void> {
     const { job, batches } = active;
     const error = `not sent: ${job.halted}`;
     let unsent = 0;
@@ -916,16 +488,11 @@ export class Runner {
       batch.remaining = null;
       batch.last_error = error;
       unsent += ids.length;
-      await this.saveBatch(active, batch);
+      await active.saveBatch(batch);
     }
     job.notes = [
       ...job.notes,
       `Stopped: ${job.halted}. Nothing more was sent; ${unsent} id(s) not sent count as failed. Every id that was sent is named by a batch.sending line of the audit log.`,
     ];
   }
-}
-
-/** The reason a job stops when the audit log cannot be written. */
-function auditFailure(error: Error): string {
-  return `the audit log could not be written (${error.message})`;
 }

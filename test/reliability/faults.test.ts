@@ -1,7 +1,8 @@
 // Backend faults, every kind: the built server runs a 20,000-id job (Subworkflow: 200) while the simulator injects
 // 5xx bursts, 429 with and without Retry-After, resets, hangs and slow answers; then backends that keep failing.
 import { afterEach, describe, expect, it } from "vitest";
-import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, POLL_FIRST_MS, POLL_MAX_MS } from "../../src/jobs/runner.js";
+import { POLL_FIRST_MS, POLL_MAX_MS } from "../../src/jobs/poll-batch.js";
+import { BACKOFF_MAX_MS, BACKOFF_MIN_MS } from "../../src/jobs/send-batch.js";
 import type { RecordedRequest } from "../../tools/simulators/base.js";
 import type { FaultInjector, FaultRequest, FaultSpec } from "../../tools/simulators/faults.js";
 import { startLangsmithSimulator } from "../../tools/simulators/langsmith.js";

@@ -8,7 +8,8 @@ import type { BackendClient, BatchOutcome, BatchRequest } from "../../src/backen
 import { parseConfig } from "../../src/config.js";
 import { Lane, Lanes, PACE_DECREASE } from "../../src/jobs/lanes.js";
 import { openStore } from "../../src/jobs/open-store.js";
-import { BACKOFF_MIN_MS, RESTART_FIRST_MS, Runner } from "../../src/jobs/runner.js";
+import { RESTART_FIRST_MS, Runner } from "../../src/jobs/runner.js";
+import { BACKOFF_MIN_MS } from "../../src/jobs/send-batch.js";
 import type { PlanRecord, Store } from "../../src/jobs/store.js";
 import { LiveConfig } from "../../src/live-config.js";
 import { createLogger } from "../../src/logger.js";
