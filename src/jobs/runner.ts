@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import PQueue from "p-queue";
-import type { Audit, AuditEntry } from "../audit.js";
+import type { Audit, AuditEntry } from "../audit/index.js";
 import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
 import type { BackendClient, PollOutcome } from "../backends/types.js";
