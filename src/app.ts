@@ -1,7 +1,7 @@
 // Assembles one deletegate instance from a config: store, audit, runner and gate, and closes them in order.
 import { Approvals } from "./approval/approvals.js";
 import { Webhooks } from "./approval/webhooks.js";
-import { type Audit, createAudit } from "./audit.js";
+import { type Audit, createAudit } from "./audit/index.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
 import { openStore } from "./jobs/open-store.js";

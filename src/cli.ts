@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { App } from "./app.js";
-import { verifyAuditFile } from "./audit.js";
+import { verifyAuditFile } from "./audit/index.js";
 import type { BackendConfig, Config } from "./config.js";
 
 const USAGE = `deletegate — an MCP server that lets AI agents delete data safely

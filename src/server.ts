@@ -10,7 +10,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { App } from "./app.js";
-import type { AuditEntry } from "./audit.js";
+import type { AuditEntry } from "./audit/index.js";
 import type { AskHuman, HumanAnswer, HumanPrompt } from "./gate/confirmation.js";
 import { GateError } from "./gate/errors.js";
 import { displayId } from "./gate/plan.js";

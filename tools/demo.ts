@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
-import type { AuditEntry } from "../src/audit.js";
+import type { AuditEntry } from "../src/audit/index.js";
 import type { BackendSummary, PlanView } from "../src/gate/gate.js";
 import type { JobView } from "../src/jobs/view.js";
 import { approvalSection } from "./demo-approval.js";

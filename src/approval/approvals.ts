@@ -7,7 +7,7 @@
 // one process, decisions on a job are serialised by a lock; across processes (a console and a stdio server on one
 // SQLite file, instances on one Redis) each decision writes the job only if nobody wrote it since it was read, and
 // is taken again from the new state when somebody did.
-import type { Audit, AuditEntry } from "../audit.js";
+import type { Audit, AuditEntry } from "../audit/index.js";
 import { GateError } from "../gate/errors.js";
 import type { DeletionGate } from "../gate/gate.js";
 import { KeyedLock } from "../jobs/coordination.js";

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { App } from "../app.js";
 import type { Decision } from "../approval/approvals.js";
 import { verifyPassword } from "../approval/password.js";
-import { verifyAuditFile } from "../audit.js";
+import { verifyAuditFile } from "../audit/index.js";
 import { ABORTED, drain, readBody } from "../transports/http-body.js";
 import {
   type AuditFacts,

@@ -1,7 +1,7 @@
 // The console's server-rendered pages: plain HTML that works without JavaScript, every field labelled, every
 // action a named button or link, and everything shown escaped (agent text is data, never markup). One stylesheet
 // and one script, both served from /console/assets/ (the CSP allows no inline script or style).
-import type { AuditVerdict } from "../audit.js";
+import type { AuditVerdict } from "../audit/index.js";
 import type { JobView } from "../jobs/view.js";
 
 /** Text as HTML text or attribute value: nothing in it can open a tag, an attribute or an entity. */

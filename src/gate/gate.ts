@@ -1,7 +1,7 @@
 // The deletion gate: turns a dry run into a stored plan and a confirmed plan into exactly one job. Knows no MCP.
 import { randomUUID } from "node:crypto";
 import { approvalNotice, type Webhooks } from "../approval/webhooks.js";
-import type { Audit } from "../audit.js";
+import type { Audit } from "../audit/index.js";
 import { kindOf } from "../backends/index.js";
 import type { Target } from "../backends/types.js";
 import { type BackendConfig, configuredMode } from "../config.js";

@@ -3,7 +3,7 @@
 // kill switch, audit failure).
 import type { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Audit, AuditEntry } from "../audit.js";
+import type { Audit, AuditEntry } from "../audit/index.js";
 import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
 import type { BatchRecord, JobRecord, Store } from "./store.js";

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Audit } from "../audit.js";
+import type { Audit } from "../audit/index.js";
 import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
 import { auditFailure, JobRun, jobFields, type RunContext } from "./job-run.js";

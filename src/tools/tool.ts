@@ -2,7 +2,7 @@
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { Approvals } from "../approval/approvals.js";
-import type { AuditEventName } from "../audit.js";
+import type { AuditEventName } from "../audit/index.js";
 import type { Caller, DeletionGate } from "../gate/gate.js";
 import type { Runner } from "../jobs/runner.js";
 

@@ -1,9 +1,8 @@
 // stdio mode: one client, JSON-RPC on stdout and nothing else; the actor is the client's name from initialize.
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { type App, shutdownOnSignals } from "../app.js";
 import { maxMessageBytes } from "../config.js";
 import { createServer } from "../server.js";
-import { LineBuffer } from "./line-buffer.js";
+import { StdioTransport } from "./stdio-transport.js";
 
 export async function serveStdio(app: App, version: string): Promise<void> {
   const server = createServer(app, {
@@ -11,13 +10,10 @@ export async function serveStdio(app: App, version: string): Promise<void> {
     actor: (mcp) => mcp.server.getClientVersion()?.name ?? "unknown-client",
     owner: () => null,
   });
-  const transport = new StdioServerTransport();
-  // The SDK's buffer drops a message over 10 MB (and the session with it) and copies what it holds on every
-  // chunk: ours takes what maxIdsPerCall allows, as the HTTP body cap does, in linear time. It replaces the
-  // SDK's private field, so an SDK that renames it fails here, at start-up, not silently.
-  if (!("_readBuffer" in transport)) throw new Error("StdioServerTransport has no _readBuffer to replace");
-  Object.assign(transport, { _readBuffer: new LineBuffer(maxMessageBytes(app.config)) });
+  // A message takes what maxIdsPerCall allows, as the HTTP body cap does; a longer line closes the session.
+  const transport = new StdioTransport(process.stdin, process.stdout, maxMessageBytes(app.config));
   const shutdown = shutdownOnSignals(app, () => server.close());
+  // Before connect() starts the transport, so an ended stdin is logged as such (the transport then closes too).
   process.stdin.on("end", () => void shutdown("stdin closed"));
   await server.connect(transport);
   // The protocol calls this when the transport closes (the client went away).

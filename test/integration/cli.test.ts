@@ -164,4 +164,50 @@ describe("cli", () => {
     expect(byId[5].result.structuredContent.backends).toHaveLength(1);
     expect(stderr).toContain("deletegate ready on stdio");
   });
+
+  it("stdio: a line over the message cap is dropped and ends the session; stdout stays JSON-RPC", async () => {
+    const dir = tempDir();
+    // maxIdsPerCall 1: the cap is 1 MiB + 600 bytes (maxMessageBytes).
+    const { path } = writeConfig(dir, "http://127.0.0.1:9", {
+      store: "memory",
+      limits: { maxIdsPerCall: 1 },
+    });
+    const child = spawn(process.execPath, [CLI, "--config", path], {
+      env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdin.on("error", () => undefined);
+    const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+    const send = (message: unknown) => child.stdin.write(`${JSON.stringify(message)}\n`);
+    send({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+    });
+    const deadline = Date.now() + 10_000;
+    while (!stdout.includes('"id":1') && Date.now() < deadline)
+      await new Promise((done) => setTimeout(done, 50));
+    send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    send({ jsonrpc: "2.0", id: 2, method: "tools/list", params: { pad: "x".repeat(2 * 1024 * 1024) } });
+    send({ jsonrpc: "2.0", id: 3, method: "tools/list" });
+    const code = await Promise.race([
+      exited,
+      new Promise((done) => setTimeout(() => done("running"), 10_000)),
+    ]);
+    if (code === "running") child.kill("SIGKILL");
+    expect(code).toBe(0);
+    const lines = stdout.split("\n").filter((line) => line.length > 0);
+    expect(lines.map((line) => JSON.parse(line).id)).toEqual([1]);
+    expect(stderr).toContain("shutting down");
+    expect(stderr).toContain("client disconnected");
+  });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GENESIS_SHA256, sha256Hex, verifyAuditFile } from "../../src/audit.js";
+import { GENESIS_SHA256, sha256Hex, verifyAuditFile } from "../../src/audit/index.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
   CLI,

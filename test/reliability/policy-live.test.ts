@@ -7,7 +7,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ChainVerifier } from "../../src/audit.js";
+import { ChainVerifier } from "../../src/audit/index.js";
 import { type MoorchehSimulator, startMoorchehSimulator } from "../../tools/simulators/moorcheh.js";
 import {
   range,

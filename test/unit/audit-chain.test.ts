@@ -24,7 +24,7 @@ import {
   readChainHead,
   sha256Hex,
   verifyAuditFile,
-} from "../../src/audit.js";
+} from "../../src/audit/index.js";
 import { protectSecrets } from "../../src/logger.js";
 
 const dirs: string[] = [];

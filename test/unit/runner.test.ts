@@ -2,7 +2,7 @@
 // Sending, retries, pacing that adapts to 429, close() waiting for requests in flight, a run that a failing store
 // stopped being started again.
 import { afterEach, describe, expect, it } from "vitest";
-import type { Audit, AuditEntry } from "../../src/audit.js";
+import type { Audit, AuditEntry } from "../../src/audit/index.js";
 import type { HttpClient } from "../../src/backends/http.js";
 import type { BackendClient, BatchOutcome, BatchRequest } from "../../src/backends/types.js";
 import { parseConfig } from "../../src/config.js";

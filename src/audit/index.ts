@@ -1,0 +1,12 @@
+// The audit trail (SPEC §8): writer.ts appends the lines (lock.ts serialises appends across processes), chain.ts
+// checks them; this is the front door the rest of deletegate imports.
+export {
+  type AuditVerdict,
+  ChainVerifier,
+  GENESIS_SHA256,
+  MAX_LINE_BYTES,
+  sha256Hex,
+  verifyAuditFile,
+} from "./chain.js";
+export type { Audit, AuditEntry, AuditEventName } from "./entry.js";
+export { type ChainHead, createAudit, readChainHead } from "./writer.js";
