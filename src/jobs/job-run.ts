@@ -173,13 +173,22 @@ export class JobRun {
   // An instance that lost the lease writes nothing more: the job's new holder owns its records.
   async saveBatch(batch: BatchRecord): Promise<void> {
     if (this.lost) return;
-    await this.ctx.store.putBatch(this.job.id, batch);
+    const { store, holder } = this.ctx;
+    // On a shared store the write checks the lease itself: a holder that lost it without knowing writes nothing.
+    if (store.shared) {
+      if (!(await store.putBatchAsHolder(this.job.id, batch, holder)))
+        this.loseLease("the store refused the write: another process holds the lease");
+    } else await store.putBatch(this.job.id, batch);
     this.events.emit("change");
   }
 
   async saveJob(): Promise<void> {
     if (this.lost) return;
-    await this.ctx.store.putJob(this.job);
+    const { store, holder } = this.ctx;
+    if (store.shared) {
+      if (!(await store.putJobAsHolder(this.job, holder)))
+        this.loseLease("the store refused the write: another process holds the lease");
+    } else await store.putJob(this.job);
     this.events.emit("change");
   }
 

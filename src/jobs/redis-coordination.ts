@@ -3,6 +3,7 @@ import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js
 
 /** The commands used here, as node-redis's client (under @keyv/redis) offers them. */
 export interface RedisClient {
+  get(key: string): Promise<string | null>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   lRange(key: string, start: number, stop: number): Promise<string[]>;
   sMembers(key: string): Promise<string[]>;
@@ -139,6 +140,12 @@ export class RedisCoordination {
   async jobFinished(jobId: string): Promise<void> {
     const client = await this.connect();
     await client.sRem(this.key("jobs:unfinished"), jobId);
+  }
+
+  /** Whether `holder` holds the job's lease now. */
+  async holds(jobId: string, holder: string): Promise<boolean> {
+    const client = await this.connect();
+    return (await client.get(this.key(`lease:job:${jobId}`))) === holder;
   }
 
   async acquireLease(jobId: string, holder: string, ms: number): Promise<boolean> {

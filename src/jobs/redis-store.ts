@@ -128,6 +128,20 @@ export class RedisStore implements Store {
     if (TERMINAL_STATUSES.includes(job.status)) await this.coordination.jobFinished(job.id);
   }
 
+  // Not yet one atomic step on Redis: the lease is read, then the record written (a holder paused between the two
+  // can still write once). The SQLite store checks both in one statement.
+  async putJobAsHolder(job: JobRecord, holder: string): Promise<boolean> {
+    if (!(await this.coordination.holds(job.id, holder))) return false;
+    await this.putJob(job);
+    return true;
+  }
+
+  async putBatchAsHolder(jobId: string, batch: BatchRecord, holder: string): Promise<boolean> {
+    if (!(await this.coordination.holds(jobId, holder))) return false;
+    await this.putBatch(jobId, batch);
+    return true;
+  }
+
   async getJobVersioned(id: string): Promise<VersionedJob | undefined> {
     if (!JOB_ID.test(id)) return undefined;
     const client = await this.connected();

@@ -259,6 +259,35 @@ export class SqliteStore implements Store {
     );
   }
 
+  async putJobAsHolder(job: JobRecord, holder: string): Promise<boolean> {
+    const written = this.run(
+      `UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?), record = ?, rev = rev + 1
+       WHERE id = ? AND EXISTS (SELECT 1 FROM leases WHERE job_id = ? AND holder = ? AND until > ?)`,
+      job.status,
+      terminal(job.status) ? Date.now() : null,
+      JSON.stringify(job),
+      job.id,
+      job.id,
+      holder,
+      Date.now(),
+    );
+    return written.changes === 1;
+  }
+
+  async putBatchAsHolder(jobId: string, batch: BatchRecord, holder: string): Promise<boolean> {
+    const written = this.run(
+      `UPDATE batches SET record = ? WHERE job_id = ? AND batch = ?
+       AND EXISTS (SELECT 1 FROM leases WHERE job_id = ? AND holder = ? AND until > ?)`,
+      JSON.stringify(batch),
+      jobId,
+      batch.index,
+      jobId,
+      holder,
+      Date.now(),
+    );
+    return written.changes === 1;
+  }
+
   async replaceJob(job: JobRecord, rev: string): Promise<boolean> {
     const written = this.run(
       `UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?), record = ?, rev = rev + 1

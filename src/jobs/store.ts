@@ -161,6 +161,13 @@ export interface Store {
   dailyUsage(backend: string, now: number): Promise<number>;
   getJob(id: string): Promise<JobRecord | undefined>;
   putJob(job: JobRecord): Promise<void>;
+  /**
+   * Writes a running job's record, or one of its batches, only while `holder` holds the job's lease, checked in
+   * the same atomic step as the write: a process that lost the lease (paused past it, cut off from the store)
+   * cannot overwrite what the new holder wrote. False when the lease is not `holder`'s.
+   */
+  putJobAsHolder(job: JobRecord, holder: string): Promise<boolean>;
+  putBatchAsHolder(jobId: string, batch: BatchRecord, holder: string): Promise<boolean>;
   /** The job with its revision, for `replaceJob`. */
   getJobVersioned(id: string): Promise<VersionedJob | undefined>;
   /** Writes the job only if nobody wrote it since it was read at `rev`; false when somebody did. */

@@ -159,6 +159,24 @@ for (const spec of ["memory", "sqlite"] as const) {
       expect((await store.getJob(job(1)))?.status).toBe("cancelled");
     });
 
+    it("writes a running job and its batches only for the lease's holder, checked in the write itself", async () => {
+      const [store, other] = pair(spec);
+      await store.putJob(record(1, "running"));
+      await store.putBatches(job(1), [batch(0)]);
+      expect(await store.acquireLease(job(1), "a", 200)).toBe(true);
+      expect(await store.putJobAsHolder(record(1, "running", { notes: ["a wrote"] }), "a")).toBe(true);
+      expect(await store.putBatchAsHolder(job(1), { ...batch(0), deleted: 1 }, "a")).toBe(true);
+      expect(await other.putJobAsHolder(record(1, "succeeded"), "b")).toBe(false);
+      // a pauses past its lease; b takes the job over and writes; a, back, writes nothing more.
+      await new Promise((done) => setTimeout(done, 250));
+      expect(await other.acquireLease(job(1), "b", 1_000)).toBe(true);
+      expect(await other.putBatchAsHolder(job(1), { ...batch(0), deleted: 5 }, "b")).toBe(true);
+      expect(await store.putBatchAsHolder(job(1), { ...batch(0), deleted: 2 }, "a")).toBe(false);
+      expect(await store.putJobAsHolder(record(1, "failed"), "a")).toBe(false);
+      expect((await other.getBatches(job(1), 1))[0]?.deleted).toBe(5);
+      expect((await other.getJob(job(1)))?.status).toBe("running");
+    });
+
     it("keeps a cancel request apart from the job record, and deletes a job that lost its claim", async () => {
       const [store, other] = pair(spec);
       await store.putJob(record(1, "running"));
