@@ -3,8 +3,11 @@
 // Several processes may open one file (stdio servers and `deletegate console`, SPEC §7): every step that must not
 // race another process (a plan's claim with its budget, a lease, a versioned job write) is one transaction, taken
 // with BEGIN IMMEDIATE so two writers queue on SQLite's lock instead of failing half-way. The file is in WAL mode
-// with synchronous=FULL: a commit returns only after its WAL frames are on disk, so an acknowledged write
-// survives a crash or power loss, and readers in other processes never block the writer.
+// with synchronous=FULL: a commit returns only after its WAL frames are on disk, so a claim, a job, a batch's
+// outcome, a lease or an approval decision survives a crash or a power loss, and readers in other processes never
+// block the writer. One exception, by design: a dry run's plan and ids (records that expire unless executed) are
+// committed without waiting for the disk; a process crash keeps them (they are in the WAL), a power loss may lose
+// them, and execute_delete then answers PLAN_NOT_FOUND: nothing runs without a plan the store still has.
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
@@ -157,13 +160,21 @@ export class SqliteStore implements Store {
     return row && (JSON.parse(row.record) as PlanRecord);
   }
 
+  /**
+   * A plan not yet executed (`ttlMs` given) is committed without waiting for the disk, like its ids: a power loss
+   * may lose a dry run (execute_delete then answers PLAN_NOT_FOUND, and nothing runs), never a claim, a job or a
+   * decision. An executed plan's record waits for the disk.
+   */
   async putPlan(plan: PlanRecord, ttlMs?: number): Promise<void> {
-    this.run(
-      "INSERT INTO plans (id, expires_at, record) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, record = excluded.record",
-      plan.id,
-      expiresAt(ttlMs),
-      JSON.stringify(plan),
-    );
+    const write = () =>
+      this.run(
+        "INSERT INTO plans (id, expires_at, record) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, record = excluded.record",
+        plan.id,
+        expiresAt(ttlMs),
+        JSON.stringify(plan),
+      );
+    if (ttlMs === undefined) write();
+    else this.unsynced(write);
   }
 
   async putPlanBatches(planId: string, batches: string[][], ttlMs?: number): Promise<void> {
@@ -171,9 +182,13 @@ export class SqliteStore implements Store {
       "INSERT INTO plan_ids (plan_id, batch, expires_at, ids) VALUES (?, ?, ?, ?) ON CONFLICT (plan_id, batch) DO UPDATE SET expires_at = excluded.expires_at, ids = excluded.ids",
     );
     const expires = expiresAt(ttlMs);
-    this.db.transaction(() => {
-      for (const [index, ids] of batches.entries()) insert.run(planId, index, expires, JSON.stringify(ids));
-    })();
+    // Committed without waiting for the disk, as the plan that refers to them (putPlan): the claim that executes the
+    // plan waits for the disk, and so puts every earlier commit of the WAL there with it.
+    this.unsynced(() =>
+      this.db.transaction(() => {
+        for (const [index, ids] of batches.entries()) insert.run(planId, index, expires, JSON.stringify(ids));
+      })(),
+    );
   }
 
   async keepPlanBatches(planId: string, batchCount: number, ttlMs?: number): Promise<void> {
@@ -434,6 +449,20 @@ export class SqliteStore implements Store {
       }
       return dropped;
     })();
+  }
+
+  /** Runs `write` with commits that do not wait for the disk (a file store; :memory: has no disk to wait for). */
+  private unsynced(write: () => unknown): void {
+    if (this.kind !== "sqlite") {
+      write();
+      return;
+    }
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      write();
+    } finally {
+      this.db.pragma("synchronous = FULL");
+    }
   }
 
   private usage(backend: string, now: number): number {
