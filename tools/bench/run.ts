@@ -1,6 +1,6 @@
 // npm run bench: every measure of issue 6 against its baseline in the same run; prints the table and writes it to
 // BENCHMARKS.md. `--quick` runs small sizes to show the harness works (CI) and never fails on a ratio.
-//   npm run bench [-- --quick] [--only overhead,dry-run,rate,scale,cold-start] [--no-write]
+//   npm run bench [-- --quick] [--only overhead,dry-run,rate,scale,cold-start,list] [--no-write]
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -15,6 +15,7 @@ const MEASURES: Record<string, () => Promise<{ measure: Measure }>> = {
   rate: () => import("./measures/rate.js"),
   scale: () => import("./measures/scale.js"),
   "cold-start": () => import("./measures/cold-start.js"),
+  list: () => import("./measures/list.js"),
 };
 
 const DOC = resolve(import.meta.dirname, "../../BENCHMARKS.md");
