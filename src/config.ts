@@ -3,14 +3,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { parsePasswordHash } from "./approval/password.js";
 import { BACKEND_KINDS, type BackendKind } from "./backends/index.js";
+import { type BackendConfig, CONFIGURED_MODES, type ConfiguredMode } from "./backends/types.js";
+
+export { type BackendConfig, CONFIGURED_MODES, type ConfiguredMode };
 
 export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
 
 const positiveInt = (max: number) => z.int().min(1).max(max);
-
-/** Confirmation modes an operator may configure (SPEC §5); `auto` resolves per client. */
-export const CONFIGURED_MODES = ["token", "human", "approval", "auto"] as const;
-export type ConfiguredMode = (typeof CONFIGURED_MODES)[number];
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
@@ -173,30 +172,6 @@ const configSchema = z.strictObject({
 });
 
 type BackendFileConfig = z.output<ReturnType<typeof backendSchema>>;
-
-/** One configured backend with defaults applied and its secret resolved. */
-export interface BackendConfig {
-  name: string;
-  kind: string;
-  baseUrl: string;
-  credentialEnv: string;
-  /** The secret itself. Never log, audit or return it. */
-  credential: string;
-  allowTargets: string[] | null;
-  readOnly: boolean;
-  maxItemsPerJob: number;
-  maxItemsPerDay: number | null;
-  minReasonLength: number;
-  batchSize: number;
-  concurrency: number;
-  requestsPerSecond: number;
-  timeoutMs: number;
-  maxAttempts: number;
-  /** This backend's own confirmation mode; null: `confirmation.mode`. */
-  confirmation: ConfiguredMode | null;
-  /** Kind-specific keys (tenantId, accessReason, …), validated by the kind's configShape. */
-  options: Record<string, unknown>;
-}
 
 export interface Config {
   path: string;

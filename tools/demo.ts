@@ -1,4 +1,5 @@
-// `npm run demo`: five backend simulators, deletegate over stdio, and an agent's calls — Splendor step by step, then one compact section per other kind.
+// `npm run demo`: a simulator per backend kind, deletegate over stdio, and an agent's calls — Splendor step by step, then
+// one compact section per other kind (each kind's section lives in its simulator's fixture; the registry lists them).
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -6,22 +7,26 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
-import type { AuditEntry } from "../src/audit/index.js";
-import type { BackendSummary, PlanView } from "../src/gate/gate.js";
-import type { JobView } from "../src/jobs/view.js";
+import type { BackendSummary } from "../src/gate/gate.js";
 import { approvalSection } from "./demo-approval.js";
+import {
+  type AuditLine,
+  type DemoPrint,
+  type DemoSection,
+  type IdList,
+  type JobResult,
+  type PlanResult,
+  seconds,
+} from "./demo-section.js";
 import type { RecordedRequest } from "./simulators/base.js";
-import { type LangsmithSimulator, startLangsmithSimulator } from "./simulators/langsmith.js";
-import { type MoorchehSimulator, startMoorchehSimulator } from "./simulators/moorcheh.js";
-import { type PiianoVaultSimulator, startPiianoVaultSimulator } from "./simulators/piiano-vault.js";
-import { DEMO_SEED, demoUuid } from "./simulators/seed.js";
-import { type SplendorSimulator, startSplendorSimulator } from "./simulators/splendor.js";
-import { type SubworkflowSimulator, startSubworkflowSimulator } from "./simulators/subworkflow.js";
+import { demoSecrets } from "./simulators/demo-config.js";
+import type { KindFixture, KindSimulator, SimulatorStart } from "./simulators/fixture.js";
+import { FIXTURES } from "./simulators/index.js";
+import { type SplendorSimulator, splendorFixture } from "./simulators/splendor.js";
 
 const REPO = resolve(import.meta.dirname, "..");
 const CLI = join(REPO, "dist", "cli.js");
-const TENANT = "demo";
-const BACKEND = "splendor-demo";
+const BACKEND = splendorFixture.demo.backend;
 const DATASET = "crm-contacts";
 const REASON = "GDPR erasure request #4711: remove the contact records of accounts closed in 2023";
 const VALID_IDS = 2_490;
@@ -34,26 +39,23 @@ const SECTION_WAIT_SECONDS = 5;
 const POLL_EVERY_MS = 200;
 const POLL_DEADLINE_MS = 20_000;
 const TERMINAL = ["succeeded", "partially_failed", "failed", "cancelled"];
-/** The demo config's pace for subworkflow-demo, so six datasets take half a second, not six. */
-const SUBWORKFLOW_DEMO_RPS = 10;
-/** The demo's Vault access reason: Other (the default) sends the plan's reason as adhoc_reason. */
-const PIIANO_ACCESS_REASON = "Other";
+/** How every simulator starts here: a free port, and Splendor's jobs slow enough to watch. */
+const SIMULATOR_START: Omit<SimulatorStart, "secret"> = {
+  host: "127.0.0.1",
+  port: 0,
+  backendJobMs: { pending: JOB_PENDING_MS, running: JOB_RUNNING_MS },
+};
 
 /** The secret of each backend, as its credentialEnv names it; none of them may reach the audit log. */
-const SECRETS = {
-  SPLENDOR_TOKEN: "demo-splendor-secret-7c1e",
-  MOORCHEH_API_KEY: "demo-moorcheh-secret-52d0",
-  LANGSMITH_API_KEY: "demo-langsmith-secret-a9b3",
-  SUBWORKFLOW_API_KEY: "demo-subworkflow-secret-e41f",
-  PIIANO_API_KEY: "demo-piiano-secret-0b77",
-} as const;
-const SPLENDOR_TOKEN = SECRETS.SPLENDOR_TOKEN;
+const SECRETS = demoSecrets();
+const SPLENDOR_TOKEN = splendorFixture.demo.secret;
+const TENANT = String(splendorFixture.demo.keys.tenantId);
+const NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
 
-/** The tools' structured results, as deletegate declares them. */
-type PlanResult = PlanView;
-type JobResult = JobView & { failed_ids: { id: string; error: string }[] };
-/** One line of the audit log. */
-type AuditLine = AuditEntry & { time: string };
+/** "five" for 5: the transcript reads as prose. */
+function inWords(count: number): string {
+  return NUMBER_WORDS[count] ?? String(count);
+}
 
 /** A failure the demo explains in one sentence. */
 class DemoError extends Error {}
@@ -62,10 +64,6 @@ const started = Date.now();
 
 function elapsed(): string {
   return `+${((Date.now() - started) / 1000).toFixed(1)} s`;
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 function heading(title: string): void {
@@ -110,141 +108,69 @@ function check(problems: (string | false)[]): void {
 
 // ─── The simulators and the config ─────────────────────────────────────────────────────────────────
 
-interface Simulators {
-  splendor: SplendorSimulator;
-  moorcheh: MoorchehSimulator;
-  langsmith: LangsmithSimulator;
-  subworkflow: SubworkflowSimulator;
-  piiano: PiianoVaultSimulator;
+/** One kind's simulator in this run, and its compact section (all but the featured kind). */
+interface Running {
+  fixture: KindFixture;
+  sim: KindSimulator;
+  section: DemoSection | null;
 }
 
-/** Every simulator in this process on a free port, seeded with the same data as `npm run simulators`. */
-async function startSimulators(): Promise<Simulators> {
-  const { moorcheh, langsmith, subworkflow, piianoVault } = DEMO_SEED;
-  const common = { host: "127.0.0.1", port: 0 };
-  const results = await Promise.allSettled([
-    startSplendorSimulator({
-      token: SECRETS.SPLENDOR_TOKEN,
-      tenantId: TENANT,
-      jobPendingMs: JOB_PENDING_MS,
-      jobRunningMs: JOB_RUNNING_MS,
-      ...common,
-    }),
-    startMoorchehSimulator({
-      apiKey: SECRETS.MOORCHEH_API_KEY,
-      namespaces: { [moorcheh.namespace]: { documents: moorcheh.documents, vectors: moorcheh.vectors } },
-      ...common,
-    }),
-    startLangsmithSimulator({ apiKey: SECRETS.LANGSMITH_API_KEY, examples: langsmith.examples, ...common }),
-    startSubworkflowSimulator({
-      apiKey: SECRETS.SUBWORKFLOW_API_KEY,
-      datasets: subworkflow.datasets,
-      ...common,
-    }),
-    startPiianoVaultSimulator({
-      apiKey: SECRETS.PIIANO_API_KEY,
-      collections: {
-        [piianoVault.collection]: { active: piianoVault.active, archived: piianoVault.archived },
-      },
-      ...common,
-    }),
-  ]);
-  const [splendorSim, moorchehSim, langsmithSim, subworkflowSim, piianoSim] = results;
-  if (
-    splendorSim.status === "fulfilled" &&
-    moorchehSim.status === "fulfilled" &&
-    langsmithSim.status === "fulfilled" &&
-    subworkflowSim.status === "fulfilled" &&
-    piianoSim.status === "fulfilled"
-  ) {
-    return {
-      splendor: splendorSim.value,
-      moorcheh: moorchehSim.value,
-      langsmith: langsmithSim.value,
-      subworkflow: subworkflowSim.value,
-      piiano: piianoSim.value,
-    };
+const PRINT: DemoPrint = { heading, line, fact, detail, check };
+
+/** Every kind's simulator in this process on a free port, seeded with the same data as `npm run simulators`. */
+async function startSimulators(): Promise<Running[]> {
+  const results = await Promise.allSettled(
+    FIXTURES.map((fixture) => fixture.demo.start({ secret: fixture.demo.secret, ...SIMULATOR_START })),
+  );
+  const sims = results.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  if (sims.length === FIXTURES.length) {
+    return FIXTURES.map((fixture, index) => {
+      const sim = sims[index] as KindSimulator;
+      return { fixture, sim, section: fixture.demo.section?.(sim, PRINT) ?? null };
+    });
   }
   // Close what did start, so a failed start leaves no server running.
-  await Promise.allSettled(
-    results.map((sim) => (sim.status === "fulfilled" ? sim.value.close() : undefined)),
-  );
-  const failure = results.find((sim) => sim.status === "rejected");
+  await Promise.allSettled(sims.map((sim) => sim.close()));
+  const failure = results.find((result) => result.status === "rejected");
   throw new DemoError(`a simulator did not start: ${String(failure?.reason)}`);
 }
 
-async function closeSimulators(sims: Simulators): Promise<void> {
-  await Promise.allSettled(Object.values(sims).map((sim) => sim.close()));
+async function closeSimulators(running: Running[]): Promise<void> {
+  await Promise.allSettled(running.map(({ sim }) => sim.close()));
 }
 
-function describeSimulators(sims: Simulators): void {
-  const { moorcheh, langsmith, subworkflow, piianoVault } = DEMO_SEED;
-  line("simulators (in this process, seeded from DEMO_SEED as in npm run simulators):", 0);
-  const rows: [string, string, string][] = [
-    [
-      "splendor",
-      sims.splendor.url,
-      `tenant "${TENANT}"; each deletion job ${JOB_PENDING_MS} ms pending, then ${JOB_RUNNING_MS} ms running`,
-    ],
-    [
-      "moorcheh",
-      sims.moorcheh.url,
-      `namespace ${moorcheh.namespace}: ${moorcheh.documents.length} documents, ${moorcheh.vectors.length} vectors`,
-    ],
-    ["langsmith", sims.langsmith.url, `${langsmith.examples.length} dataset examples`],
-    [
-      "subworkflow",
-      sims.subworkflow.url,
-      `${subworkflow.datasets.length} datasets ${subworkflow.datasets[0]} … ${subworkflow.datasets.at(-1)}`,
-    ],
-    [
-      "piiano-vault",
-      sims.piiano.url,
-      `collection ${piianoVault.collection}: ${piianoVault.active.length} active, ${piianoVault.archived.length} archived objects`,
-    ],
-  ];
-  for (const [kind, url, seed] of rows) line(`${kind.padEnd(13)} ${url.padEnd(26)} ${seed}`, 2);
+/** The featured kind's simulator, as its own type: the step-by-step walk reads its jobs and datasets. */
+function featured(running: Running[]): SplendorSimulator {
+  const entry = running.find(({ fixture }) => fixture === splendorFixture);
+  if (!entry) throw new DemoError("the registry has no Splendor simulator to walk through");
+  return entry.sim.raw as SplendorSimulator;
 }
 
-function writeDemoConfig(dir: string, sims: Simulators): { path: string; auditLog: string } {
+function describeSimulators(running: Running[]): void {
+  line("simulators (in this process, seeded as in npm run simulators):", 0);
+  for (const { fixture, sim } of running) {
+    line(`${fixture.kind.padEnd(13)} ${sim.url.padEnd(26)} ${fixture.demo.holds(SIMULATOR_START)}`, 2);
+  }
+}
+
+function writeDemoConfig(dir: string, running: Running[]): { path: string; auditLog: string } {
   const auditLog = join(dir, "audit.jsonl");
   const config = {
     store: `sqlite:${join(dir, "state.db")}`,
     auditLog,
     confirmation: { mode: "token", ttlSeconds: 900 },
-    backends: {
-      [BACKEND]: {
-        kind: "splendor",
-        baseUrl: sims.splendor.url,
-        credentialEnv: "SPLENDOR_TOKEN",
-        tenantId: TENANT,
-        allowTargets: ["app-logs", "crm-*"],
-      },
-      "moorcheh-demo": {
-        kind: "moorcheh",
-        baseUrl: sims.moorcheh.url,
-        credentialEnv: "MOORCHEH_API_KEY",
-        allowTargets: ["kb-*"],
-      },
-      "langsmith-demo": {
-        kind: "langsmith",
-        baseUrl: sims.langsmith.url,
-        credentialEnv: "LANGSMITH_API_KEY",
-      },
-      "subworkflow-demo": {
-        kind: "subworkflow",
-        baseUrl: sims.subworkflow.url,
-        credentialEnv: "SUBWORKFLOW_API_KEY",
-        requestsPerSecond: SUBWORKFLOW_DEMO_RPS,
-      },
-      "piiano-demo": {
-        kind: "piiano-vault",
-        baseUrl: sims.piiano.url,
-        credentialEnv: "PIIANO_API_KEY",
-        accessReason: PIIANO_ACCESS_REASON,
-        allowTargets: [DEMO_SEED.piianoVault.collection],
-      },
-    },
+    backends: Object.fromEntries(
+      running.map(({ fixture, sim, section }) => [
+        fixture.demo.backend,
+        {
+          kind: fixture.kind,
+          baseUrl: sim.url,
+          credentialEnv: fixture.credentialEnv,
+          ...fixture.demo.keys,
+          ...section?.config,
+        },
+      ]),
+    ),
   };
   const path = join(dir, "deletegate.config.json");
   writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
@@ -352,8 +278,10 @@ async function listBackends(client: Client): Promise<void> {
     );
     line(backend.description, 5);
   }
-  if (backends.length !== 5)
-    throw new DemoError(`expected five backends, list_backends named ${backends.length}`);
+  if (backends.length !== FIXTURES.length)
+    throw new DemoError(
+      `expected ${inWords(FIXTURES.length)} backends, list_backends named ${backends.length}`,
+    );
 }
 
 async function dryRun(client: Client, sim: SplendorSimulator): Promise<PlanResult> {
@@ -517,17 +445,7 @@ function reportAudit(auditLog: string, plan: PlanResult): void {
   if (leaked.length > 0) throw new DemoError("a secret appeared in the audit log");
 }
 
-// ─── Steps 7–10: one compact section per other kind ─────────────────────────────────────────────────
-
-/** A realistic id list: ids that exist, ids that do not, repeats (some only after normalising) and invalid ones. */
-interface IdList {
-  existing: string[];
-  missing: string[];
-  duplicates: string[];
-  invalid: string[];
-  /** How the list reads to a person, e.g. "1200 that exist, 4 that do not, …". */
-  summary: string;
-}
+// ─── Steps 7 on: one compact section per other kind (each written in its simulator's fixture) ───────────────
 
 /** The ids as an agent would send them: missing, repeated and invalid ids mixed in after the first 100. */
 function idsOf(list: IdList): string[] {
@@ -549,42 +467,11 @@ function expectedPlanCounts(list: IdList): PlanResult["counts"] {
   };
 }
 
-/** What a section shows and checks once its job is terminal. */
-interface SectionOutcome {
-  plan: PlanResult;
-  job: JobResult;
-  /** This job's batch.completed / batch.failed audit lines, by batch index. */
-  batchLines: AuditLine[];
-  /** The requests the job sent, in the order the simulator received them. */
-  requests: RecordedRequest[];
-}
-
-/** One backend kind's compact section: the data it uses and what is special about it. */
+/** A kind's section with what the registry knows of the kind: its service, backend, simulator and key. */
 interface KindSection {
-  title: string;
-  /** The service's name in sentences, e.g. "Moorcheh". */
-  service: string;
-  backend: string;
-  target?: Record<string, unknown>;
-  ids: IdList;
-  reason: string;
-  /** Substrings that pick the plan's notes worth showing (each must match a note). */
-  noteKeys: string[];
-  /** Lines about the config worth saying up front (e.g. a pace that differs from the default). */
-  configLines?: string[];
-  sim: { requests: RecordedRequest[]; violations: string[] };
-  /** The header that must carry the secret, and its expected value. */
-  auth: { header: string; value: string; label: string };
-  /** The sub-heading of the kind's special behaviour. */
-  specialTitle: string;
-  /** The item ids a delete request names. */
-  requestIds(request: RecordedRequest): string[];
-  /** An explanation of one request beside its status, if it has one. */
-  annotate?(request: RecordedRequest): string;
-  /** Simulator set-up before the execute, said in the transcript. */
-  prepare?(): string;
-  /** Shows the kind's special behaviour concretely; throws when it is not as it should be. */
-  showSpecial(outcome: SectionOutcome): void;
+  fixture: KindFixture;
+  sim: KindSimulator;
+  section: DemoSection;
 }
 
 function noteFor(plan: PlanResult, key: string): string {
@@ -593,14 +480,14 @@ function noteFor(plan: PlanResult, key: string): string {
   return note;
 }
 
-async function sectionDryRun(client: Client, section: KindSection): Promise<PlanResult> {
+async function sectionDryRun(client: Client, { fixture, sim, section }: KindSection): Promise<PlanResult> {
   const ids = idsOf(section.ids);
   const target = section.target ? `target ${JSON.stringify(section.target)}, ` : "no target, ";
-  line(`agent → dry_run_delete: backend "${section.backend}", ${target}${ids.length} ids`);
+  line(`agent → dry_run_delete: backend "${fixture.demo.backend}", ${target}${ids.length} ids`);
   line(`(${section.ids.summary}),`, 9);
   line(`reason "${section.reason}"`, 9);
   const plan = await call<PlanResult>(client, "dry_run_delete", {
-    backend: section.backend,
+    backend: fixture.demo.backend,
     ...(section.target ? { target: section.target } : {}),
     ids,
     reason: section.reason,
@@ -612,10 +499,10 @@ async function sectionDryRun(client: Client, section: KindSection): Promise<Plan
   );
   for (const item of plan.invalid_ids) line(`invalid: ${shortId(item.id)} — ${item.error}`, 5);
   for (const key of section.noteKeys) line(`note: ${noteFor(plan, key)}`, 5);
-  line(`requests ${section.service} has received so far: ${section.sim.requests.length}`, 5);
+  line(`requests ${fixture.service} has received so far: ${sim.requests.length}`, 5);
   const expected = expectedPlanCounts(section.ids);
   check([
-    section.sim.requests.length > 0 && `the dry run sent requests to ${section.service}`,
+    sim.requests.length > 0 && `the dry run sent requests to ${fixture.service}`,
     JSON.stringify(plan.counts) !== JSON.stringify(expected) &&
       `plan counts ${JSON.stringify(plan.counts)}, expected ${JSON.stringify(expected)}`,
     !plan.confirmation.token && "the plan carries no confirmation token",
@@ -646,11 +533,11 @@ async function sectionExecute(client: Client, plan: PlanResult): Promise<JobResu
   return job;
 }
 
-function checkFinalCounts(section: KindSection, job: JobResult): void {
+function checkFinalCounts({ fixture, section }: KindSection, job: JobResult): void {
   const deleted = section.ids.existing.length;
   const notFound = section.ids.missing.length;
   check([
-    job.status !== "succeeded" && `the ${section.service} job ended ${job.status}, not succeeded`,
+    job.status !== "succeeded" && `the ${fixture.service} job ended ${job.status}, not succeeded`,
     job.counts.deleted !== deleted && `${job.counts.deleted} deleted, expected ${deleted}`,
     job.counts.not_found !== notFound && `${job.counts.not_found} not found, expected ${notFound}`,
     job.counts.failed !== 0 && `${job.counts.failed} ids failed`,
@@ -658,32 +545,34 @@ function checkFinalCounts(section: KindSection, job: JobResult): void {
 }
 
 /** Requests, largest request against the cap, the auth header on each, contract violations, then each request. */
-function reportRequests(section: KindSection, plan: PlanResult): void {
-  const { requests, violations } = section.sim;
-  const sizes = requests.map((request) => section.requestIds(request).length);
+function reportRequests({ fixture, sim, section }: KindSection, plan: PlanResult): void {
+  const { requests, violations } = sim;
+  const requestIds = (request: RecordedRequest) => sim.deleteIds(request) ?? [];
+  const [authHeader, authValue] = fixture.auth(fixture.demo.secret);
+  const sizes = requests.map((request) => requestIds(request).length);
   const largest = Math.max(0, ...sizes);
-  const withAuth = requests.filter((request) => header(request, section.auth.header) === section.auth.value);
-  line(`${section.service} received (from the simulator's request log):`);
+  const withAuth = requests.filter((request) => header(request, authHeader) === authValue);
+  line(`${fixture.service} received (from the simulator's request log):`);
   fact(
     "requests",
     `${requests.length}, at most ${plural(largest, "id")} in one (cap ${plan.batches.size})`,
     5,
   );
-  fact(`requests with ${section.auth.label}`, `${withAuth.length} of ${requests.length}`, 5);
+  fact(`requests with ${section.authLabel}`, `${withAuth.length} of ${requests.length}`, 5);
   fact("contract violations", violations.length === 0 ? "none" : violations.join("; "), 5);
   for (const request of requests) {
     const path = request.path.split("?")[0] ?? request.path;
     const note = section.annotate?.(request);
     line(
-      `${request.method} ${path}  ${plural(section.requestIds(request).length, "id")} → HTTP ${request.status}${note ? `: ${note}` : ""}`,
+      `${request.method} ${path}  ${plural(requestIds(request).length, "id")} → HTTP ${request.status}${note ? `: ${note}` : ""}`,
       7,
     );
   }
   check([
-    requests.length === 0 && `${section.service} received no request`,
+    requests.length === 0 && `${fixture.service} received no request`,
     largest > plan.batches.size && "a request exceeded the batch cap",
-    withAuth.length !== requests.length && `a request lacked ${section.auth.header}`,
-    violations.length > 0 && `the ${section.service} simulator reported contract violations`,
+    withAuth.length !== requests.length && `a request lacked ${authHeader}`,
+    violations.length > 0 && `the ${fixture.service} simulator reported contract violations`,
   ]);
 }
 
@@ -691,285 +580,42 @@ async function runSection(
   client: Client,
   auditLog: string,
   number: number,
-  section: KindSection,
+  entry: KindSection,
 ): Promise<PlanResult> {
+  const { sim, section } = entry;
   heading(`${number}. ${section.title}`);
   for (const text of section.configLines ?? []) line(text);
-  const plan = await sectionDryRun(client, section);
+  const plan = await sectionDryRun(client, entry);
   const prepared = section.prepare?.();
   if (prepared) line(`simulator set-up: ${prepared}`);
   const job = await sectionExecute(client, plan);
-  checkFinalCounts(section, job);
-  reportRequests(section, plan);
+  checkFinalCounts(entry, job);
+  reportRequests(entry, plan);
   const batchLines = readAudit(auditLog)
     .lines.filter(
-      (entry) =>
-        entry.job_id === job.job_id && (entry.event === "batch.completed" || entry.event === "batch.failed"),
+      (line) =>
+        line.job_id === job.job_id && (line.event === "batch.completed" || line.event === "batch.failed"),
     )
     .sort((a, b) => (a.batch ?? 0) - (b.batch ?? 0));
   line(section.specialTitle);
-  section.showSpecial({ plan, job, batchLines, requests: section.sim.requests });
+  section.showSpecial({ plan, job, batchLines, requests: sim.requests });
   return plan;
 }
 
-function bodyList(body: unknown, field: string): string[] {
-  const value =
-    typeof body === "object" && body !== null ? (body as Record<string, unknown>)[field] : undefined;
-  return Array.isArray(value) ? value.map(String) : [];
-}
-
-// Moorcheh: documents of a namespace; three ids left unprocessed by a 207, retried, then deleted.
-function moorchehSection(sim: MoorchehSimulator): KindSection {
-  const { namespace, documents } = DEMO_SEED.moorcheh;
-  /** Existing documents of the first batch that Moorcheh's first answer leaves unprocessed. */
-  const unprocessed = ["doc-0007", "doc-0512", "doc-0900"];
-  const isRetry = (request: RecordedRequest) => {
-    const ids = bodyList(request.body, "ids");
-    return ids.length === unprocessed.length && ids.every((id) => unprocessed.includes(id));
-  };
-  return {
-    title: `moorcheh — documents of namespace ${namespace}; a 207 leaves ids unprocessed, and they are retried`,
-    service: "Moorcheh",
-    backend: "moorcheh-demo",
-    target: { namespace, type: "documents" },
-    ids: {
-      existing: documents.slice(0, 1200),
-      missing: ["doc-9001", "doc-9002", "doc-9003", "doc-9004"],
-      duplicates: ["doc-0001", " doc-0010 ", "doc-0100"],
-      invalid: ["   "],
-      summary: "1200 documents that exist, 4 that do not, 3 repeats, 1 blank",
-    },
-    reason: "Support ticket #8812: remove the help-center articles retired with the v1 product from search",
-    noteKeys: ["not_found is a count", "HTTP 207"],
-    sim,
-    auth: { header: "x-api-key", value: SECRETS.MOORCHEH_API_KEY, label: "x-api-key" },
-    specialTitle: "HTTP 207 and the retry of the unprocessed ids:",
-    requestIds: (request) => bodyList(request.body, "ids"),
-    annotate(request) {
-      if (request.status === 207) {
-        const left = bodyList(request.body, "ids").filter((id) => unprocessed.includes(id));
-        const settled = bodyList(request.body, "ids").length - left.length;
-        return `${left.length} left unprocessed (${left.join(", ")}); the other ${settled} deleted or not found`;
-      }
-      return isRetry(request) ? "the unprocessed ids, sent again after a backoff — deleted" : "";
-    },
-    prepare() {
-      sim.unprocessNext(unprocessed, 1);
-      return `unprocessNext([${unprocessed.join(", ")}], 1): Moorcheh's next request naming them answers HTTP 207 and leaves them unprocessed`;
-    },
-    showSpecial({ job, batchLines, requests }) {
-      const received = sim.received(namespace, "documents");
-      const deleted = sim.deleted(namespace, "documents");
-      const retried = batchLines.find((entry) => entry.attempts === 2);
-      detail(
-        "ids received twice",
-        `${[...received.values()].filter((count) => count === 2).length} (the unprocessed ones)`,
-      );
-      detail(
-        "documents deleted by Moorcheh",
-        `${deleted.size}; ${unprocessed.filter((id) => deleted.has(id)).length} of the ${unprocessed.length} unprocessed`,
-      );
-      detail(
-        `audit line of batch ${retried?.batch ?? "?"}`,
-        `completed after ${retried?.attempts ?? "?"} attempts; backend_ref "${retried?.backend_ref ?? ""}"`,
-      );
-      detail(
-        "not found",
-        `${job.counts.not_found}, a count: Moorcheh says how many ids did not exist, not which (none is listed)`,
-      );
-      check([
-        requests.filter((request) => request.status === 207).length !== 1 && "expected exactly one HTTP 207",
-        !requests.some(isRetry) && "the unprocessed ids were not sent again",
-        unprocessed.some((id) => received.get(id) !== 2 || !deleted.has(id)) &&
-          "an unprocessed id was not retried once and deleted",
-        retried === undefined && "no audit line shows the batch's second attempt",
-        job.failed_ids.length > 0 && "ids failed",
-      ]);
-    },
-  };
-}
-
-// LangSmith: hard delete by example UUID, no target; LangSmith's count says how many were deleted.
-function langsmithSection(sim: LangsmithSimulator): KindSection {
-  const { examples } = DEMO_SEED.langsmith;
-  return {
-    title: "langsmith — hard delete of dataset examples by UUID (no target)",
-    service: "LangSmith",
-    backend: "langsmith-demo",
-    ids: {
-      existing: examples.slice(0, 1200),
-      missing: [demoUuid(9_001), demoUuid(9_002), demoUuid(9_003)],
-      duplicates: [(examples[0] ?? "").toUpperCase(), examples[1] ?? "", examples[2] ?? ""],
-      invalid: ["example-1042"],
-      summary:
-        "1200 examples that exist, 3 UUIDs that do not, 3 repeats (one in upper case), 1 that is not a UUID",
-    },
-    reason: "Dataset hygiene DH-57: remove evaluation examples that contain customer PII",
-    noteKeys: ["7 days"],
-    sim,
-    auth: { header: "x-api-key", value: SECRETS.LANGSMITH_API_KEY, label: "X-API-Key" },
-    specialTitle: "LangSmith's count, batch by batch (a count lower than the batch means not found):",
-    requestIds: (request) => bodyList(request.body, "example_ids"),
-    showSpecial({ job, batchLines, requests }) {
-      const uncounted: number[] = [];
-      for (const entry of batchLines) {
-        const sent = entry.ids?.length ?? 0;
-        const deleted = entry.counts?.deleted ?? 0;
-        const notFound = entry.counts?.not_found ?? 0;
-        if (deleted + notFound !== sent) uncounted.push(entry.batch ?? -1);
-        line(
-          `audit batch ${entry.batch}: ${sent} ids sent, LangSmith's count ${deleted} → ${deleted} deleted, ${notFound} not found`,
-          5,
-        );
-      }
-      const hard = requests.filter(
-        (request) => (request.body as { hard_delete?: unknown } | undefined)?.hard_delete === true,
-      );
-      detail('requests with "hard_delete": true', `${hard.length} of ${requests.length}`);
-      detail("examples hard-deleted by LangSmith", String(sim.deleted().size));
-      detail("attachments", "may take up to 7 days to be purged (the plan's and the job's note)");
-      check([
-        hard.length !== requests.length && "a request lacked hard_delete: true",
-        uncounted.length > 0 &&
-          `batch ${uncounted.join(", ")}: deleted + not found differs from the ids sent`,
-        sim.deleted().size !== job.counts.deleted && "LangSmith's deletions differ from the job's count",
-        !job.notes.some((note) => note.includes("7 days")) && "the job lacks the 7-day attachment note",
-      ]);
-    },
-  };
-}
-
-// Subworkflow: one DELETE per dataset; "deleted" means marked, the purge comes later; expiresAt is audited.
-function subworkflowSection(sim: SubworkflowSimulator): KindSection {
-  const { datasets } = DEMO_SEED.subworkflow;
-  const existing = datasets.slice(0, 5);
-  const datasetOf = (request: RecordedRequest) => [decodeURIComponent(request.path.split("/").at(-1) ?? "")];
-  return {
-    title: "subworkflow — datasets, one request each; deleted means marked, the purge comes later",
-    service: "Subworkflow",
-    backend: "subworkflow-demo",
-    ids: {
-      existing,
-      missing: ["ds_demo0099"],
-      duplicates: ["ds_demo0002", " ds_demo0003"],
-      invalid: ["demo0004"],
-      summary: "5 datasets that exist, 1 that does not, 2 repeats, 1 without the ds_ prefix",
-    },
-    reason: "Retention policy RP-3: delete uploaded call recordings older than 90 days",
-    noteKeys: ["twice a day", "requestsPerSecond"],
-    configLines: [
-      `config: requestsPerSecond ${SUBWORKFLOW_DEMO_RPS} for subworkflow-demo, to keep the demo short; the default for subworkflow is 1 per second (and concurrency 1)`,
-    ],
-    sim,
-    auth: { header: "x-api-key", value: SECRETS.SUBWORKFLOW_API_KEY, label: "x-api-key" },
-    specialTitle: "Marked now, purged later:",
-    requestIds: datasetOf,
-    annotate: (request) =>
-      request.status === 404 ? "not found (counted, not failed)" : "marked for deletion",
-    showSpecial({ job, batchLines, requests }) {
-      const span = (requests.at(-1)?.time ?? 0) - (requests[0]?.time ?? 0);
-      detail(
-        "pace",
-        `${requests.length} requests over ${seconds(span)} at ${SUBWORKFLOW_DEMO_RPS}/s; at the default 1/s about ${requests.length - 1} s`,
-      );
-      line("expiresAt recorded in the audit (backend_ref of each batch.completed line):", 5);
-      const mismatched: string[] = [];
-      for (const entry of batchLines) {
-        const id = entry.ids?.[0] ?? "?";
-        const expiresAt = sim.dataset(id)?.expiresAt;
-        const simulated =
-          typeof expiresAt === "number" ? `expiresAt=${new Date(expiresAt).toISOString()}` : null;
-        if (entry.backend_ref !== simulated) mismatched.push(id);
-        line(`${id.padEnd(12)} HTTP ${entry.http_status}  ${entry.backend_ref ?? "(none: not found)"}`, 7);
-      }
-      const marked = sim.marked();
-      detail("datasets marked now, awaiting the purge", `${marked.size}: ${[...marked].join(", ")}`);
-      detail("purge", "Subworkflow's background job, twice a day; until then GET shows expiresAt ≤ now");
-      check([
-        mismatched.length > 0 &&
-          `the audited expiresAt differs from Subworkflow's for ${mismatched.join(", ")}`,
-        existing.some((id) => !marked.has(id)) && "a dataset was not marked for deletion",
-        !job.notes.some((note) => note.includes("twice a day")) && "the job lacks the purge note",
-      ]);
-    },
-  };
-}
-
-// Piiano Vault: all-or-nothing bulk delete; the one missing object is split out and the other 999 resent.
-function piianoSection(sim: PiianoVaultSimulator): KindSection {
-  const { collection, active } = DEMO_SEED.piianoVault;
-  const missing = demoUuid(777_777);
-  const objectIds = (request: RecordedRequest) =>
-    Array.isArray(request.body)
-      ? request.body.map((entry: unknown) => String((entry as { id?: unknown }).id))
-      : [];
-  return {
-    title: `piiano-vault — objects of collection ${collection}; an all-or-nothing bulk with one missing object`,
-    service: "Piiano Vault",
-    backend: "piiano-demo",
-    target: { collection },
-    ids: {
-      existing: active.slice(0, 999),
-      missing: [missing],
-      duplicates: [(active[0] ?? "").toUpperCase(), active[1] ?? "", active[2] ?? ""],
-      invalid: ["cust-00042"],
-      summary: "999 objects that exist, 1 that does not, 3 repeats (one in upper case), 1 that is not a UUID",
-    },
-    reason: "GDPR erasure request #4712: erase the profiles of customers who closed their accounts in 2023",
-    noteKeys: ["all-or-nothing", "adhoc_reason"],
-    configLines: [
-      `config: accessReason "${PIIANO_ACCESS_REASON}" (the default), so the plan's reason is sent as adhoc_reason`,
-    ],
-    sim,
-    auth: {
-      header: "authorization",
-      value: `Bearer ${SECRETS.PIIANO_API_KEY}`,
-      label: "Authorization: Bearer",
-    },
-    specialTitle: "All-or-nothing, the access reason, and what is left:",
-    requestIds: objectIds,
-    annotate: (request) =>
-      objectIds(request).includes(missing)
-        ? `ok: false, the missing object failed "not found", so the vault deleted none of the ${objectIds(request).length}`
-        : "ok: true, all deleted (the resend without the missing object)",
-    showSpecial({ plan, job, requests }) {
-      const [first, resend] = requests;
-      const query = new URL(first?.path ?? "/", "http://vault").searchParams;
-      const sameQuery = requests.every((request) => request.path.split("?")[1] === first?.path.split("?")[1]);
-      detail(
-        "query of every request",
-        `reason=${query.get("reason")}, adhoc_reason="${query.get("adhoc_reason")}"`,
-      );
-      detail("adhoc_reason is the plan's reason", query.get("adhoc_reason") === plan.reason ? "yes" : "NO");
-      const resent = [...sim.received(collection).values()].filter((count) => count === 2).length;
-      detail("objects sent twice", `${resent} (the resend)`);
-      detail(
-        "active objects left in the vault",
-        `${sim.objects(collection).active.size} of ${active.length}`,
-      );
-      check([
-        requests.length !== 2 && `expected 2 requests, the vault received ${requests.length}`,
-        resend !== undefined && objectIds(resend).includes(missing) && "the missing object was sent again",
-        !sameQuery && "the requests' queries differ",
-        query.get("reason") !== PIIANO_ACCESS_REASON &&
-          `reason is ${query.get("reason")}, not ${PIIANO_ACCESS_REASON}`,
-        query.get("adhoc_reason") !== plan.reason && "adhoc_reason is not the plan's reason",
-        sim.deleted(collection).size !== job.counts.deleted &&
-          "the vault's deletions differ from the job's count",
-      ]);
-    },
-  };
-}
-
-// ─── Step 11: the audit log across every job ────────────────────────────────────────────────────────
+// ─── Then: the audit log across every job ───────────────────────────────────────────────────────────
 
 function auditCountsLine(counts: Record<string, number> | undefined): string {
   if (!counts) return "no counts";
   return `${counts.deleted} deleted, ${counts.not_found} not found, ${counts.failed} failed of ${counts.total}`;
 }
 
-function reportFinalAudit(auditLog: string, confirmationTokens: string[], jobs: number): void {
-  heading("11. The audit log across all five jobs");
+function reportFinalAudit(
+  number: number,
+  auditLog: string,
+  confirmationTokens: string[],
+  jobs: number,
+): void {
+  heading(`${number}. The audit log across all ${inWords(jobs)} jobs`);
   const { text, lines } = readAudit(auditLog);
   const counts = new Map<string, number>();
   for (const entry of lines) counts.set(entry.event, (counts.get(entry.event) ?? 0) + 1);
@@ -990,7 +636,10 @@ function reportFinalAudit(auditLog: string, confirmationTokens: string[], jobs: 
     .filter(([, secret]) => text.includes(secret))
     .map(([name]) => name);
   const tokensLeaked = confirmationTokens.filter((token) => text.includes(token)).length;
-  fact("secrets in it (all five backends)", leaked.length === 0 ? "none" : `YES: ${leaked.join(", ")}`);
+  fact(
+    `secrets in it (all ${inWords(FIXTURES.length)} backends)`,
+    leaked.length === 0 ? "none" : `YES: ${leaked.join(", ")}`,
+  );
   fact(
     "confirmation tokens in it",
     tokensLeaked === 0 ? `none of ${confirmationTokens.length}` : `YES: ${tokensLeaked}`,
@@ -1007,7 +656,7 @@ function reportFinalAudit(auditLog: string, confirmationTokens: string[], jobs: 
 
 // ─── The run ────────────────────────────────────────────────────────────────────────────────────────
 
-/** deletegate as an MCP client starts it: a child process on stdio, the five secrets in its environment. */
+/** deletegate as an MCP client starts it: a child process on stdio, every backend's secret in its environment. */
 function serverTransport(configPath: string, stderr: string[]): StdioClientTransport {
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -1020,38 +669,36 @@ function serverTransport(configPath: string, stderr: string[]): StdioClientTrans
 }
 
 /** The agent's walk: Splendor in six steps, then one section per other kind; throws at the first surprise. */
-async function walk(client: Client, sims: Simulators, auditLog: string): Promise<void> {
+async function walk(client: Client, running: Running[], auditLog: string): Promise<void> {
   const server = client.getServerVersion();
   line(`connected to ${server?.name ?? "?"} ${server?.version ?? "?"}`, 0);
+  const splendor = featured(running);
   await listBackends(client);
-  const plan = await dryRun(client, sims.splendor);
+  const plan = await dryRun(client, splendor);
   const job = await execute(client, plan);
   reportJob(await pollJob(client, job.job_id));
-  reportSimulator(sims.splendor, plan);
+  reportSimulator(splendor, plan);
   reportAudit(auditLog, plan);
 
   const tokens = [plan.confirmation.token ?? ""];
-  const sections = [
-    moorchehSection(sims.moorcheh),
-    langsmithSection(sims.langsmith),
-    subworkflowSection(sims.subworkflow),
-    piianoSection(sims.piiano),
-  ];
+  const sections = running.flatMap(({ fixture, sim, section }) =>
+    section ? [{ fixture, sim, section }] : [],
+  );
   for (const [index, section] of sections.entries()) {
     const sectionPlan = await runSection(client, auditLog, 7 + index, section);
     tokens.push(sectionPlan.confirmation.token ?? "");
   }
   // Closing first lets the server write its last lines and exit before the log is read.
   await client.close();
-  reportFinalAudit(auditLog, tokens, 1 + sections.length);
+  reportFinalAudit(7 + sections.length, auditLog, tokens, 1 + sections.length);
   await approvalSection({
     number: 7 + sections.length + 1,
     cli: CLI,
     dir: dirname(auditLog),
-    splendor: sims.splendor,
+    splendor,
     secrets: SECRETS,
     tenant: TENANT,
-    print: { heading, line, fact, check },
+    print: PRINT,
   });
 }
 
@@ -1061,14 +708,17 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(
-    "deletegate demo: an agent deletes data in five backends through deletegate — Splendor step by step, then one section per other kind",
+    `deletegate demo: an agent deletes data in ${inWords(FIXTURES.length)} backends through deletegate — Splendor step by step, then one section per other kind`,
   );
   const sims = await startSimulators();
   const dir = mkdtempSync(join(tmpdir(), "deletegate-demo-"));
   const { path, auditLog } = writeDemoConfig(dir, sims);
   describeSimulators(sims);
-  line(`config: ${path} (5 backends; confirmation: token, store: sqlite)`, 0);
-  line("server: node dist/cli.js --config <config>, on stdio, the five backends' secrets in its env", 0);
+  line(`config: ${path} (${sims.length} backends; confirmation: token, store: sqlite)`, 0);
+  line(
+    `server: node dist/cli.js --config <config>, on stdio, the ${inWords(sims.length)} backends' secrets in its env`,
+    0,
+  );
   const stderr: string[] = [];
   const client = new Client({ name: "deletegate-demo", version: "1.0.0" });
   try {

@@ -1,15 +1,14 @@
 // The registry of backend kinds: adding a kind means adding its adapter here and nowhere else.
 
-import type { BackendConfig } from "../config.js";
 import { HttpClient } from "./http.js";
 import { langsmith } from "./langsmith.js";
 import { moorcheh } from "./moorcheh.js";
 import { piianoVault } from "./piiano-vault.js";
 import { splendor } from "./splendor.js";
 import { subworkflow } from "./subworkflow.js";
-import type { BackendClient, BackendKind } from "./types.js";
+import type { BackendClient, BackendConfig, BackendKind } from "./types.js";
 
-export type { BackendKind } from "./types.js";
+export type { BackendConfig, BackendKind } from "./types.js";
 
 export const BACKEND_KINDS: Record<string, BackendKind> = {
   [splendor.kind]: splendor,

@@ -1,8 +1,12 @@
 // LangSmith (dataset examples, hard delete): one synchronous POST per batch of ≤1000 UUIDs; the answer's count is what was deleted.
 import { z } from "zod";
-import type { BackendConfig } from "../config.js";
 import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
-import type { BackendClient, BackendKind, BatchOutcome } from "./types.js";
+import type { BackendClient, BackendConfig, BackendKind, BatchOutcome } from "./types.js";
+
+type LangsmithOptions = {
+  /** The workspace an org-scoped key acts in. */
+  tenantId?: string;
+};
 
 export const LANGSMITH_DELETE_PATH = "/v1/platform/datasets/examples/delete";
 
@@ -40,7 +44,7 @@ function confirmedCount(body: unknown, batchSize: number): number | null {
   return value >= 0 && value <= batchSize ? value : null;
 }
 
-export const langsmith: BackendKind = {
+export const langsmith: BackendKind<LangsmithOptions> = {
   kind: "langsmith",
   description:
     "Hard-deletes LangSmith dataset examples by example id (UUIDs, no target); each batch of up to 1000 ids is " +
@@ -61,7 +65,7 @@ export const langsmith: BackendKind = {
     "The example id, dataset id and creation time are kept; ids LangSmith did not delete (unknown, already deleted or in another workspace) are counted as not found.",
   ],
   asyncJobs: false,
-  headers: (backend: BackendConfig) => {
+  headers: (backend: BackendConfig<LangsmithOptions>) => {
     const tenantId = backend.options.tenantId;
     return {
       "x-api-key": backend.credential,
@@ -70,7 +74,7 @@ export const langsmith: BackendKind = {
     };
   },
 
-  createClient(_backend: BackendConfig, http: HttpClient): BackendClient {
+  createClient(_backend: BackendConfig<LangsmithOptions>, http: HttpClient): BackendClient {
     return {
       async sendBatch({ ids }): Promise<BatchOutcome> {
         const response = await http.send({

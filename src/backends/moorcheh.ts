@@ -1,8 +1,14 @@
 // Moorcheh (documents or vectors of a namespace): one synchronous POST per batch of ≤1000 ids; 207 leaves ids to retry.
 import { z } from "zod";
-import type { BackendConfig } from "../config.js";
 import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
-import type { BackendClient, BackendKind, BatchOutcome, BatchRequest, Target } from "./types.js";
+import type {
+  BackendClient,
+  BackendConfig,
+  BackendKind,
+  BatchOutcome,
+  BatchRequest,
+  Target,
+} from "./types.js";
 
 export const MOORCHEH_TYPES = ["documents", "vectors"] as const;
 
@@ -76,7 +82,8 @@ function refusalOrRetry(http: HttpClient, response: HttpResponse): BatchOutcome 
   return { type: "failed", error: meaning ? `${text} (${meaning})` : text, httpStatus: response.status };
 }
 
-export const moorcheh: BackendKind = {
+/** Moorcheh takes no keys beyond the common ones. */
+export const moorcheh: BackendKind<Record<never, never>> = {
   kind: "moorcheh",
   description:
     'Deletes documents or vectors of a Moorcheh namespace (target: namespace and type "documents" or "vectors") ' +
@@ -101,7 +108,7 @@ export const moorcheh: BackendKind = {
   asyncJobs: false,
   headers: (backend) => ({ "x-api-key": backend.credential }),
 
-  createClient(_backend: BackendConfig, http: HttpClient): BackendClient {
+  createClient(_backend: BackendConfig<Record<never, never>>, http: HttpClient): BackendClient {
     return {
       async sendBatch({ target, ids }: BatchRequest): Promise<BatchOutcome> {
         const namespace = String(target?.namespace);

@@ -1,8 +1,7 @@
 // Piiano Vault (objects of a collection): one all-or-nothing bulk DELETE per batch; failing objects are split out and the rest resent.
 import { z } from "zod";
-import type { BackendConfig } from "../config.js";
 import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
-import type { BackendClient, BackendKind, BatchOutcome, Target } from "./types.js";
+import type { BackendClient, BackendConfig, BackendKind, BatchOutcome, Target } from "./types.js";
 
 /** The access reasons Vault accepts (Traceability); every request must carry one. */
 export const ACCESS_REASONS = [
@@ -19,6 +18,12 @@ export const ACCESS_REASONS = [
 ] as const;
 
 export type AccessReason = (typeof ACCESS_REASONS)[number];
+
+type PiianoVaultOptions = {
+  /** Defaults to Other once loaded; optional because a backend built by hand may omit it. */
+  accessReason?: AccessReason;
+  tenantId?: string;
+};
 
 /** The hard cap of a deployment's PVAULT_SERVICE_MAX_PAGE_SIZE that deletegate accepts as maxBatchSize. */
 export const PIIANO_MAX_BATCH_SIZE = 10_000;
@@ -148,7 +153,7 @@ function bulkOutcome(http: HttpClient, ids: string[], body: unknown, reference: 
   return outcome;
 }
 
-export const piianoVault: BackendKind = {
+export const piianoVault: BackendKind<PiianoVaultOptions> = {
   kind: "piiano-vault",
   description:
     "Deletes objects of a Piiano Vault collection by UUID (target: collection, optional archived) synchronously and " +
@@ -186,8 +191,8 @@ export const piianoVault: BackendKind = {
     };
   },
 
-  createClient(backend: BackendConfig, http: HttpClient): BackendClient {
-    const accessReason = (backend.options.accessReason as AccessReason | undefined) ?? "Other";
+  createClient(backend: BackendConfig<PiianoVaultOptions>, http: HttpClient): BackendClient {
+    const accessReason = backend.options.accessReason ?? "Other";
     return {
       async sendBatch({ target, ids, reason }): Promise<BatchOutcome> {
         const collection = String(target?.collection ?? "");

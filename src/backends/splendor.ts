@@ -1,6 +1,5 @@
 // Splendor (records of a dataset): one POST per batch of ≤1024 ids, accepted as a backend job that is polled.
 import { z } from "zod";
-import type { BackendConfig } from "../config.js";
 import {
   type HttpClient,
   type HttpResponse,
@@ -8,7 +7,18 @@ import {
   retryAfterMs,
   retryIfTransient,
 } from "./http.js";
-import type { BackendClient, BackendKind, BatchOutcome, PollOutcome, Target } from "./types.js";
+import type {
+  BackendClient,
+  BackendConfig,
+  BackendKind,
+  BatchOutcome,
+  PollOutcome,
+  Target,
+} from "./types.js";
+
+type SplendorOptions = {
+  tenantId: string;
+};
 
 interface DeletionJob {
   job_id: string;
@@ -28,7 +38,7 @@ function transientOrFailed(http: HttpClient, response: HttpResponse): BatchOutco
   return retryIfTransient(response, error) ?? { type: "failed", error, httpStatus: response.status };
 }
 
-export const splendor: BackendKind = {
+export const splendor: BackendKind<SplendorOptions> = {
   kind: "splendor",
   description:
     "Deletes records of a Splendor dataset (target: dataset_id). Each batch is accepted as a backend " +
@@ -53,10 +63,10 @@ export const splendor: BackendKind = {
   asyncJobs: true,
   headers: (backend) => ({
     authorization: `Bearer ${backend.credential}`,
-    "x-splendor-tenant-id": String(backend.options.tenantId),
+    "x-splendor-tenant-id": backend.options.tenantId,
   }),
 
-  createClient(_backend: BackendConfig, http: HttpClient): BackendClient {
+  createClient(_backend: BackendConfig<SplendorOptions>, http: HttpClient): BackendClient {
     return {
       async sendBatch({ target, ids, reason }): Promise<BatchOutcome> {
         const response = await http.send({

@@ -1,7 +1,6 @@
 // Subworkflow (datasets): one DELETE per dataset id; a 200 marks the dataset for deletion, the backend purges it later.
-import type { BackendConfig } from "../config.js";
 import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
-import type { BackendClient, BackendKind, BatchOutcome } from "./types.js";
+import type { BackendClient, BackendConfig, BackendKind, BatchOutcome } from "./types.js";
 
 /** `ds_` and at least one URL-safe character: nothing that could leave the path segment. */
 const DATASET_ID = /^ds_[A-Za-z0-9_-]+$/;
@@ -46,7 +45,8 @@ function markedOutcome(id: string, response: HttpResponse, now: number): BatchOu
   };
 }
 
-export const subworkflow: BackendKind = {
+/** Subworkflow takes no keys beyond the common ones. */
+export const subworkflow: BackendKind<Record<never, never>> = {
   kind: "subworkflow",
   description:
     "Deletes Subworkflow datasets by dataset id (ds_…, no target), one request per dataset: a dataset counts as " +
@@ -73,7 +73,7 @@ export const subworkflow: BackendKind = {
   asyncJobs: false,
   headers: (backend) => ({ "x-api-key": backend.credential }),
 
-  createClient(_backend: BackendConfig, http: HttpClient): BackendClient {
+  createClient(_backend: BackendConfig<Record<never, never>>, http: HttpClient): BackendClient {
     return {
       async sendBatch({ ids }): Promise<BatchOutcome> {
         const [id] = ids;

@@ -1,9 +1,39 @@
 // The adapter interface: everything the gate and the runner need to know about one kind of backend.
 import type { z } from "zod";
-import type { BackendConfig } from "../config.js";
 import type { HttpClient } from "./http.js";
 
 export type Target = Record<string, unknown>;
+
+/** Confirmation modes an operator may configure, for all backends or one (SPEC §5); `auto` resolves per client. */
+export const CONFIGURED_MODES = ["token", "human", "approval", "auto"] as const;
+export type ConfiguredMode = (typeof CONFIGURED_MODES)[number];
+
+/** One configured backend with defaults applied and its secret resolved; `Options` are its kind's own keys. */
+export interface BackendConfig<Options extends object = Record<string, unknown>> {
+  name: string;
+  kind: string;
+  baseUrl: string;
+  credentialEnv: string;
+  /** The secret itself. Never log, audit or return it. */
+  credential: string;
+  allowTargets: string[] | null;
+  readOnly: boolean;
+  maxItemsPerJob: number;
+  maxItemsPerDay: number | null;
+  minReasonLength: number;
+  batchSize: number;
+  concurrency: number;
+  requestsPerSecond: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  /** This backend's own confirmation mode; null: `confirmation.mode`. */
+  confirmation: ConfiguredMode | null;
+  /** Kind-specific keys (tenantId, accessReason, …), validated by the kind's configShape. */
+  options: Options;
+}
+
+/** A zod schema per kind-specific config key, each producing the type `Options` gives the key. */
+export type ConfigShape<Options extends object> = { [Key in keyof Options]-?: z.ZodType<Options[Key]> };
 
 /** What one request for a batch came to. Adapters return these; they do not throw for backend answers. */
 export type BatchOutcome =
@@ -45,7 +75,7 @@ export interface BackendClient {
   pollJob?(backendJobId: string): Promise<PollOutcome>;
 }
 
-export interface BackendKind {
+export interface BackendKind<Options extends object = Record<string, unknown>> {
   kind: string;
   /** One sentence for list_backends: what it deletes and how completion works. */
   description: string;
@@ -64,8 +94,8 @@ export interface BackendKind {
   /** The batch size when the config sets none, if lower than the cap (e.g. a server setting's default). */
   defaultBatchSize?: number;
   defaults: { concurrency: number; requestsPerSecond: number };
-  /** Kind-specific config keys (beside the common ones). */
-  configShape: Record<string, z.ZodType>;
+  /** Kind-specific config keys (beside the common ones); a backend's `options` hold their values. */
+  configShape: ConfigShape<Options>;
   /** The canonical form of an id, so ids the backend treats as equal dedupe (e.g. UUIDs in lower case). */
   normalizeId?(id: string): string;
   /** Why the normalised id breaks the kind's rule, or null when it is valid. */
@@ -75,6 +105,6 @@ export interface BackendKind {
   /** True when the kind completes through backend jobs that must be polled. */
   asyncJobs: boolean;
   /** Headers sent with every request: auth and tenant, built from the resolved config. */
-  headers(backend: BackendConfig): Record<string, string>;
-  createClient(backend: BackendConfig, http: HttpClient): BackendClient;
+  headers(backend: BackendConfig<Options>): Record<string, string>;
+  createClient(backend: BackendConfig<Options>, http: HttpClient): BackendClient;
 }

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
 import type { BackendClient } from "../backends/types.js";
-import type { BackendConfig } from "../config.js";
+import type { BackendConfig } from "../backends/types.js";
 
 /** On a 429 the pace is multiplied by this (once per DECREASE_GAP_MS: the requests in flight then were all too many). */
 export const PACE_DECREASE = 0.85;

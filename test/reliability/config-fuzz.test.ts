@@ -7,7 +7,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { BACKEND_KINDS, type BackendKind } from "../../src/backends/index.js";
 import { ConfigError, parseConfig } from "../../src/config.js";
+import { type KeyRule, type KindFixture, TEXT_KEY } from "../../tools/simulators/fixture.js";
+import { FIXTURES } from "../../tools/simulators/index.js";
 import { CLI, tempDir } from "../integration/harness.js";
 import { recordTrial } from "./report.js";
 
@@ -16,13 +19,34 @@ const DIRECT_RUNS = 2_000;
 const CHECK_CONFIG_RUNS = 30;
 const SERVER_RUNS = 12;
 
+// ---- the base config: one backend per registered kind, named and shaped by the kind's fixture ----
+
+const [FIRST] = FIXTURES as [KindFixture, ...KindFixture[]];
+
+function adapterOf(fixture: KindFixture): BackendKind {
+  const kind = BACKEND_KINDS[fixture.kind];
+  if (!kind) throw new Error(`no adapter for the ${fixture.kind} fixture`);
+  return kind;
+}
+
 const ENV: Record<string, string> = {
-  SPLENDOR_TOKEN: "cfg-splendor-secret-1",
-  MOORCHEH_API_KEY: "cfg-moorcheh-secret-2",
-  LANGSMITH_API_KEY: "cfg-langsmith-secret-3",
-  SUBWORKFLOW_API_KEY: "cfg-subworkflow-secret-4",
-  PIIANO_API_KEY: "cfg-piiano-secret-5",
-  DELETEGATE_TOKEN_CI: "cfg-http-token-6",
+  ...Object.fromEntries(
+    FIXTURES.map((fixture, index) => [fixture.credentialEnv, `cfg-${fixture.kind}-secret-${index + 1}`]),
+  ),
+  DELETEGATE_TOKEN_CI: `cfg-http-token-${FIXTURES.length + 1}`,
+};
+
+/** The first backend sets every common key, so each is fuzzed from a value that is set as well as from absent. */
+const EVERY_COMMON_KEY = {
+  readOnly: false,
+  maxItemsPerJob: 100_000,
+  maxItemsPerDay: 1_000_000,
+  minReasonLength: 10,
+  maxBatchSize: adapterOf(FIRST).maxBatchSize,
+  concurrency: 4,
+  requestsPerSecond: 10,
+  timeoutMs: 30_000,
+  maxAttempts: 5,
 };
 
 function baseConfig(): Record<string, unknown> {
@@ -32,43 +56,21 @@ function baseConfig(): Record<string, unknown> {
     confirmation: { mode: "token", ttlSeconds: 900 },
     limits: { maxIdsPerCall: 10_000 },
     http: { tokens: [{ name: "ci-agent", tokenEnv: "DELETEGATE_TOKEN_CI" }] },
-    backends: {
-      "splendor-a": {
-        kind: "splendor",
-        baseUrl: "http://127.0.0.1:9",
-        credentialEnv: "SPLENDOR_TOKEN",
-        tenantId: "acme",
-        allowTargets: ["app-logs", "crm-*"],
-        readOnly: false,
-        maxItemsPerJob: 100_000,
-        maxItemsPerDay: 1_000_000,
-        minReasonLength: 10,
-        maxBatchSize: 1024,
-        concurrency: 4,
-        requestsPerSecond: 10,
-        timeoutMs: 30_000,
-        maxAttempts: 5,
-      },
-      "moorcheh.b": { kind: "moorcheh", credentialEnv: "MOORCHEH_API_KEY", allowTargets: ["kb-*"] },
-      langsmith_c: { kind: "langsmith", credentialEnv: "LANGSMITH_API_KEY", tenantId: "ws-1" },
-      "subworkflow-d": { kind: "subworkflow", credentialEnv: "SUBWORKFLOW_API_KEY" },
-      "vault-e": {
-        kind: "piiano-vault",
-        baseUrl: "https://vault.example.com",
-        credentialEnv: "PIIANO_API_KEY",
-        accessReason: "DataSubjectRequest",
-        maxBatchSize: 500,
-      },
-    },
+    backends: Object.fromEntries(
+      FIXTURES.map((fixture) => [
+        fixture.configFuzz.backend,
+        {
+          kind: fixture.kind,
+          credentialEnv: fixture.credentialEnv,
+          ...fixture.configFuzz.entry,
+          ...(fixture === FIRST ? EVERY_COMMON_KEY : {}),
+        },
+      ]),
+    ),
   };
 }
 
 // ---- what each key takes: valid values and values of the wrong type or out of range ----
-
-interface KeyRule {
-  good: unknown[];
-  bad: unknown[];
-}
 
 const int = (min: number, max: number): KeyRule => ({
   good: [min, max, Math.floor((min + max) / 2)],
@@ -92,10 +94,10 @@ const positive = (max: number): KeyRule => ({
   bad: [0, -1, max + 1, "1", null, false, Number.NaN, Number.POSITIVE_INFINITY, []],
 });
 const bool: KeyRule = { good: [true, false], bad: ["true", 1, 0, null, "yes", []] };
-const text: KeyRule = { good: ["x", "some value"], bad: ["", 5, null, [], {}, true] };
+const text: KeyRule = TEXT_KEY;
 const envName: KeyRule = {
   good: [],
-  bad: ["", "1ABC", "A-B", "A B", "$HOME", "SPLENDOR_TOKEN\n", 5, null, [], {}],
+  bad: ["", "1ABC", "A-B", "A B", "$HOME", `${FIRST.credentialEnv}\n`, 5, null, [], {}],
 };
 const url: KeyRule = {
   good: ["http://127.0.0.1:8080", "https://api.example.com/v1/"],
@@ -127,24 +129,23 @@ const COMMON: Record<string, KeyRule> = {
 const TARGETED: Record<string, KeyRule> = {
   allowTargets: { good: [["a"], ["x-*", "y"]], bad: [[], [""], "app-logs", [5], null, {}, [null]] },
 };
-const CAPS: Record<string, number> = {
-  "splendor-a": 1024,
-  "moorcheh.b": 1000,
-  langsmith_c: 1000,
-  "subworkflow-d": 1,
-  "vault-e": 10_000, // PIIANO_MAX_BATCH_SIZE: the largest PVAULT_SERVICE_MAX_PAGE_SIZE deletegate takes
-};
-const KIND_KEYS: Record<string, Record<string, KeyRule>> = {
-  "splendor-a": { ...TARGETED, tenantId: text },
-  "moorcheh.b": TARGETED,
-  langsmith_c: { tenantId: text },
-  "subworkflow-d": {},
-  "vault-e": {
-    ...TARGETED,
-    tenantId: text,
-    accessReason: { good: ["Other", "Maintenance"], bad: ["other", "", "Marketing ", 5, null] },
-  },
-};
+/** Backend name → the kind's hard cap on maxBatchSize. */
+const CAPS: Record<string, number> = Object.fromEntries(
+  FIXTURES.map((fixture) => [fixture.configFuzz.backend, adapterOf(fixture).maxBatchSize]),
+);
+/** Backend name → its kind's own keys: allowTargets for kinds with targets, then the fixture's rules. */
+const KIND_KEYS: Record<string, Record<string, KeyRule>> = Object.fromEntries(
+  FIXTURES.map((fixture) => [
+    fixture.configFuzz.backend,
+    { ...(adapterOf(fixture).targetSchema ? TARGETED : {}), ...fixture.configFuzz.keys },
+  ]),
+);
+/** Backends of kinds without targets. */
+const TARGETLESS = FIXTURES.filter((fixture) => adapterOf(fixture).targetSchema === null).map(
+  (fixture) => fixture.configFuzz.backend,
+);
+/** A backend entry that needs nothing but kind and credentialEnv. */
+const MINIMAL = FIXTURES.find((fixture) => Object.keys(fixture.configFuzz.entry).length === 0) ?? FIRST;
 
 const ROOT: Record<string, KeyRule> = {
   store: {
@@ -220,11 +221,20 @@ function keyMutations(): Mutation[] {
     // Only a misspelt or made-up kind: another real kind would make other keys wrong instead.
     addRule(["backends", name, "kind"], {
       good: [],
-      bad: ["splendorr", "Splendor", "", "__proto__", "toString", "constructor", 5, null],
+      bad: [
+        `${FIRST.kind}r`,
+        `${FIRST.kind.charAt(0).toUpperCase()}${FIRST.kind.slice(1)}`,
+        "",
+        "__proto__",
+        "toString",
+        "constructor",
+        5,
+        null,
+      ],
     });
   }
   // allowTargets cannot apply to a kind without targets.
-  for (const name of ["langsmith_c", "subworkflow-d"])
+  for (const name of TARGETLESS)
     mutations.push({
       describe: `backends.${name}.allowTargets on a kind without targets`,
       apply: setAt(["backends", name, "allowTargets"], ["x"]),
@@ -239,7 +249,12 @@ const REQUIRED: string[][] = [
     ["backends", name, "kind"],
     ["backends", name, "credentialEnv"],
   ]),
-  ["backends", "splendor-a", "tenantId"],
+  // Kind keys without a default, e.g. Splendor's tenantId.
+  ...FIXTURES.flatMap((fixture) =>
+    Object.entries(adapterOf(fixture).configShape)
+      .filter(([, schema]) => !schema.safeParse(undefined).success)
+      .map(([key]) => ["backends", fixture.configFuzz.backend, key]),
+  ),
   ["http", "tokens", "0", "name"],
   ["http", "tokens", "0", "tokenEnv"],
 ];
@@ -257,8 +272,7 @@ const KNOWN_KEYS = new Set([
   ...Object.keys(COMMON),
   "kind",
   "allowTargets",
-  "tenantId",
-  "accessReason",
+  ...Object.values(BACKEND_KINDS).flatMap((kind) => Object.keys(kind.configShape)),
   "maxBatchSize",
   "mode",
   "ttlSeconds",
@@ -308,7 +322,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .tuple(fc.constantFrom(...Object.keys(CAPS)), fc.constantFrom("UNSET_VAR", "SPLENDOR_TOKEN_OLD"))
+      .tuple(
+        fc.constantFrom(...Object.keys(CAPS)),
+        fc.constantFrom("UNSET_VAR", `${FIRST.credentialEnv}_OLD`),
+      )
       .map(([name, variable]) => ({
         describe: `backends.${name}.credentialEnv names unset ${variable}`,
         apply: setAt(["backends", name, "credentialEnv"], variable),
@@ -336,7 +353,11 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
       .constantFrom("bad name", "-dash-first", "", "a".repeat(65), "ünïcode", "x/y", "__proto__")
       .map((name) => ({
         describe: `backend named ${JSON.stringify(name)}`,
-        apply: setAt(["backends", name], { kind: "subworkflow", credentialEnv: "SUBWORKFLOW_API_KEY" }),
+        apply: setAt(["backends", name], {
+          kind: MINIMAL.kind,
+          credentialEnv: MINIMAL.credentialEnv,
+          ...MINIMAL.configFuzz.entry,
+        }),
         key: `backends.${name}`,
       })),
   },

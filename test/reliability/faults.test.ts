@@ -1,20 +1,15 @@
 // Backend faults, every kind: the built server runs a 20,000-id job (Subworkflow: 200) while the simulator injects
 // 5xx bursts, 429 with and without Retry-After, resets, hangs and slow answers; then backends that keep failing.
 import { afterEach, describe, expect, it } from "vitest";
+import { BACKEND_KINDS } from "../../src/backends/index.js";
 import { POLL_FIRST_MS, POLL_MAX_MS } from "../../src/jobs/poll-batch.js";
 import { BACKOFF_MAX_MS, BACKOFF_MIN_MS } from "../../src/jobs/send-batch.js";
 import type { RecordedRequest } from "../../tools/simulators/base.js";
-import type { FaultInjector, FaultRequest, FaultSpec } from "../../tools/simulators/faults.js";
-import { startLangsmithSimulator } from "../../tools/simulators/langsmith.js";
-import { startMoorchehSimulator } from "../../tools/simulators/moorcheh.js";
-import { startPiianoVaultSimulator } from "../../tools/simulators/piiano-vault.js";
-import { startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { startSubworkflowSimulator } from "../../tools/simulators/subworkflow.js";
+import type { FaultRequest, FaultSpec } from "../../tools/simulators/faults.js";
+import { FIXTURES, type KindSimulator } from "../../tools/simulators/index.js";
 import {
   readAudit,
   type Session,
-  SPLENDOR_TENANT,
-  SPLENDOR_TOKEN,
   startSession,
   structured,
   tempDir,
@@ -27,37 +22,21 @@ const REASON = "Reliability trial: delete synthetic items under faults";
 /** What the gate itself may add to a bound computed from the config: dry run, IPC, status reads every 100 ms. */
 const GATE_SLACK_MS = 2_000;
 
-/** One kind's simulator, as the tests need it. */
-interface RunningKind {
-  url: string;
-  faults: FaultInjector;
-  requests: RecordedRequest[];
-  violations: string[];
-  /** The ids a request carries when it is a delete request, else null. */
-  deleteIds(request: FaultRequest): string[] | null;
-  /** Id → how many times the simulator deleted it (marked it, for Subworkflow). */
-  deletions(): Map<string, number>;
-  /** Id → how many processed delete requests named it. */
-  received(): Map<string, number>;
-  /** Splendor only: the batch a job-status request is about, by the job's first record. */
-  polledFirstId?(request: FaultRequest): string | null;
-  /** Splendor only: the next `count` backend jobs never end. */
-  stallNextJobs?(count: number): void;
-  close(): Promise<void>;
-}
+/** One kind's simulator, as the tests need it: deletes, counts, and for kinds that poll the job-status reads. */
+type RunningKind = KindSimulator;
 
 interface KindCase {
   kind: string;
   total: number;
   batchSize: number;
-  /** Fault routes: deletes, and for Splendor the job-status polls. */
+  /** Fault routes: deletes, and for kinds that poll the job-status reads. */
   deleteRoute: string;
   pollRoute?: string;
   target: Record<string, unknown> | null;
   credentialEnv: string;
   secret: string;
   /** Kind-specific config keys. */
-  keys?: Record<string, unknown>;
+  keys: Record<string, unknown>;
   ids(count: number): string[];
   start(ids: string[]): Promise<RunningKind>;
   /**
@@ -67,155 +46,32 @@ interface KindCase {
   resendIsNotFound: boolean;
 }
 
-function uuid(index: number): string {
-  return `00000000-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;
-}
-
-function bodyField(request: FaultRequest, field: string): string[] | null {
-  const body = request.body as Record<string, unknown> | undefined;
-  const ids = body && typeof body === "object" ? body[field] : undefined;
-  return Array.isArray(ids) ? ids.map(String) : null;
-}
-
 function countOf(map: Map<string, number>, id: string): number {
   return map.get(id) ?? 0;
 }
 
-const KINDS: KindCase[] = [
-  {
-    kind: "splendor",
-    total: 20_000,
-    batchSize: 1024,
-    deleteRoute: "delete",
-    pollRoute: "job-status",
-    target: { dataset_id: "app-logs" },
-    credentialEnv: "SPLENDOR_TOKEN",
-    secret: SPLENDOR_TOKEN,
-    keys: { tenantId: SPLENDOR_TENANT },
-    ids: (count) => Array.from({ length: count }, (_, index) => `rec-${index}`),
-    resendIsNotFound: false,
-    async start() {
-      const sim = await startSplendorSimulator({
-        token: SPLENDOR_TOKEN,
-        tenantId: SPLENDOR_TENANT,
-        jobPendingMs: 50,
-        jobRunningMs: 100,
-      });
-      const jobsPath = "/v1/admin/data-deletion-jobs/";
-      const firstIds = new Map<string, string>();
-      return {
-        ...sim,
-        deleteIds: (request) =>
-          request.path === "/v1/records/delete" ? bodyField(request, "record_ids") : null,
-        deletions: () => sim.deletions("app-logs"),
-        received: () => sim.received("app-logs"),
-        polledFirstId(request) {
-          if (!request.path.startsWith(jobsPath)) return null;
-          const jobId = decodeURIComponent(request.path.slice(jobsPath.length).split("?")[0] as string);
-          if (!firstIds.has(jobId))
-            for (const job of sim.jobs()) firstIds.set(job.jobId, job.recordIds[0] ?? "");
-          return firstIds.get(jobId) ?? null;
-        },
-        stallNextJobs: (count) => sim.stallNextJobs(count),
-      };
-    },
-  },
-  {
-    kind: "moorcheh",
-    total: 20_000,
-    batchSize: 1000,
-    deleteRoute: "delete",
-    target: { namespace: "kb-faults", type: "documents" },
-    credentialEnv: "MOORCHEH_API_KEY",
-    secret: "sim-moorcheh-faults-key-31c9",
-    ids: (count) => Array.from({ length: count }, (_, index) => `doc-${index}`),
-    resendIsNotFound: true,
-    async start(ids) {
-      const sim = await startMoorchehSimulator({
-        apiKey: "sim-moorcheh-faults-key-31c9",
-        namespaces: { "kb-faults": { documents: ids } },
-      });
-      return {
-        ...sim,
-        deleteIds: (request) => bodyField(request, "ids"),
-        deletions: () => sim.deletions("kb-faults", "documents"),
-        received: () => sim.received("kb-faults", "documents"),
-      };
-    },
-  },
-  {
-    kind: "langsmith",
-    total: 20_000,
-    batchSize: 1000,
-    deleteRoute: "delete",
-    target: null,
-    credentialEnv: "LANGSMITH_API_KEY",
-    secret: "lsv2-sim-faults-key-8d21",
-    ids: (count) => Array.from({ length: count }, (_, index) => uuid(index)),
-    resendIsNotFound: true,
-    async start(ids) {
-      const sim = await startLangsmithSimulator({ apiKey: "lsv2-sim-faults-key-8d21", examples: ids });
-      return {
-        ...sim,
-        deleteIds: (request) => bodyField(request, "example_ids"),
-        deletions: () => sim.deletions(),
-        received: () => sim.received(),
-      };
-    },
-  },
-  {
-    kind: "subworkflow",
-    total: 200,
-    batchSize: 1,
-    deleteRoute: "dataset",
-    target: null,
-    credentialEnv: "SUBWORKFLOW_API_KEY",
-    secret: "sim-subworkflow-faults-key-55e0",
-    ids: (count) => Array.from({ length: count }, (_, index) => `ds_f${String(index).padStart(4, "0")}`),
-    resendIsNotFound: false,
-    async start(ids) {
-      const sim = await startSubworkflowSimulator({
-        apiKey: "sim-subworkflow-faults-key-55e0",
-        datasets: ids,
-      });
-      return {
-        ...sim,
-        deleteIds: (request) =>
-          request.method === "DELETE" && request.path.startsWith("/v1/datasets/")
-            ? [decodeURIComponent(request.path.slice("/v1/datasets/".length))]
-            : null,
-        deletions: () => sim.deletions(),
-        received: () => new Map(ids.map((id) => [id, sim.received(id)])),
-      };
-    },
-  },
-  {
-    kind: "piiano-vault",
-    total: 20_000,
-    batchSize: 1000,
-    deleteRoute: "bulk-delete",
-    target: { collection: "customers" },
-    credentialEnv: "PIIANO_API_KEY",
-    secret: "pvaultauth-sim-faults-key-0c4f",
-    ids: (count) => Array.from({ length: count }, (_, index) => uuid(index)),
-    resendIsNotFound: true,
-    async start(ids) {
-      const sim = await startPiianoVaultSimulator({
-        apiKey: "pvaultauth-sim-faults-key-0c4f",
-        collections: { customers: { active: ids } },
-      });
-      return {
-        ...sim,
-        deleteIds: (request) =>
-          request.method === "DELETE" && Array.isArray(request.body)
-            ? (request.body as { id?: unknown }[]).map((entry) => String(entry.id))
-            : null,
-        deletions: () => sim.deletions("customers"),
-        received: () => sim.received("customers"),
-      };
-    },
-  },
-];
+/** Every registered kind, from its simulator fixture: batches of the kind's default size. */
+const KINDS: KindCase[] = FIXTURES.map((fixture) => {
+  const adapter = BACKEND_KINDS[fixture.kind];
+  if (!adapter) throw new Error(`no adapter for the ${fixture.kind} fixture`);
+  const batchSize = adapter.defaultBatchSize ?? adapter.maxBatchSize;
+  const secret = `sim-${fixture.kind}-faults-key-31c9`;
+  return {
+    kind: fixture.kind,
+    // 20,000 ids, or 200 batches when batches are small (Subworkflow deletes one dataset per request).
+    total: Math.min(20_000, 200 * batchSize),
+    batchSize,
+    deleteRoute: fixture.routes.delete,
+    pollRoute: fixture.routes.poll,
+    target: fixture.targets[0] ?? null,
+    credentialEnv: fixture.credentialEnv,
+    secret,
+    keys: fixture.keys,
+    ids: (count) => fixture.ids(count),
+    start: (ids) => fixture.start({ secret, items: ids, backendJobMs: { pending: 50, running: 100 } }),
+    resendIsNotFound: fixture.resendIsNotFound,
+  };
+});
 
 let simulators: RunningKind[] = [];
 let session: Session | undefined;
@@ -378,7 +234,7 @@ const DELETE_FAULTS: FaultSpec[][] = [
 /** A burst at the start, on whichever requests come first. */
 const OPENING_BURST: FaultSpec = { type: "status", status: 500 };
 const OPENING_BURST_TIMES = 4;
-/** Splendor: faults on the job-status polls of some batches (consecutive failures stay below maxAttempts). */
+/** Kinds that poll (Splendor): faults on the job-status polls of some batches (consecutive failures stay below maxAttempts). */
 const POLL_FAULTS: { slot: number; faults: FaultSpec[] }[] = [
   {
     slot: 12,
@@ -569,7 +425,7 @@ const FAIL_TIMEOUT_MS = 500;
 const FAIL_ATTEMPTS = 3;
 const FAIL_CONCURRENCY = 4;
 const FAIL_RPS = 100;
-/** Splendor: the internal limit on how long a backend job may stay unfinished, shortened for the test. */
+/** Kinds that poll: the internal limit on how long a backend job may stay unfinished, shortened for the test. */
 const BACKEND_JOB_MAX_MS = 6_000;
 
 interface FailureMode {
@@ -654,7 +510,8 @@ function pollFailureBound(batches: number): number {
   return total;
 }
 
-const SPLENDOR_FAILURES: FailureMode[] = [
+/** How a kind that polls (Splendor) can keep failing after its batches were accepted. */
+const POLL_FAILURES: FailureMode[] = [
   {
     name: "backend job never finishes",
     sendsOnce: true,
@@ -697,7 +554,7 @@ const SPLENDOR_FAILURES: FailureMode[] = [
 ];
 
 describe.each(KINDS)("$kind: a backend that keeps failing", (kind) => {
-  const modes = kind.pollRoute ? [...SEND_FAILURES, ...SPLENDOR_FAILURES] : SEND_FAILURES;
+  const modes = kind.pollRoute ? [...SEND_FAILURES, ...POLL_FAILURES] : SEND_FAILURES;
   it(`${modes.map((mode) => mode.name).join(", ")} → failed with per-id errors within the bound`, async () => {
     // As many batches as concurrency (Subworkflow: more, so the bound also covers waiting for a turn).
     const count = kind.batchSize === 1 ? 6 : kind.batchSize * 3 + 7;

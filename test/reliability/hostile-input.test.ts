@@ -1,18 +1,13 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BACKEND_KINDS } from "../../src/backends/index.js";
 import { ERROR_CODES } from "../../src/gate/errors.js";
 import { JOB_STATUSES } from "../../src/jobs/store.js";
 import { processMemoryKb } from "../../tools/bench/stats.js";
-import { startLangsmithSimulator } from "../../tools/simulators/langsmith.js";
-import { startMoorchehSimulator } from "../../tools/simulators/moorcheh.js";
-import { startPiianoVaultSimulator } from "../../tools/simulators/piiano-vault.js";
-import { startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { startSubworkflowSimulator } from "../../tools/simulators/subworkflow.js";
+import { FIXTURES, type KindFixture } from "../../tools/simulators/index.js";
 import {
   type Session,
-  SPLENDOR_TENANT,
-  SPLENDOR_TOKEN,
   startSession,
   structured,
   tempDir,
@@ -40,79 +35,49 @@ const RSS_BOUND_KB = 256 * 1024;
 const MAX_ERROR_TEXT = 2_000;
 const REFUSAL_CODES = ERROR_CODES.filter((code) => code !== "INTERNAL_ERROR") as readonly string[];
 
-const KEYS = {
-  MOORCHEH_API_KEY: "sim-moorcheh-secret-hostile-71c2",
-  LANGSMITH_API_KEY: "lsv2-sim-key-hostile-93ad",
-  SUBWORKFLOW_API_KEY: "sim-subworkflow-key-hostile-5e0b",
-  PIIANO_API_KEY: "pvault-sim-key-hostile-c4d8",
-};
-const SECRETS = [SPLENDOR_TOKEN, ...Object.values(KEYS)];
+/** Each kind's key, by the variable its backend's credentialEnv names. */
+const KEYS: Record<string, string> = Object.fromEntries(
+  FIXTURES.map((fixture) => [fixture.credentialEnv, `sim-${fixture.kind}-key-hostile-71c2`]),
+);
+const SECRETS = Object.values(KEYS);
 
-// ---- the world: five backends, their allowed targets and the ids each kind takes ----
+// ---- the world: a backend per kind, its allowed targets and the ids each kind takes (from the kinds' fixtures) ----
 
-type Kind = "splendor" | "moorcheh" | "langsmith" | "subworkflow" | "piiano-vault";
-const BACKENDS: Record<string, Kind> = {
-  "splendor-test": "splendor",
-  "moorcheh-test": "moorcheh",
-  "langsmith-test": "langsmith",
-  "subworkflow-test": "subworkflow",
-  "vault-test": "piiano-vault",
-};
+type Kind = KindFixture;
+const BACKENDS: Record<string, Kind> = Object.fromEntries(
+  FIXTURES.map((fixture) => [fixture.hostile.backend, fixture]),
+);
 const NAMES = Object.keys(BACKENDS);
 
 /** Targets each backend accepts (allowTargets below); anything else the generators make is hostile. */
-const GOOD_TARGETS: Record<Kind, (Record<string, unknown> | undefined | null)[]> = {
-  splendor: [{ dataset_id: "app-logs" }, { dataset_id: "crm-contacts" }],
-  moorcheh: [
-    { namespace: "kb-main", type: "documents" },
-    { namespace: "docs", type: "vectors" },
-  ],
-  langsmith: [undefined, null, {}],
-  subworkflow: [undefined, null, {}],
-  "piiano-vault": [{ collection: "customers" }, { collection: "pii-emails", archived: true }],
-};
+function goodTargets(kind: Kind): (Record<string, unknown> | undefined | null)[] {
+  // For kinds without a target, "none" is absent, null or {}.
+  return kind.targets.length > 0 ? kind.targets : [undefined, null, {}];
+}
 
 /** Per targeted kind: the target field, the glob prefix of its allowTargets, and its exact allowed name. */
-const ALLOWED: Partial<Record<Kind, [string, string, string]>> = {
-  splendor: ["dataset_id", "crm-", "app-logs"],
-  moorcheh: ["namespace", "kb-", "docs"],
-  "piiano-vault": ["collection", "pii-", "customers"],
-};
+function allowed(kind: Kind): [string, string, string] {
+  const field = BACKEND_KINDS[kind.kind]?.targetFields[0];
+  const glob = kind.allowTargets?.find((name) => name.endsWith("*"));
+  const exact = kind.allowTargets?.find((name) => !name.includes("*"));
+  if (!field || !glob || !exact) throw new Error(`${kind.kind}: allowTargets needs an exact name and a glob`);
+  return [field, glob.slice(0, -1), exact];
+}
 
 /** A value that travels as JSON text and is parsed afresh per call, so its `__proto__` keys are own keys. */
 class RawJson {
   constructor(readonly text: string) {}
 }
 
-const uuid = (n: number, upper = false) => {
-  const id = `0000abcd-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
-  return upper ? id.toUpperCase() : id;
-};
-
 /** Ids each kind takes, unicode and numbers included; hostile ids are never among them. */
-const GOOD_IDS: Record<Kind, (string | number)[]> = {
-  splendor: [
-    "rec-1",
-    "rec-2",
-    "  rec-3  ",
-    42,
-    -7,
-    1.5,
-    "récord-ü",
-    "😀-emoji-𝔘",
-    "שלום-rtl-text",
-    "x".repeat(512),
-  ],
-  moorcheh: ["doc-1", " doc-2", 7, "文档-三", "مستند-٤", "😀", "y".repeat(4096)],
-  langsmith: [uuid(1), uuid(2), uuid(2, true), ` ${uuid(3)} `],
-  subworkflow: ["ds_abc", "ds_A-1_b", " ds_trim "],
-  "piiano-vault": [uuid(11), uuid(12, true), uuid(13)],
-};
+function validIdsOf(kind: Kind): (string | number)[] {
+  return kind.hostile.ids;
+}
 
-/** The id a good id becomes at plan time: numbers to strings, trimmed, UUIDs lower-cased. */
+/** The id a good id becomes at plan time: numbers to strings, trimmed, then the kind's normal form (UUIDs lower-cased). */
 function normalizedId(kind: Kind, id: string | number): string {
   const text = typeof id === "number" ? String(id) : id.trim();
-  return kind === "langsmith" || kind === "piiano-vault" ? text.toLowerCase() : text;
+  return BACKEND_KINDS[kind.kind]?.normalizeId?.(text) ?? text;
 }
 
 const MB = 1 << 20;
@@ -264,7 +229,7 @@ function textOf(result: CallToolResult): string {
 }
 
 let session: Session;
-let sims: { name: string; requests: unknown[]; close(): Promise<void> }[] = [];
+let sims: { name: string; url: string; requests: unknown[]; close(): Promise<void> }[] = [];
 let pid: number;
 const rss: number[] = [];
 /** Confirmation tokens of the plans made in beforeAll: never to be echoed. */
@@ -380,45 +345,26 @@ function record(
 }
 
 beforeAll(async () => {
-  const splendor = await startSplendorSimulator({ token: SPLENDOR_TOKEN, tenantId: SPLENDOR_TENANT });
-  const moorcheh = await startMoorchehSimulator({ apiKey: KEYS.MOORCHEH_API_KEY });
-  const langsmith = await startLangsmithSimulator({ apiKey: KEYS.LANGSMITH_API_KEY });
-  const subworkflow = await startSubworkflowSimulator({ apiKey: KEYS.SUBWORKFLOW_API_KEY });
-  const vault = await startPiianoVaultSimulator({ apiKey: KEYS.PIIANO_API_KEY, collections: {} });
-  sims = [
-    { name: "splendor", requests: splendor.requests, close: () => splendor.close() },
-    { name: "moorcheh", requests: moorcheh.requests, close: () => moorcheh.close() },
-    { name: "langsmith", requests: langsmith.requests, close: () => langsmith.close() },
-    { name: "subworkflow", requests: subworkflow.requests, close: () => subworkflow.close() },
-    { name: "piiano-vault", requests: vault.requests, close: () => vault.close() },
-  ];
-  const config = writeBackendsConfig(tempDir(), {
-    "splendor-test": {
-      kind: "splendor",
-      baseUrl: splendor.url,
-      credentialEnv: "SPLENDOR_TOKEN",
-      tenantId: SPLENDOR_TENANT,
-      allowTargets: ["app-logs", "crm-*"],
-    },
-    "moorcheh-test": {
-      kind: "moorcheh",
-      baseUrl: moorcheh.url,
-      credentialEnv: "MOORCHEH_API_KEY",
-      allowTargets: ["kb-*", "docs"],
-    },
-    "langsmith-test": { kind: "langsmith", baseUrl: langsmith.url, credentialEnv: "LANGSMITH_API_KEY" },
-    "subworkflow-test": {
-      kind: "subworkflow",
-      baseUrl: subworkflow.url,
-      credentialEnv: "SUBWORKFLOW_API_KEY",
-    },
-    "vault-test": {
-      kind: "piiano-vault",
-      baseUrl: vault.url,
-      credentialEnv: "PIIANO_API_KEY",
-      allowTargets: ["customers", "pii-*"],
-    },
-  });
+  // Holding nothing: no request may reach them.
+  for (const fixture of FIXTURES) {
+    const sim = await fixture.start({ secret: KEYS[fixture.credentialEnv] as string });
+    sims.push({ name: fixture.kind, url: sim.url, requests: sim.requests, close: () => sim.close() });
+  }
+  const config = writeBackendsConfig(
+    tempDir(),
+    Object.fromEntries(
+      FIXTURES.map((fixture, index) => [
+        fixture.hostile.backend,
+        {
+          kind: fixture.kind,
+          baseUrl: sims[index]?.url,
+          credentialEnv: fixture.credentialEnv,
+          ...fixture.keys,
+          ...(fixture.allowTargets ? { allowTargets: fixture.allowTargets } : {}),
+        },
+      ]),
+    ),
+  );
   // info, not debug: the property runs make thousands of calls.
   session = await startSession(config.path, {
     clientName: "hostile-agent",
@@ -428,12 +374,12 @@ beforeAll(async () => {
   rss.push(rssKb());
   // Real plans, one per backend, whose ids and tokens the execute_delete property forges and swaps.
   for (const [backend, kind] of Object.entries(BACKENDS)) {
-    const target = GOOD_TARGETS[kind][0];
+    const target = goodTargets(kind)[0];
     const plan = structured(
       await session.call("dry_run_delete", {
         backend,
         ...(target ? { target } : {}),
-        ids: GOOD_IDS[kind].slice(0, 2),
+        ids: validIdsOf(kind).slice(0, 2),
         reason: "Hostile-input suite: a plan to forge against",
       }),
     );
@@ -511,18 +457,20 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
         arbitrary: fc.oneof({ weight: 3, arbitrary: fc.constant("z".repeat(5_000)) }, hugeString),
       },
     );
+    /** Another kind's target: a kind without one must refuse it. */
+    const foreignTargets = FIXTURES.flatMap((fixture) => fixture.targets.slice(0, 1));
     const hostileTarget = (kind: Kind) => {
-      const good = GOOD_TARGETS[kind].find((target) => target && Object.keys(target).length > 0);
+      const good = goodTargets(kind).find((target) => target && Object.keys(target).length > 0);
       if (!good) {
         return fc.oneof(
           wrongValue,
           fc
             .constantFrom('{"__proto__":{}}', '{"constructor":"x"}', '{"prototype":{}}', "[]", "[{}]", '"x"')
             .map((text) => new RawJson(text)),
-          fc.constantFrom({ dataset_id: "app-logs" }, { namespace: "kb-main", type: "documents" }),
+          fc.constantFrom(...foreignTargets),
         );
       }
-      const [field, glob, exact] = ALLOWED[kind] as [string, string, string];
+      const [field, glob, exact] = allowed(kind);
       const inner = JSON.stringify(good).slice(1, -1);
       return fc.oneof(
         wrongValue,
@@ -570,12 +518,12 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
       .tuple(fc.constantFrom(...NAMES), fc.constantFrom(...focuses))
       .chain(([name, focus]) => {
         const kind = BACKENDS[name] as Kind;
-        const goodIds = fc.constantFrom(...GOOD_IDS[kind]);
+        const validIds = fc.constantFrom(...validIdsOf(kind));
         const wrongIds = fc.oneof(
           wrongValue.map((value) => ({ wrong: value })),
           fc.constant({ wrong: undefined }),
           fc
-            .array(fc.oneof(wrongValue, goodIds), { minLength: 1, maxLength: 5 })
+            .array(fc.oneof(wrongValue, validIds), { minLength: 1, maxLength: 5 })
             .filter((ids) => ids.some((id) => typeof id !== "string" && typeof id !== "number"))
             .map((ids) => ({ wrong: ids })),
           fc.constant({ wrong: Array.from({ length: 10_001 }, (_, n) => `rec-${n}`) }),
@@ -584,14 +532,14 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
           focus === "ids" || focus === "several"
             ? fc.oneof(
                 fc.tuple(
-                  fc.array(goodIds, { maxLength: 6 }),
+                  fc.array(validIds, { maxLength: 6 }),
                   fc.array(hostileIds, { minLength: 1, maxLength: 6 }),
                 ),
                 wrongIds,
               )
             : // Hostile ids ride along with good ones in every other dry run: they must never be planned.
               fc.tuple(
-                fc.array(goodIds, { minLength: 1, maxLength: 6 }),
+                fc.array(validIds, { minLength: 1, maxLength: 6 }),
                 fc.array(hostileIds, { maxLength: 4 }),
               );
         const extraArgs = extraKeys(["backend", "target", "ids", "reason"]);
@@ -599,9 +547,9 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
           backend: field("backend")(focus, fc.constant(name), fc.oneof(hostileName(NAMES), wrongValue)),
           target: field("target")(
             focus,
-            fc.constantFrom(...GOOD_TARGETS[kind]),
+            fc.constantFrom(...goodTargets(kind)),
             hostileTarget(kind),
-            GOOD_TARGETS[kind].includes(undefined),
+            goodTargets(kind).includes(undefined),
           ),
           ids,
           reason: field("reason")(
@@ -649,7 +597,7 @@ describe("hostile tool input: always a coded refusal, never a crash, nothing sen
         const target = input.target.value;
         if (target !== undefined) args.target = target instanceof RawJson ? JSON.parse(target.text) : target;
         // For kinds without a target, "none" is absent, null or {}, whichever generator made it.
-        const targetGood = GOOD_TARGETS[kind].includes(undefined)
+        const targetGood = goodTargets(kind).includes(undefined)
           ? args.target === undefined ||
             args.target === null ||
             (typeof args.target === "object" &&

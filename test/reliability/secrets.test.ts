@@ -1,21 +1,17 @@
-// Secrets (issue 5 point 4): full sessions over stdio and HTTP against all five kinds, backends that echo the
+// Secrets (issue 5 point 4): full sessions over stdio and HTTP against every kind, backends that echo the
 // request headers in 400/401/500 answers, refusals; then stderr, the audit log and every tool result are scanned
 // for backend keys, HTTP bearer tokens and confirmation tokens, whole and in part.
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { request, errors as undiciErrors } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/backends/http.js";
+import { BACKEND_KINDS } from "../../src/backends/index.js";
 import { createLogger, protectSecrets, REDACT_PATHS } from "../../src/logger.js";
-import type { FaultSpec, RecordedRequest } from "../../tools/simulators/base.js";
-import type { FaultInjector } from "../../tools/simulators/faults.js";
-import { startLangsmithSimulator } from "../../tools/simulators/langsmith.js";
-import { startMoorchehSimulator } from "../../tools/simulators/moorcheh.js";
-import { startPiianoVaultSimulator } from "../../tools/simulators/piiano-vault.js";
-import { startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { startSubworkflowSimulator } from "../../tools/simulators/subworkflow.js";
+import type { FaultSpec } from "../../tools/simulators/base.js";
+import { FIXTURES, type KindSimulator } from "../../tools/simulators/index.js";
 import { startSession, tempDir, writeBackendsConfig } from "../integration/harness.js";
 import { addHttpTokens, connectHttp, startHttpServer } from "../integration/http-harness.js";
 import { recordTrial } from "./report.js";
@@ -28,38 +24,29 @@ function random(prefix: string, bytes = 18): string {
   return `${prefix}${randomBytes(bytes).toString("base64url")}`;
 }
 
-// Fresh random values each run, so nothing in the source or a fixture can match them by chance. The vault key
-// carries a quote and a backslash: a backend that echoes headers as JSON escapes them, and the escaped form must
-// not slip past redaction.
-const KEYS = {
-  splendor: random("spl_"),
-  moorcheh: random("mch_"),
-  langsmith: random("lsv2_"),
-  subworkflow: random("swf_"),
-  "piiano-vault": `${random("pvk_", 12)}"\\${randomBytes(9).toString("base64url")}`,
-} as const;
-type Kind = keyof typeof KEYS;
-const KINDS = Object.keys(KEYS) as Kind[];
+// Fresh random values each run, so nothing in the source or a fixture can match them by chance. Each key carries
+// a quote and a backslash: a backend that echoes headers as JSON escapes them, and the escaped form must not slip
+// past redaction.
+const KEYS: Record<string, string> = Object.fromEntries(
+  FIXTURES.map((fixture) => [
+    fixture.kind,
+    `${random(`${fixture.kind.slice(0, 3)}_`, 12)}"\\${randomBytes(9).toString("base64url")}`,
+  ]),
+);
+type Kind = string;
+const KINDS = Object.keys(KEYS);
 const HTTP_TOKENS = { "agent-a": random("hta_", 24), "agent-b": random("htb_", 24) };
 
-function uuid(): string {
-  return randomUUID();
-}
-
-interface Simulator {
-  url: string;
-  faults: FaultInjector;
-  requests: RecordedRequest[];
-  close(): Promise<void>;
-}
+type Simulator = KindSimulator;
 
 interface Backend {
   kind: Kind;
   name: string;
   env: string;
   sim: Simulator;
-  /** The simulator's route name of a delete request. */
+  /** The simulator's route name of a delete request, and of a job-status read for kinds that poll. */
   deleteRoute: string;
+  pollRoute?: string;
   target: Record<string, unknown> | null;
   config: Record<string, unknown>;
   ids(count: number): string[];
@@ -252,12 +239,12 @@ async function exercise(rec: Recorder, backend: Backend, other: Recorder | null)
   }
   backend.sim.faults.clear();
 
-  if (backend.kind === "splendor") {
-    // Splendor's job-status poll answers 401 with the headers echoed.
+  if (backend.pollRoute) {
+    // A kind that polls (Splendor): its job-status read answers 401 with the headers echoed.
     backend.sim.faults.add({
       fault: { type: "status", status: 401, echoHeaders: true, body: "Unauthorized poll:" },
       times: Number.POSITIVE_INFINITY,
-      route: "job-status",
+      route: backend.pollRoute,
     });
     const polled = await dryRun(rec, backend, `${tag} poll echo`, 2);
     const started = ok(
@@ -327,7 +314,7 @@ interface RunResult {
 /** Scans a run; returns the findings and how many outputs were scanned. */
 function scanRun(run: RunResult, extraSecrets: { label: string; value: string }[]) {
   const fixed = [
-    ...KINDS.map((kind) => ({ label: `${kind} key`, value: KEYS[kind] })),
+    ...Object.entries(KEYS).map(([kind, value]) => ({ label: `${kind} key`, value })),
     ...Object.entries(HTTP_TOKENS).map(([name, value]) => ({ label: `HTTP token ${name}`, value })),
     ...extraSecrets,
   ];
@@ -346,7 +333,7 @@ function scanRun(run: RunResult, extraSecrets: { label: string; value: string }[
 
 let backends: Backend[] = [];
 
-/** Config entries for the five backends: two ids a batch, one retry, one batch in flight. */
+/** Config entries for the backends: two ids a batch (or the kind's cap), one retry, one batch in flight. */
 function backendsConfig(): Record<string, Record<string, unknown>> {
   return Object.fromEntries(
     backends.map((backend) => [
@@ -355,7 +342,7 @@ function backendsConfig(): Record<string, Record<string, unknown>> {
         kind: backend.kind,
         baseUrl: backend.sim.url,
         credentialEnv: backend.env,
-        maxBatchSize: backend.kind === "subworkflow" ? 1 : 2,
+        maxBatchSize: Math.min(2, BACKEND_KINDS[backend.kind]?.maxBatchSize ?? 2),
         maxAttempts: 2,
         concurrency: 1,
         requestsPerSecond: 200,
@@ -367,89 +354,33 @@ function backendsConfig(): Record<string, Record<string, unknown>> {
   );
 }
 
-const keyEnv = () => Object.fromEntries(backends.map((backend) => [backend.env, KEYS[backend.kind]]));
+const keyEnv = () =>
+  Object.fromEntries(backends.map((backend) => [backend.env, KEYS[backend.kind] as string]));
 
 beforeAll(async () => {
-  const vaultIds = Array.from({ length: 400 }, uuid);
-  const splendor = await startSplendorSimulator({
-    token: KEYS.splendor,
-    tenantId: "acme",
-    jobPendingMs: 10,
-    jobRunningMs: 10,
-  });
-  const moorcheh = await startMoorchehSimulator({
-    apiKey: KEYS.moorcheh,
-    namespaces: { "kb-secrets": { documents: Array.from({ length: 400 }, (_, i) => `doc-${i}`) } },
-  });
-  const langsmith = await startLangsmithSimulator({ apiKey: KEYS.langsmith });
-  const subworkflow = await startSubworkflowSimulator({
-    apiKey: KEYS.subworkflow,
-    datasets: Array.from({ length: 400 }, (_, i) => `ds_secret${i}`),
-  });
-  const vault = await startPiianoVaultSimulator({
-    apiKey: KEYS["piiano-vault"],
-    collections: { customers: { active: vaultIds } },
-  });
   let next = 0;
-  const sequence = (make: (n: number) => string) => (count: number) =>
-    Array.from({ length: count }, () => make(next++));
-  backends = [
-    {
-      kind: "splendor",
-      name: "spl",
-      env: "SPL_KEY",
-      sim: splendor,
-      deleteRoute: "delete",
-      target: { dataset_id: "logs-secrets" },
-      config: { tenantId: "acme", allowTargets: ["logs-*"] },
-      ids: sequence((n) => `rec-${n}`),
-      authHeader: ["authorization", `Bearer ${KEYS.splendor}`],
-    },
-    {
-      kind: "moorcheh",
-      name: "mch",
-      env: "MCH_KEY",
-      sim: moorcheh,
-      deleteRoute: "delete",
-      target: { namespace: "kb-secrets", type: "documents" },
-      config: { allowTargets: ["kb-*"] },
-      ids: sequence((n) => `doc-${n % 400}`),
-      authHeader: ["x-api-key", KEYS.moorcheh],
-    },
-    {
-      kind: "langsmith",
-      name: "lsm",
-      env: "LSM_KEY",
-      sim: langsmith,
-      deleteRoute: "delete",
-      target: null,
-      config: {},
-      ids: sequence(() => uuid()),
-      authHeader: ["x-api-key", KEYS.langsmith],
-    },
-    {
-      kind: "subworkflow",
-      name: "swf",
-      env: "SWF_KEY",
-      sim: subworkflow,
-      deleteRoute: "dataset",
-      target: null,
-      config: {},
-      ids: sequence((n) => `ds_secret${n % 400}`),
-      authHeader: ["x-api-key", KEYS.subworkflow],
-    },
-    {
-      kind: "piiano-vault",
-      name: "pvt",
-      env: "PVT_KEY",
-      sim: vault,
-      deleteRoute: "bulk-delete",
-      target: { collection: "customers" },
-      config: { allowTargets: ["customers"] },
-      ids: sequence((n) => vaultIds[n % vaultIds.length] as string),
-      authHeader: ["authorization", `Bearer ${KEYS["piiano-vault"]}`],
-    },
-  ];
+  backends = await Promise.all(
+    FIXTURES.map(async (fixture) => {
+      const pool = fixture.ids(400);
+      const sim = await fixture.start({
+        secret: KEYS[fixture.kind] as string,
+        items: pool,
+        backendJobMs: { pending: 10, running: 10 },
+      });
+      return {
+        kind: fixture.kind,
+        name: fixture.kind,
+        env: fixture.credentialEnv,
+        sim,
+        deleteRoute: fixture.routes.delete,
+        pollRoute: fixture.routes.poll,
+        target: fixture.targets[0] ?? null,
+        config: { ...fixture.keys, ...(fixture.allowTargets ? { allowTargets: fixture.allowTargets } : {}) },
+        ids: (count: number) => Array.from({ length: count }, () => pool[next++ % pool.length] as string),
+        authHeader: fixture.auth(KEYS[fixture.kind] as string),
+      };
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -488,7 +419,7 @@ function requestMarks(): Map<Backend, number> {
 function report(transport: string, run: RunResult, findings: string[], scanned: number) {
   recordTrial({
     area: "secrets",
-    trial: `${transport}: full sessions on all 5 kinds, backends echoing headers in 400/401/500 answers, refusals; stderr (debug), audit log and every tool result scanned`,
+    trial: `${transport}: full sessions on all ${KINDS.length} kinds, backends echoing headers in 400/401/500 answers, refusals; stderr (debug), audit log and every tool result scanned`,
     runs: scanned,
     unit: "outputs scanned",
     lost: findings.length,

@@ -1,5 +1,6 @@
 // Config: defaults, secrets from the environment, and errors that name the key path (SPEC §3).
 import { describe, expect, it } from "vitest";
+import { BACKEND_KINDS } from "../../src/backends/index.js";
 import { type Config, ConfigError, parseConfig } from "../../src/config.js";
 
 const SECRET = "sk-live-SECRET-4b1d-9f7e";
@@ -248,12 +249,14 @@ describe("parseConfig errors name the key path", () => {
     expect(configError(withBackend(), { SPLENDOR_TOKEN: "" })).toBe(expected);
   });
 
-  it("refuses an unknown kind and a missing kind", () => {
+  it("refuses an unknown kind and a missing kind, naming every registered kind", () => {
+    const kinds = Object.keys(BACKEND_KINDS);
+    expect(kinds.length).toBeGreaterThan(0);
     expect(configError({ backends: { x: { kind: "dropbox", baseUrl: "https://a.example" } } })).toBe(
-      "backends.x.kind: must be one of splendor, moorcheh, langsmith, subworkflow, piiano-vault",
+      `backends.x.kind: must be one of ${kinds.join(", ")}`,
     );
     expect(configError({ backends: { x: { baseUrl: "https://a.example" } } })).toBe(
-      "backends.x.kind: must be one of splendor, moorcheh, langsmith, subworkflow, piiano-vault",
+      `backends.x.kind: must be one of ${kinds.join(", ")}`,
     );
     expect(configError({ backends: { x: "splendor" } })).toBe("backends.x: must be an object");
   });

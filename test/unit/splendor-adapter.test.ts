@@ -72,7 +72,8 @@ describe("splendor kind", () => {
   });
 
   it("builds the bearer and tenant headers from the resolved config", () => {
-    expect(splendor.headers(backendConfig("http://x", { options: { tenantId: "globex" } }))).toEqual({
+    const backend = { ...backendConfig("http://x"), options: { tenantId: "globex" } };
+    expect(splendor.headers(backend)).toEqual({
       authorization: `Bearer ${TOKEN}`,
       "x-splendor-tenant-id": "globex",
     });

@@ -1,4 +1,6 @@
 // A stand-in LangSmith API (hard delete of dataset examples) that follows shared/backends/langsmith.md and reports every contract violation.
+
+import type { DemoPrint, DemoSection } from "../demo-section.js";
 import {
   isObject,
   type RecordedRequest,
@@ -10,6 +12,7 @@ import {
   truncate,
 } from "./base.js";
 import type { FaultInjector } from "./faults.js";
+import { bodyIds, demoUuid, type KindFixture, type KindSimulator, TEXT_KEY } from "./fixture.js";
 
 export type { RecordedRequest } from "./base.js";
 
@@ -200,3 +203,132 @@ function faultBody(status: number): ErrorEnvelope {
   if (status === 401) return { error: "Unauthorized: invalid API key" };
   return { error: `Invalid request: simulator: injected fault ${status}` };
 }
+
+// ─── The fixture: the kind as the contract test, the reliability suites and the demos use it ─────────────────
+
+function view(sim: LangsmithSimulator): KindSimulator<LangsmithSimulator> {
+  return {
+    url: sim.url,
+    faults: sim.faults,
+    requests: sim.requests,
+    violations: sim.violations,
+    raw: sim,
+    deleteIds: (request) => bodyIds(request, "example_ids"),
+    received: () => sim.received(),
+    deletions: () => sim.deletions(),
+    close: () => sim.close(),
+  };
+}
+
+/** What `npm run simulators` and `npm run demo` start with. */
+const DEMO_EXAMPLES = Array.from({ length: 2_000 }, (_, index) => demoUuid(index + 1));
+
+// The demo: hard delete by example UUID, no target; LangSmith's count says how many were deleted.
+function demoSection(sim: KindSimulator<LangsmithSimulator>, print: DemoPrint): DemoSection {
+  const examples = DEMO_EXAMPLES;
+  return {
+    title: "langsmith — hard delete of dataset examples by UUID (no target)",
+    ids: {
+      existing: examples.slice(0, 1200),
+      missing: [demoUuid(9_001), demoUuid(9_002), demoUuid(9_003)],
+      duplicates: [(examples[0] ?? "").toUpperCase(), examples[1] ?? "", examples[2] ?? ""],
+      invalid: ["example-1042"],
+      summary:
+        "1200 examples that exist, 3 UUIDs that do not, 3 repeats (one in upper case), 1 that is not a UUID",
+    },
+    reason: "Dataset hygiene DH-57: remove evaluation examples that contain customer PII",
+    noteKeys: ["7 days"],
+    authLabel: "X-API-Key",
+    specialTitle: "LangSmith's count, batch by batch (a count lower than the batch means not found):",
+    showSpecial({ job, batchLines, requests }) {
+      const uncounted: number[] = [];
+      for (const entry of batchLines) {
+        const sent = entry.ids?.length ?? 0;
+        const deleted = entry.counts?.deleted ?? 0;
+        const notFound = entry.counts?.not_found ?? 0;
+        if (deleted + notFound !== sent) uncounted.push(entry.batch ?? -1);
+        print.line(
+          `audit batch ${entry.batch}: ${sent} ids sent, LangSmith's count ${deleted} → ${deleted} deleted, ${notFound} not found`,
+          5,
+        );
+      }
+      const hard = requests.filter(
+        (request) => (request.body as { hard_delete?: unknown } | undefined)?.hard_delete === true,
+      );
+      print.detail('requests with "hard_delete": true', `${hard.length} of ${requests.length}`);
+      print.detail("examples hard-deleted by LangSmith", String(sim.raw.deleted().size));
+      print.detail("attachments", "may take up to 7 days to be purged (the plan's and the job's note)");
+      print.check([
+        hard.length !== requests.length && "a request lacked hard_delete: true",
+        uncounted.length > 0 &&
+          `batch ${uncounted.join(", ")}: deleted + not found differs from the ids sent`,
+        sim.raw.deleted().size !== job.counts.deleted && "LangSmith's deletions differ from the job's count",
+        !job.notes.some((note) => note.includes("7 days")) && "the job lacks the 7-day attachment note",
+      ]);
+    },
+  };
+}
+
+export const langsmithFixture: KindFixture<LangsmithSimulator> = {
+  kind: "langsmith",
+  service: "LangSmith",
+  credentialEnv: "LANGSMITH_API_KEY",
+  keys: {},
+  targets: [],
+  ids: (count) => Array.from({ length: count }, (_, index) => demoUuid(index)),
+  routes: { delete: "delete" },
+  auth: (secret) => ["x-api-key", secret],
+  reportsNotFound: true,
+  resendIsNotFound: true,
+  async start(options) {
+    const sim = await startLangsmithSimulator({
+      apiKey: options.secret,
+      host: options.host,
+      port: options.port,
+      examples: options.items,
+    });
+    return view(sim);
+  },
+  partial: {
+    title:
+      "a count below the batch: two examples were already deleted (by another client), so count not found",
+    async arm(sim, ids, secret) {
+      const response = await fetch(`${sim.url}${LANGSMITH_DELETE_PATH}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": secret },
+        body: JSON.stringify({ example_ids: ids.slice(2), hard_delete: true }),
+      });
+      if (response.status !== 200) throw new Error(`simulator: the other client got HTTP ${response.status}`);
+    },
+    expect: { deleted: 2, notFound: 2, failed: 0, requests: 1 },
+  },
+  hostile: {
+    backend: "langsmith-test",
+    ids: [
+      "0000abcd-0000-4000-8000-000000000001",
+      "0000abcd-0000-4000-8000-000000000002",
+      "0000ABCD-0000-4000-8000-000000000002",
+      " 0000abcd-0000-4000-8000-000000000003 ",
+    ],
+  },
+  configFuzz: { backend: "langsmith_c", entry: { tenantId: "ws-1" }, keys: { tenantId: TEXT_KEY } },
+  demo: {
+    backend: "langsmith-demo",
+    port: 8703,
+    portEnv: "LANGSMITH_SIM_PORT",
+    secret: "demo-langsmith-key",
+    keys: {},
+    async start(options) {
+      const sim = await startLangsmithSimulator({
+        apiKey: options.secret,
+        host: options.host,
+        port: options.port,
+        examples: DEMO_EXAMPLES,
+      });
+      return view(sim);
+    },
+    holds: () => `${DEMO_EXAMPLES.length} dataset examples`,
+    items: `examples ${DEMO_EXAMPLES[0]} … ${DEMO_EXAMPLES.at(-1)}`,
+    section: demoSection,
+  },
+};

@@ -1,4 +1,6 @@
 // A stand-in Moorcheh API (delete documents or vectors of a namespace) that follows shared/backends/moorcheh.md and reports every contract violation.
+
+import { bodyList, type DemoPrint, type DemoSection } from "../demo-section.js";
 import {
   isObject,
   type RateLimit,
@@ -11,6 +13,7 @@ import {
   truncate,
 } from "./base.js";
 import type { FaultInjector } from "./faults.js";
+import { bodyIds, type KindFixture, type KindSimulator, numbered } from "./fixture.js";
 
 export type { RateLimit, RecordedRequest } from "./base.js";
 
@@ -262,3 +265,154 @@ function faultBody(status: number): unknown {
   if (status === 429) return { message: "Too Many Requests" };
   return { message: `simulator: injected fault ${status}` };
 }
+
+// ─── The fixture: the kind as the contract test, the reliability suites and the demos use it ─────────────────
+
+function view(
+  sim: MoorchehSimulator,
+  namespace: string,
+  type: MoorchehItemType,
+): KindSimulator<MoorchehSimulator> {
+  return {
+    url: sim.url,
+    faults: sim.faults,
+    requests: sim.requests,
+    violations: sim.violations,
+    raw: sim,
+    deleteIds: (request) => bodyIds(request, "ids"),
+    received: () => sim.received(namespace, type),
+    deletions: () => sim.deletions(namespace, type),
+    close: () => sim.close(),
+  };
+}
+
+/** What `npm run simulators` and `npm run demo` start with. */
+const DEMO = {
+  namespace: "kb-support",
+  documents: numbered("doc-", 2_000),
+  vectors: numbered("vec-", 2_000),
+};
+
+// The demo: documents of a namespace; three ids left unprocessed by a 207, retried, then deleted.
+function demoSection(sim: KindSimulator<MoorchehSimulator>, print: DemoPrint): DemoSection {
+  const { namespace, documents } = DEMO;
+  /** Existing documents of the first batch that Moorcheh's first answer leaves unprocessed. */
+  const unprocessed = ["doc-0007", "doc-0512", "doc-0900"];
+  const isRetry = (request: RecordedRequest) => {
+    const ids = bodyList(request.body, "ids");
+    return ids.length === unprocessed.length && ids.every((id) => unprocessed.includes(id));
+  };
+  return {
+    title: `moorcheh — documents of namespace ${namespace}; a 207 leaves ids unprocessed, and they are retried`,
+    target: { namespace, type: "documents" },
+    ids: {
+      existing: documents.slice(0, 1200),
+      missing: ["doc-9001", "doc-9002", "doc-9003", "doc-9004"],
+      duplicates: ["doc-0001", " doc-0010 ", "doc-0100"],
+      invalid: ["   "],
+      summary: "1200 documents that exist, 4 that do not, 3 repeats, 1 blank",
+    },
+    reason: "Support ticket #8812: remove the help-center articles retired with the v1 product from search",
+    noteKeys: ["not_found is a count", "HTTP 207"],
+    authLabel: "x-api-key",
+    specialTitle: "HTTP 207 and the retry of the unprocessed ids:",
+    annotate(request) {
+      if (request.status === 207) {
+        const left = bodyList(request.body, "ids").filter((id) => unprocessed.includes(id));
+        const settled = bodyList(request.body, "ids").length - left.length;
+        return `${left.length} left unprocessed (${left.join(", ")}); the other ${settled} deleted or not found`;
+      }
+      return isRetry(request) ? "the unprocessed ids, sent again after a backoff — deleted" : "";
+    },
+    prepare() {
+      sim.raw.unprocessNext(unprocessed, 1);
+      return `unprocessNext([${unprocessed.join(", ")}], 1): Moorcheh's next request naming them answers HTTP 207 and leaves them unprocessed`;
+    },
+    showSpecial({ job, batchLines, requests }) {
+      const received = sim.raw.received(namespace, "documents");
+      const deleted = sim.raw.deleted(namespace, "documents");
+      const retried = batchLines.find((entry) => entry.attempts === 2);
+      print.detail(
+        "ids received twice",
+        `${[...received.values()].filter((count) => count === 2).length} (the unprocessed ones)`,
+      );
+      print.detail(
+        "documents deleted by Moorcheh",
+        `${deleted.size}; ${unprocessed.filter((id) => deleted.has(id)).length} of the ${unprocessed.length} unprocessed`,
+      );
+      print.detail(
+        `audit line of batch ${retried?.batch ?? "?"}`,
+        `completed after ${retried?.attempts ?? "?"} attempts; backend_ref "${retried?.backend_ref ?? ""}"`,
+      );
+      print.detail(
+        "not found",
+        `${job.counts.not_found}, a count: Moorcheh says how many ids did not exist, not which (none is listed)`,
+      );
+      print.check([
+        requests.filter((request) => request.status === 207).length !== 1 && "expected exactly one HTTP 207",
+        !requests.some(isRetry) && "the unprocessed ids were not sent again",
+        unprocessed.some((id) => received.get(id) !== 2 || !deleted.has(id)) &&
+          "an unprocessed id was not retried once and deleted",
+        retried === undefined && "no audit line shows the batch's second attempt",
+        job.failed_ids.length > 0 && "ids failed",
+      ]);
+    },
+  };
+}
+
+export const moorchehFixture: KindFixture<MoorchehSimulator> = {
+  kind: "moorcheh",
+  service: "Moorcheh",
+  credentialEnv: "MOORCHEH_API_KEY",
+  keys: {},
+  targets: [
+    { namespace: "kb-main", type: "documents" },
+    { namespace: "docs", type: "vectors" },
+  ],
+  allowTargets: ["kb-*", "docs"],
+  ids: (count) => Array.from({ length: count }, (_, index) => `doc-${index}`),
+  routes: { delete: "delete" },
+  auth: (secret) => ["x-api-key", secret],
+  reportsNotFound: true,
+  resendIsNotFound: true,
+  async start(options) {
+    const sim = await startMoorchehSimulator({
+      apiKey: options.secret,
+      host: options.host,
+      port: options.port,
+      namespaces: { "kb-main": { documents: options.items ?? [] }, docs: {} },
+    });
+    return view(sim, "kb-main", "documents");
+  },
+  partial: {
+    title: "HTTP 207 leaves two ids unprocessed; they are sent again and deleted",
+    arm: (sim, ids) => sim.raw.unprocessNext(ids.slice(0, 2), 1),
+    expect: { deleted: 4, notFound: 0, failed: 0, requests: 2 },
+  },
+  hostile: {
+    backend: "moorcheh-test",
+    ids: ["doc-1", " doc-2", 7, "文档-三", "مستند-٤", "😀", "y".repeat(4096)],
+  },
+  configFuzz: { backend: "moorcheh.b", entry: { allowTargets: ["kb-*"] }, keys: {} },
+  demo: {
+    backend: "moorcheh-demo",
+    port: 8702,
+    portEnv: "MOORCHEH_SIM_PORT",
+    secret: "demo-moorcheh-key",
+    keys: { allowTargets: ["kb-*"] },
+    async start(options) {
+      const { namespace, documents, vectors } = DEMO;
+      const sim = await startMoorchehSimulator({
+        apiKey: options.secret,
+        host: options.host,
+        port: options.port,
+        namespaces: { [namespace]: { documents, vectors } },
+      });
+      return view(sim, namespace, "documents");
+    },
+    holds: () =>
+      `namespace ${DEMO.namespace}: ${DEMO.documents.length} documents, ${DEMO.vectors.length} vectors`,
+    items: `namespace ${DEMO.namespace}, ${DEMO.documents[0]}…${DEMO.documents.at(-1)} (documents), ${DEMO.vectors[0]}…${DEMO.vectors.at(-1)} (vectors)`,
+    section: demoSection,
+  },
+};

@@ -1,4 +1,6 @@
 // A stand-in Piiano Vault (bulk delete of objects) that follows shared/backends/piiano-vault.md and reports every contract violation.
+
+import type { DemoPrint, DemoSection } from "../demo-section.js";
 import {
   isObject,
   type RecordedRequest,
@@ -10,6 +12,7 @@ import {
   truncate,
 } from "./base.js";
 import type { FaultInjector } from "./faults.js";
+import { demoUuid, type KindFixture, type KindSimulator, TEXT_KEY } from "./fixture.js";
 
 export type { RecordedRequest } from "./base.js";
 
@@ -357,3 +360,161 @@ function faultBody(status: number): VaultError {
   if (status === 404) return vaultError(PV.collectionNotFound, "Collection is not found or no permission.");
   return vaultError(SIM_CODES.badRequest, `simulator: injected fault ${status}`);
 }
+
+// ─── The fixture: the kind as the contract test, the reliability suites and the demos use it ─────────────────
+
+/** The object ids of a bulk delete body. */
+function objectIds(request: { method: string; body: unknown }): string[] | null {
+  return request.method === "DELETE" && Array.isArray(request.body)
+    ? request.body.map((entry: unknown) => String((entry as { id?: unknown }).id))
+    : null;
+}
+
+function view(sim: PiianoVaultSimulator, collection: string): KindSimulator<PiianoVaultSimulator> {
+  return {
+    url: sim.url,
+    faults: sim.faults,
+    requests: sim.requests,
+    violations: sim.violations,
+    raw: sim,
+    deleteIds: objectIds,
+    received: () => sim.received(collection),
+    deletions: () => sim.deletions(collection),
+    close: () => sim.close(),
+  };
+}
+
+/** What `npm run simulators` and `npm run demo` start with. */
+const DEMO = {
+  collection: "customers",
+  active: Array.from({ length: 2_000 }, (_, index) => demoUuid(index + 1)),
+  archived: Array.from({ length: 200 }, (_, index) => demoUuid(10_001 + index)),
+};
+/** The demo's access reason: Other (the default) sends the plan's reason as adhoc_reason. */
+const DEMO_ACCESS_REASON = "Other";
+
+// The demo: all-or-nothing bulk delete; the one missing object is split out and the other 999 resent.
+function demoSection(sim: KindSimulator<PiianoVaultSimulator>, print: DemoPrint): DemoSection {
+  const { collection, active } = DEMO;
+  const missing = demoUuid(777_777);
+  const idsOf = (request: RecordedRequest) => objectIds(request) ?? [];
+  return {
+    title: `piiano-vault — objects of collection ${collection}; an all-or-nothing bulk with one missing object`,
+    target: { collection },
+    ids: {
+      existing: active.slice(0, 999),
+      missing: [missing],
+      duplicates: [(active[0] ?? "").toUpperCase(), active[1] ?? "", active[2] ?? ""],
+      invalid: ["cust-00042"],
+      summary: "999 objects that exist, 1 that does not, 3 repeats (one in upper case), 1 that is not a UUID",
+    },
+    reason: "GDPR erasure request #4712: erase the profiles of customers who closed their accounts in 2023",
+    noteKeys: ["all-or-nothing", "adhoc_reason"],
+    config: { accessReason: DEMO_ACCESS_REASON },
+    configLines: [
+      `config: accessReason "${DEMO_ACCESS_REASON}" (the default), so the plan's reason is sent as adhoc_reason`,
+    ],
+    authLabel: "Authorization: Bearer",
+    specialTitle: "All-or-nothing, the access reason, and what is left:",
+    annotate: (request) =>
+      idsOf(request).includes(missing)
+        ? `ok: false, the missing object failed "not found", so the vault deleted none of the ${idsOf(request).length}`
+        : "ok: true, all deleted (the resend without the missing object)",
+    showSpecial({ plan, job, requests }) {
+      const [first, resend] = requests;
+      const query = new URL(first?.path ?? "/", "http://vault").searchParams;
+      const sameQuery = requests.every((request) => request.path.split("?")[1] === first?.path.split("?")[1]);
+      print.detail(
+        "query of every request",
+        `reason=${query.get("reason")}, adhoc_reason="${query.get("adhoc_reason")}"`,
+      );
+      print.detail(
+        "adhoc_reason is the plan's reason",
+        query.get("adhoc_reason") === plan.reason ? "yes" : "NO",
+      );
+      const resent = [...sim.raw.received(collection).values()].filter((count) => count === 2).length;
+      print.detail("objects sent twice", `${resent} (the resend)`);
+      print.detail(
+        "active objects left in the vault",
+        `${sim.raw.objects(collection).active.size} of ${active.length}`,
+      );
+      print.check([
+        requests.length !== 2 && `expected 2 requests, the vault received ${requests.length}`,
+        resend !== undefined && idsOf(resend).includes(missing) && "the missing object was sent again",
+        !sameQuery && "the requests' queries differ",
+        query.get("reason") !== DEMO_ACCESS_REASON &&
+          `reason is ${query.get("reason")}, not ${DEMO_ACCESS_REASON}`,
+        query.get("adhoc_reason") !== plan.reason && "adhoc_reason is not the plan's reason",
+        sim.raw.deleted(collection).size !== job.counts.deleted &&
+          "the vault's deletions differ from the job's count",
+      ]);
+    },
+  };
+}
+
+export const piianoVaultFixture: KindFixture<PiianoVaultSimulator> = {
+  kind: "piiano-vault",
+  service: "Piiano Vault",
+  credentialEnv: "PIIANO_API_KEY",
+  keys: {},
+  targets: [{ collection: "customers" }, { collection: "pii-emails", archived: true }],
+  allowTargets: ["customers", "pii-*"],
+  ids: (count) => Array.from({ length: count }, (_, index) => demoUuid(index)),
+  routes: { delete: "bulk-delete" },
+  auth: (secret) => ["authorization", `Bearer ${secret}`],
+  reportsNotFound: true,
+  resendIsNotFound: true,
+  async start(options) {
+    const sim = await startPiianoVaultSimulator({
+      apiKey: options.secret,
+      host: options.host,
+      port: options.port,
+      collections: { customers: { active: options.items ?? [] }, "pii-emails": {} },
+    });
+    return view(sim, "customers");
+  },
+  partial: {
+    title:
+      "all-or-nothing: one object fails, the vault deletes none; the failing one is split out, the rest resent",
+    arm: (sim, ids) => {
+      sim.raw.failIds.set(ids[1] as string, "The object is locked by a legal hold.");
+    },
+    expect: { deleted: 3, notFound: 0, failed: 1, requests: 2 },
+  },
+  hostile: {
+    backend: "vault-test",
+    ids: [
+      "0000abcd-0000-4000-8000-00000000000b",
+      "0000ABCD-0000-4000-8000-00000000000C",
+      "0000abcd-0000-4000-8000-00000000000d",
+    ],
+  },
+  configFuzz: {
+    backend: "vault-e",
+    entry: { baseUrl: "https://vault.example.com", accessReason: "DataSubjectRequest", maxBatchSize: 500 },
+    keys: {
+      tenantId: TEXT_KEY,
+      accessReason: { good: ["Other", "Maintenance"], bad: ["other", "", "Marketing ", 5, null] },
+    },
+  },
+  demo: {
+    backend: "piiano-demo",
+    port: 8705,
+    portEnv: "PIIANO_SIM_PORT",
+    secret: "demo-piiano-key",
+    keys: { accessReason: "DataSubjectRequest", allowTargets: [DEMO.collection] },
+    async start(options) {
+      const sim = await startPiianoVaultSimulator({
+        apiKey: options.secret,
+        host: options.host,
+        port: options.port,
+        collections: { [DEMO.collection]: { active: DEMO.active, archived: DEMO.archived } },
+      });
+      return view(sim, DEMO.collection);
+    },
+    holds: () =>
+      `collection ${DEMO.collection}: ${DEMO.active.length} active, ${DEMO.archived.length} archived objects`,
+    items: `collection ${DEMO.collection}, objects ${DEMO.active[0]} … ${DEMO.active.at(-1)}`,
+    section: demoSection,
+  },
+};

@@ -11,6 +11,7 @@ import {
   truncate,
 } from "./base.js";
 import type { FaultInjector } from "./faults.js";
+import { bodyIds, type KindFixture, type KindSimulator, TEXT_KEY } from "./fixture.js";
 
 export type { RecordedRequest } from "./base.js";
 
@@ -140,14 +141,17 @@ type DeletionJobResponse = DeletionJobSummary & { items: DeletionItemResponse[] 
 
 type RouteName = "delete" | "job-status" | "job-list";
 
+const DELETE_PATH = "/v1/records/delete";
+const DEFAULT_JOB_PENDING_MS = 100;
+const DEFAULT_JOB_RUNNING_MS = 200;
 const JOBS_PATH = "/v1/admin/data-deletion-jobs";
 const DEFAULT_LIST_LIMIT = 50;
 const TENANT_HEADER = "x-splendor-tenant-id";
 
 /** Starts the simulator; resolves once it is listening. */
 export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Promise<SplendorSimulator> {
-  const pendingMs = opts.jobPendingMs ?? 100;
-  const runningMs = opts.jobRunningMs ?? 200;
+  const pendingMs = opts.jobPendingMs ?? DEFAULT_JOB_PENDING_MS;
+  const runningMs = opts.jobRunningMs ?? DEFAULT_JOB_RUNNING_MS;
   const knownDatasets = opts.datasets === undefined ? undefined : new Set(opts.datasets);
   const jobs = new Map<string, Job>();
   const failures: string[] = [];
@@ -400,7 +404,7 @@ export async function startSplendorSimulator(opts: SplendorSimulatorOptions): Pr
 }
 
 function matchRoute(pathname: string): Route<RouteName> | null {
-  if (pathname === "/v1/records/delete") return { name: "delete", allowed: ["POST"] };
+  if (pathname === DELETE_PATH) return { name: "delete", allowed: ["POST"] };
   if (pathname === JOBS_PATH) return { name: "job-list", allowed: ["GET"] };
   if (pathname.startsWith(`${JOBS_PATH}/`)) {
     const rest = pathname.slice(JOBS_PATH.length + 1);
@@ -529,3 +533,106 @@ function faultBody(status: number): unknown {
 function iso(epochMs: number): string {
   return new Date(epochMs).toISOString();
 }
+
+// ─── The fixture: the kind as the contract test, the reliability suites and the demos use it ─────────────────
+
+/** The tenant of the simulators tests start (the demo's is DEMO_TENANT). */
+const TENANT = "acme";
+const DEMO_TENANT = "demo";
+
+/** The simulator as kind-independent code sees it, its counts about one dataset. */
+function view(sim: SplendorSimulator, datasetId: string): KindSimulator<SplendorSimulator> {
+  const jobsPath = `${JOBS_PATH}/`;
+  const firstIds = new Map<string, string>();
+  return {
+    url: sim.url,
+    faults: sim.faults,
+    requests: sim.requests,
+    violations: sim.violations,
+    raw: sim,
+    deleteIds: (request) => (request.path === DELETE_PATH ? bodyIds(request, "record_ids") : null),
+    received: () => sim.received(datasetId),
+    deletions: () => sim.deletions(datasetId),
+    polledFirstId(request) {
+      if (!request.path.startsWith(jobsPath)) return null;
+      const jobId = decodeURIComponent(request.path.slice(jobsPath.length).split("?")[0] as string);
+      if (!firstIds.has(jobId)) for (const job of sim.jobs()) firstIds.set(job.jobId, job.recordIds[0] ?? "");
+      return firstIds.get(jobId) ?? null;
+    },
+    stallNextJobs: (count) => sim.stallNextJobs(count),
+    close: () => sim.close(),
+  };
+}
+
+export const splendorFixture: KindFixture<SplendorSimulator> = {
+  kind: "splendor",
+  service: "Splendor",
+  credentialEnv: "SPLENDOR_TOKEN",
+  keys: { tenantId: TENANT },
+  targets: [{ dataset_id: "app-logs" }, { dataset_id: "crm-contacts" }],
+  allowTargets: ["app-logs", "crm-*"],
+  ids: (count) => Array.from({ length: count }, (_, index) => `rec-${index}`),
+  routes: { delete: "delete", poll: "job-status" },
+  auth: (secret) => ["authorization", `Bearer ${secret}`],
+  // A data-deletion job deletes what exists; Splendor never says which ids did not.
+  reportsNotFound: false,
+  resendIsNotFound: false,
+  async start(options) {
+    const sim = await startSplendorSimulator({
+      token: options.secret,
+      tenantId: TENANT,
+      host: options.host,
+      port: options.port,
+      jobPendingMs: options.backendJobMs?.pending,
+      jobRunningMs: options.backendJobMs?.running,
+    });
+    return view(sim, "app-logs");
+  },
+  partial: {
+    title: "the backend job fails: it deletes nothing, and every id fails with its error_message",
+    arm: (sim) => sim.raw.failNextJobs(1, "purge worker crashed"),
+    expect: { deleted: 0, notFound: 0, failed: 4, requests: 1 },
+  },
+  hostile: {
+    backend: "splendor-test",
+    ids: [
+      "rec-1",
+      "rec-2",
+      "  rec-3  ",
+      42,
+      -7,
+      1.5,
+      "récord-ü",
+      "😀-emoji-𝔘",
+      "שלום-rtl-text",
+      "x".repeat(512),
+    ],
+  },
+  configFuzz: {
+    backend: "splendor-a",
+    entry: { baseUrl: "http://127.0.0.1:9", tenantId: TENANT, allowTargets: ["app-logs", "crm-*"] },
+    keys: { tenantId: TEXT_KEY },
+  },
+  demo: {
+    backend: "splendor-demo",
+    port: 8701,
+    portEnv: "SPLENDOR_SIM_PORT",
+    secret: "demo-splendor-token",
+    keys: { tenantId: DEMO_TENANT, allowTargets: ["app-logs", "crm-*"] },
+    async start(options) {
+      const sim = await startSplendorSimulator({
+        token: options.secret,
+        tenantId: DEMO_TENANT,
+        host: options.host,
+        port: options.port,
+        jobPendingMs: options.backendJobMs?.pending,
+        jobRunningMs: options.backendJobMs?.running,
+      });
+      return view(sim, "crm-contacts");
+    },
+    holds: ({ backendJobMs }) =>
+      `tenant "${DEMO_TENANT}"; each deletion job ${backendJobMs?.pending ?? DEFAULT_JOB_PENDING_MS} ms pending, ` +
+      `then ${backendJobMs?.running ?? DEFAULT_JOB_RUNNING_MS} ms running`,
+    items: "any record id in datasets app-logs or crm-*",
+  },
+};

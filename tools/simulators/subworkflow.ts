@@ -1,5 +1,6 @@
 // A stand-in Subworkflow API (delete and read datasets) that follows shared/backends/subworkflow.md and reports every contract violation.
 import { createHash } from "node:crypto";
+import { type DemoPrint, type DemoSection, seconds } from "../demo-section.js";
 import {
   type RecordedRequest,
   type Route,
@@ -9,6 +10,7 @@ import {
   startSimulatorServer,
 } from "./base.js";
 import type { FaultInjector } from "./faults.js";
+import { type KindFixture, type KindSimulator, numbered } from "./fixture.js";
 
 export type { RecordedRequest } from "./base.js";
 
@@ -245,3 +247,136 @@ function matchRoute(pathname: string): Route<RouteName> | null {
     return null;
   }
 }
+
+// ─── The fixture: the kind as the contract test, the reliability suites and the demos use it ─────────────────
+
+/** The simulator as kind-independent code sees it; `datasets` are the ids its counts cover. */
+function view(sim: SubworkflowSimulator, datasets: readonly string[]): KindSimulator<SubworkflowSimulator> {
+  return {
+    url: sim.url,
+    faults: sim.faults,
+    requests: sim.requests,
+    violations: sim.violations,
+    raw: sim,
+    deleteIds: (request) =>
+      request.method === "DELETE" && request.path.startsWith(DATASETS_PATH)
+        ? [decodeURIComponent(request.path.slice(DATASETS_PATH.length))]
+        : null,
+    received: () =>
+      new Map(datasets.map((id) => [id, sim.received(id)] as const).filter(([, count]) => count > 0)),
+    deletions: () => sim.deletions(),
+    close: () => sim.close(),
+  };
+}
+
+/** What `npm run simulators` and `npm run demo` start with. */
+const DEMO_DATASETS = numbered("ds_demo", 20);
+/** The demo config's pace for subworkflow-demo, so six datasets take half a second, not six. */
+const DEMO_RPS = 10;
+
+// The demo: one DELETE per dataset; "deleted" means marked, the purge comes later; expiresAt is audited.
+function demoSection(sim: KindSimulator<SubworkflowSimulator>, print: DemoPrint): DemoSection {
+  const existing = DEMO_DATASETS.slice(0, 5);
+  return {
+    title: "subworkflow — datasets, one request each; deleted means marked, the purge comes later",
+    ids: {
+      existing,
+      missing: ["ds_demo0099"],
+      duplicates: ["ds_demo0002", " ds_demo0003"],
+      invalid: ["demo0004"],
+      summary: "5 datasets that exist, 1 that does not, 2 repeats, 1 without the ds_ prefix",
+    },
+    reason: "Retention policy RP-3: delete uploaded call recordings older than 90 days",
+    noteKeys: ["twice a day", "requestsPerSecond"],
+    config: { requestsPerSecond: DEMO_RPS },
+    configLines: [
+      `config: requestsPerSecond ${DEMO_RPS} for subworkflow-demo, to keep the demo short; the default for subworkflow is 1 per second (and concurrency 1)`,
+    ],
+    authLabel: "x-api-key",
+    specialTitle: "Marked now, purged later:",
+    annotate: (request) =>
+      request.status === 404 ? "not found (counted, not failed)" : "marked for deletion",
+    showSpecial({ job, batchLines, requests }) {
+      const span = (requests.at(-1)?.time ?? 0) - (requests[0]?.time ?? 0);
+      print.detail(
+        "pace",
+        `${requests.length} requests over ${seconds(span)} at ${DEMO_RPS}/s; at the default 1/s about ${requests.length - 1} s`,
+      );
+      print.line("expiresAt recorded in the audit (backend_ref of each batch.completed line):", 5);
+      const mismatched: string[] = [];
+      for (const entry of batchLines) {
+        const id = entry.ids?.[0] ?? "?";
+        const expiresAt = sim.raw.dataset(id)?.expiresAt;
+        const simulated =
+          typeof expiresAt === "number" ? `expiresAt=${new Date(expiresAt).toISOString()}` : null;
+        if (entry.backend_ref !== simulated) mismatched.push(id);
+        print.line(
+          `${id.padEnd(12)} HTTP ${entry.http_status}  ${entry.backend_ref ?? "(none: not found)"}`,
+          7,
+        );
+      }
+      const marked = sim.raw.marked();
+      print.detail("datasets marked now, awaiting the purge", `${marked.size}: ${[...marked].join(", ")}`);
+      print.detail(
+        "purge",
+        "Subworkflow's background job, twice a day; until then GET shows expiresAt ≤ now",
+      );
+      print.check([
+        mismatched.length > 0 &&
+          `the audited expiresAt differs from Subworkflow's for ${mismatched.join(", ")}`,
+        existing.some((id) => !marked.has(id)) && "a dataset was not marked for deletion",
+        !job.notes.some((note) => note.includes("twice a day")) && "the job lacks the purge note",
+      ]);
+    },
+  };
+}
+
+export const subworkflowFixture: KindFixture<SubworkflowSimulator> = {
+  kind: "subworkflow",
+  service: "Subworkflow",
+  credentialEnv: "SUBWORKFLOW_API_KEY",
+  keys: {},
+  targets: [],
+  ids: (count) => Array.from({ length: count }, (_, index) => `ds_f${String(index).padStart(4, "0")}`),
+  routes: { delete: "dataset" },
+  auth: (secret) => ["x-api-key", secret],
+  reportsNotFound: true,
+  // A DELETE on a dataset already marked answers 200 again.
+  resendIsNotFound: false,
+  async start(options) {
+    const datasets = options.items ?? [];
+    const sim = await startSubworkflowSimulator({
+      apiKey: options.secret,
+      host: options.host,
+      port: options.port,
+      datasets,
+    });
+    return view(sim, datasets);
+  },
+  partial: {
+    title: "one dataset refused with HTTP 400 (locked) fails; the others are marked",
+    arm: (sim, ids) => sim.raw.reject(ids[1] as string, "dataset is locked"),
+    expect: { deleted: 3, notFound: 0, failed: 1, requests: 4 },
+  },
+  hostile: { backend: "subworkflow-test", ids: ["ds_abc", "ds_A-1_b", " ds_trim "] },
+  configFuzz: { backend: "subworkflow-d", entry: {}, keys: {} },
+  demo: {
+    backend: "subworkflow-demo",
+    port: 8704,
+    portEnv: "SUBWORKFLOW_SIM_PORT",
+    secret: "demo-subworkflow-key",
+    keys: {},
+    async start(options) {
+      const sim = await startSubworkflowSimulator({
+        apiKey: options.secret,
+        host: options.host,
+        port: options.port,
+        datasets: DEMO_DATASETS,
+      });
+      return view(sim, DEMO_DATASETS);
+    },
+    holds: () => `${DEMO_DATASETS.length} datasets ${DEMO_DATASETS[0]} … ${DEMO_DATASETS.at(-1)}`,
+    items: `datasets ${DEMO_DATASETS[0]} … ${DEMO_DATASETS.at(-1)}`,
+    section: demoSection,
+  },
+};
