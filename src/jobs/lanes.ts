@@ -4,8 +4,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
-import type { BackendClient } from "../backends/types.js";
-import type { BackendConfig } from "../backends/types.js";
+import type { BackendClient, BackendConfig } from "../backends/types.js";
 
 /** On a 429 the pace is multiplied by this (once per DECREASE_GAP_MS: the requests in flight then were all too many). */
 export const PACE_DECREASE = 0.85;
@@ -111,7 +110,9 @@ export class Lane {
       const planned = Math.max(now, this.nextStart);
       const oldest = this.starts.length >= n ? (this.starts[this.starts.length - n] as number) + windowMs : 0;
       const at = Math.max(planned, oldest);
-      if (at <= now) {
+      // Timers wait whole milliseconds: a start planned less than one ahead goes now (the plan keeps the average
+      // pace, and the rolling window above still bounds every second).
+      if (at - now < 1) {
         this.nextStart = planned + 1000 / this.pace;
         this.starts.push(now);
         if (this.starts.length > 2 * n) this.starts.splice(0, this.starts.length - n);

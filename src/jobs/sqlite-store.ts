@@ -3,11 +3,12 @@
 // Several processes may open one file (stdio servers and `deletegate console`, SPEC §7): every step that must not
 // race another process (a plan's claim with its budget, a lease, a versioned job write) is one transaction, taken
 // with BEGIN IMMEDIATE so two writers queue on SQLite's lock instead of failing half-way. The file is in WAL mode
-// with synchronous=FULL: a commit returns only after its WAL frames are on disk, so a claim, a job, a batch's
-// outcome, a lease or an approval decision survives a crash or a power loss, and readers in other processes never
-// block the writer. One exception, by design: a dry run's plan and ids (records that expire unless executed) are
-// committed without waiting for the disk; a process crash keeps them (they are in the WAL), a power loss may lose
-// them, and execute_delete then answers PLAN_NOT_FOUND: nothing runs without a plan the store still has.
+// with synchronous=FULL: a commit returns only after its WAL frames are on disk, so a claim, a job's status, a
+// lease or an approval decision survives a crash or a power loss, and readers in other processes never
+// block the writer. Two exceptions, by design, commit without waiting for the disk (a process crash keeps them:
+// they are in the WAL; a power loss may lose the last ones): a dry run's plan and ids (execute_delete then answers
+// PLAN_NOT_FOUND: nothing runs without a plan the store still has), and a batch's progress (the batch is sent
+// again: deletes are idempotent). The next commit that waits puts them on disk with it.
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
@@ -289,18 +290,22 @@ export class SqliteStore implements Store {
     return written.changes === 1;
   }
 
+  /** Unsynced, as putBatch. */
   async putBatchAsHolder(jobId: string, batch: BatchRecord, holder: string): Promise<boolean> {
-    const written = this.run(
-      `UPDATE batches SET record = ? WHERE job_id = ? AND batch = ?
+    let written: Database.RunResult | undefined;
+    this.unsynced(() => {
+      written = this.run(
+        `UPDATE batches SET record = ? WHERE job_id = ? AND batch = ?
        AND EXISTS (SELECT 1 FROM leases WHERE job_id = ? AND holder = ? AND until > ?)`,
-      JSON.stringify(batch),
-      jobId,
-      batch.index,
-      jobId,
-      holder,
-      Date.now(),
-    );
-    return written.changes === 1;
+        JSON.stringify(batch),
+        jobId,
+        batch.index,
+        jobId,
+        holder,
+        Date.now(),
+      );
+    });
+    return written?.changes === 1;
   }
 
   async replaceJob(job: JobRecord, rev: string): Promise<boolean> {
@@ -323,12 +328,20 @@ export class SqliteStore implements Store {
     })();
   }
 
+  /**
+   * A batch's progress commits without waiting for the disk: a process crash keeps it (it is in the WAL), and the
+   * next commit that waits (the lease renewed every third of jobs.leaseMs, the job's own status) puts it on disk.
+   * A power loss in between may lose a few batch outcomes: those batches are sent again after the restart, and the
+   * backend answers their ids as not found (deletes are idempotent), so no id is lost or counted twice.
+   */
   async putBatch(jobId: string, batch: BatchRecord): Promise<void> {
-    this.run(
-      "INSERT INTO batches (job_id, batch, record) VALUES (?, ?, ?) ON CONFLICT (job_id, batch) DO UPDATE SET record = excluded.record",
-      jobId,
-      batch.index,
-      JSON.stringify(batch),
+    this.unsynced(() =>
+      this.run(
+        "INSERT INTO batches (job_id, batch, record) VALUES (?, ?, ?) ON CONFLICT (job_id, batch) DO UPDATE SET record = excluded.record",
+        jobId,
+        batch.index,
+        JSON.stringify(batch),
+      ),
     );
   }
 
@@ -336,9 +349,12 @@ export class SqliteStore implements Store {
     const insert = this.statement(
       "INSERT INTO batches (job_id, batch, record) VALUES (?, ?, ?) ON CONFLICT (job_id, batch) DO UPDATE SET record = excluded.record",
     );
-    this.db.transaction(() => {
-      for (const batch of batches) insert.run(jobId, batch.index, JSON.stringify(batch));
-    })();
+    // Unsynced, as putBatch: the claim that lists the job waits for the disk and puts these there first.
+    this.unsynced(() =>
+      this.db.transaction(() => {
+        for (const batch of batches) insert.run(jobId, batch.index, JSON.stringify(batch));
+      })(),
+    );
   }
 
   async getBatches(jobId: string, count: number): Promise<BatchRecord[]> {
