@@ -9,10 +9,11 @@ import type { Logger } from "../logger.js";
 import { auditFailure, JobRun, jobFields, type RunContext } from "./job-run.js";
 import { type Lane, LaneClosedError, Lanes } from "./lanes.js";
 import { pollBatch } from "./poll-batch.js";
+import { JobQueries } from "./queries.js";
 import { sendBatch } from "./send-batch.js";
 import type { ApprovalRecord, BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
-import { TERMINAL_STATUSES } from "./store.js";
-import { finalStatus, type JobView, jobView, ownedBy } from "./view.js";
+import { isTerminal } from "./store.js";
+import { finalStatus, type JobView, jobView } from "./view.js";
 
 /**
  * How long a backend job may stay unfinished before its batch fails with "still <status>" (config
@@ -23,7 +24,7 @@ export const DEFAULT_BACKEND_JOB_MAX_MS = 24 * 3_600_000;
 /** How long a job's lease lasts unless renewed (renewed every third of it, taken over after it). */
 export const DEFAULT_LEASE_MS = 10_000;
 /** How often a caller waiting for a job that runs on another instance reads it from the store. */
-const FOLLOW_MS = 250;
+const _FOLLOW_MS = 250;
 
 export interface RunnerOptions {
   /** Job lease length on a shared store. */
@@ -42,10 +43,6 @@ export const RESTART_MAX_MS = 30_000;
 /** close() waits this long for runs to finish their requests in flight, then closes the store under them. */
 const CLOSE_WAIT_MS = 5_000;
 
-export function isTerminal(job: JobRecord): boolean {
-  return TERMINAL_STATUSES.includes(job.status);
-}
-
 export class Runner {
   private readonly lanes: Lanes;
   /** Aborted by close(): wakes every wait of every job run here. */
@@ -63,6 +60,7 @@ export class Runner {
   private closed = false;
   /** What every job run here shares with this runner. */
   private readonly context: RunContext;
+  private readonly queries: JobQueries;
 
   constructor(
     private readonly store: Store,
@@ -84,6 +82,7 @@ export class Runner {
       closed: () => this.closed,
       isActive: (run) => this.active.get(run.job.id) === run,
     };
+    this.queries = new JobQueries(store, (jobId) => this.active.get(jobId), this.approvalUrl);
     // A backend made read-only stops its jobs now: their retry waits wake up and send nothing more.
     live.onReload(() => {
       for (const active of this.active.values()) {
@@ -245,58 +244,22 @@ export class Runner {
   }
 
   /** Waits until the job is terminal or `ms` passed; `onChange` hears every batch change meanwhile. */
-  async waitFor(jobId: string, ms: number, onChange?: (view: JobView) => void): Promise<void> {
-    if (ms <= 0) return;
-    const active = this.active.get(jobId);
-    if (!active) return this.follow(jobId, ms, onChange);
-    const listener = () => onChange?.(jobView(active.job, active.batches, null, this.approvalUrl));
-    active.events.on("change", listener);
-    try {
-      await Promise.race([active.done, sleep(ms, undefined, { ref: false })]);
-    } finally {
-      active.events.off("change", listener);
-    }
+  waitFor(jobId: string, ms: number, onChange?: (view: JobView) => void): Promise<void> {
+    return this.queries.waitFor(jobId, ms, onChange);
   }
 
   /** The newest jobs this owner may see (null: all), optionally of one status, without failed ids. */
-  async list(query: { owner: string | null; status?: JobStatus; limit: number }): Promise<JobView[]> {
-    const jobs: JobView[] = [];
-    // A job awaiting approval past its expiry is shown expired (view.ts): it is stored as awaiting still.
-    const statuses: JobStatus[] | undefined = query.status
-      ? query.status === "expired"
-        ? ["expired", "awaiting_approval"]
-        : [query.status]
-      : undefined;
-    // The store reads its index a page at a time, so the cost follows `limit`, not how many jobs were ever run.
-    for (let offset = 0; jobs.length < query.limit; offset += query.limit) {
-      const page = await this.store.recentJobs({ owner: query.owner, statuses, offset, limit: query.limit });
-      const views = await Promise.all(page.map((job) => this.view(job.id, null, query.owner)));
-      for (const view of views) {
-        if (view && (!query.status || view.status === query.status) && jobs.length < query.limit)
-          jobs.push(view);
-      }
-      if (page.length < query.limit) break;
-    }
-    return jobs;
+  list(query: { owner: string | null; status?: JobStatus; limit: number }): Promise<JobView[]> {
+    return this.queries.list(query);
   }
 
-  /**
-   * The current view of a job: from memory while it runs here, else from the store. On a shared store always
-   * from the store, so every instance answers the same.
-   */
-  async view(
+  /** The current view of a job (see JobQueries.view). */
+  view(
     jobId: string,
     failedPage: { offset: number; limit: number } | null,
     owner: string | null,
   ): Promise<JobView | undefined> {
-    const active = this.store.shared ? undefined : this.active.get(jobId);
-    if (active)
-      return ownedBy(active.job, owner)
-        ? jobView(active.job, active.batches, failedPage, this.approvalUrl)
-        : undefined;
-    const job = await this.store.getJob(jobId);
-    if (!job || !ownedBy(job, owner)) return undefined;
-    return jobView(job, await this.store.getBatches(job.id, job.batch_count), failedPage, this.approvalUrl);
+    return this.queries.view(jobId, failedPage, owner);
   }
 
   /** Stops taking work and closes connections; unfinished jobs resume at the next start (or on another instance). */
@@ -340,19 +303,6 @@ export class Runner {
     }, delay);
     restart.timer.unref();
     this.restarts.set(jobId, restart);
-  }
-
-  /** Follows a job that does not run here through the store, until it is terminal or `ms` passed. */
-  private async follow(jobId: string, ms: number, onChange?: (view: JobView) => void): Promise<void> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const job = await this.store.getJob(jobId);
-      if (!job || isTerminal(job)) return;
-      if (onChange) onChange(jobView(job, await this.store.getBatches(job.id, job.batch_count), null));
-      const left = deadline - Date.now();
-      if (left <= 0) return;
-      await sleep(Math.min(FOLLOW_MS, left), undefined, { ref: false });
-    }
   }
 
   private async takeOverJobs(): Promise<void> {

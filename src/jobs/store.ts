@@ -65,6 +65,10 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
   "expired",
 ];
 
+export function isTerminal(job: { status: JobStatus }): boolean {
+  return TERMINAL_STATUSES.includes(job.status);
+}
+
 /** A job's approval in approval mode (SPEC §4, §10): fixed when requested, decided in the console. */
 export interface ApprovalRecord {
   /** Distinct approvers needed, fixed when the job was requested. */

@@ -1,0 +1,86 @@
+// What callers read about jobs: one job's view, the newest jobs, and waiting for a job with its changes. A job running
+// in this process is read from memory; on a shared store, or when it runs elsewhere, from the store.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { JobRun } from "./job-run.js";
+import { isTerminal, type JobStatus, type Store } from "./store.js";
+import { type JobView, jobView, ownedBy } from "./view.js";
+
+/** How often a caller waiting for a job that runs in another process reads it from the store. */
+const FOLLOW_MS = 250;
+
+export class JobQueries {
+  constructor(
+    private readonly store: Store,
+    /** The run of a job in this process, if it runs here. */
+    private readonly running: (jobId: string) => JobRun | undefined,
+    private readonly approvalUrl: (jobId: string) => string,
+  ) {}
+
+  /** Waits until the job is terminal or `ms` passed; `onChange` hears every batch change meanwhile. */
+  async waitFor(jobId: string, ms: number, onChange?: (view: JobView) => void): Promise<void> {
+    if (ms <= 0) return;
+    const active = this.running(jobId);
+    if (!active) return this.follow(jobId, ms, onChange);
+    const listener = () => onChange?.(jobView(active.job, active.batches, null, this.approvalUrl));
+    active.events.on("change", listener);
+    try {
+      await Promise.race([active.done, sleep(ms, undefined, { ref: false })]);
+    } finally {
+      active.events.off("change", listener);
+    }
+  }
+
+  /** The newest jobs this owner may see (null: all), optionally of one status, without failed ids. */
+  async list(query: { owner: string | null; status?: JobStatus; limit: number }): Promise<JobView[]> {
+    const jobs: JobView[] = [];
+    // A job awaiting approval past its expiry is shown expired (view.ts): it is stored as awaiting still.
+    const statuses: JobStatus[] | undefined = query.status
+      ? query.status === "expired"
+        ? ["expired", "awaiting_approval"]
+        : [query.status]
+      : undefined;
+    // The store reads its index a page at a time, so the cost follows `limit`, not how many jobs were ever run.
+    for (let offset = 0; jobs.length < query.limit; offset += query.limit) {
+      const page = await this.store.recentJobs({ owner: query.owner, statuses, offset, limit: query.limit });
+      const views = await Promise.all(page.map((job) => this.view(job.id, null, query.owner)));
+      for (const view of views) {
+        if (view && (!query.status || view.status === query.status) && jobs.length < query.limit)
+          jobs.push(view);
+      }
+      if (page.length < query.limit) break;
+    }
+    return jobs;
+  }
+
+  /**
+   * The current view of a job: from memory while it runs here, else from the store. On a shared store always
+   * from the store, so every instance answers the same.
+   */
+  async view(
+    jobId: string,
+    failedPage: { offset: number; limit: number } | null,
+    owner: string | null,
+  ): Promise<JobView | undefined> {
+    const active = this.store.shared ? undefined : this.running(jobId);
+    if (active)
+      return ownedBy(active.job, owner)
+        ? jobView(active.job, active.batches, failedPage, this.approvalUrl)
+        : undefined;
+    const job = await this.store.getJob(jobId);
+    if (!job || !ownedBy(job, owner)) return undefined;
+    return jobView(job, await this.store.getBatches(job.id, job.batch_count), failedPage, this.approvalUrl);
+  }
+
+  /** Follows a job that does not run here through the store, until it is terminal or `ms` passed. */
+  private async follow(jobId: string, ms: number, onChange?: (view: JobView) => void): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const job = await this.store.getJob(jobId);
+      if (!job || isTerminal(job)) return;
+      if (onChange) onChange(jobView(job, await this.store.getBatches(job.id, job.batch_count), null));
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      await sleep(Math.min(FOLLOW_MS, left), undefined, { ref: false });
+    }
+  }
+}
