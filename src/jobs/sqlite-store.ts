@@ -16,6 +16,7 @@ import { failpoint } from "../failpoint.js";
 import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js";
 import {
   type BatchRecord,
+  DEFAULT_RETENTION_DAYS,
   JOB_ID,
   type JobQuery,
   type JobRecord,
@@ -35,7 +36,6 @@ const SWEEP_INTERVAL_MS = 60_000;
 const BUSY_TIMEOUT_MS = 10_000;
 /** A job that never got its plan's claim (a crash between writing it and claiming) is dropped after this long. */
 const UNCLAIMED_JOB_MS = 60 * 60 * 1000;
-export const DEFAULT_RETENTION_DAYS = 90;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS plans (

@@ -11,6 +11,9 @@ import type { ClaimResult, ExecutionClaim } from "./coordination.js";
  */
 export const PLAN_GRACE_MS = 15 * 60 * 1000;
 
+/** Finished jobs are kept this many days unless the config says otherwise (SPEC §3 retention.jobDays). */
+export const DEFAULT_RETENTION_DAYS = 90;
+
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 /**
  * The only shapes of plan and job ids deletegate makes. Anything else is answered as missing before it becomes a

@@ -1,12 +1,15 @@
 // The SQLite store, in memory and on a file shared by two connections: plan claims with the daily budget, the job
-// list, leases, versioned job writes, cancel requests and retention. (Several processes: test/integration.)
+// list, leases, versioned job writes, cancel requests and retention. The same expectations run on Redis (two
+// connections to a real redis-server), whose own tests are in store-redis.test.ts. (Several processes: test/integration.)
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { createClient } from "@redis/client";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DAY_MS, type ExecutionClaim, KeyedLock } from "../../src/jobs/coordination.js";
 import { openStore } from "../../src/jobs/open-store.js";
 import { SqliteStore } from "../../src/jobs/sqlite-store.js";
 import type { BatchRecord, JobRecord, Store } from "../../src/jobs/store.js";
 import { tempDir } from "../integration/harness.js";
+import { type RedisServer, skipWithoutRedis, startRedisServer } from "../integration/redis-server.js";
 import { jobRecord, recordId } from "./fixtures.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
@@ -17,16 +20,27 @@ afterEach(async () => {
   for (const store of opened.splice(0)) await store.close();
 });
 
-/** Two connections on one store: the same one for memory, two on one file for sqlite. */
-function pair(spec: "memory" | "sqlite"): [Store, Store] {
+const skipRedis = skipWithoutRedis("the shared store tests on Redis");
+const redisClient = (url: string) => createClient({ url });
+/** Started by the first Redis test, emptied before each. */
+let redis: { server: RedisServer; client: ReturnType<typeof redisClient> } | undefined;
+afterAll(async () => {
+  await redis?.client.close();
+  await redis?.server.stop();
+});
+
+type Spec = "memory" | "sqlite" | "redis";
+
+/** Two connections on one store: the same one for memory, two on one file for sqlite, two clients of one Redis. */
+function pair(spec: Spec): [Store, Store] {
   if (spec === "memory") {
     const store = openStore("memory");
     opened.push(store);
     return [store, store];
   }
-  const file = join(tempDir(), "state.db");
-  const first = openStore(`sqlite:${file}`);
-  const second = openStore(`sqlite:${file}`);
+  const where = spec === "redis" ? (redis?.server.url as string) : `sqlite:${join(tempDir(), "state.db")}`;
+  const first = openStore(where);
+  const second = openStore(where);
   opened.push(first, second);
   return [first, second];
 }
@@ -83,12 +97,24 @@ async function claimed(
   return store.claimExecution(claim(n));
 }
 
-for (const spec of ["memory", "sqlite"] as const) {
-  describe(`${spec} store`, () => {
-    it(`is ${spec === "sqlite" ? "" : "not "}shared`, () => {
+for (const spec of ["memory", "sqlite", "redis"] as const) {
+  describe.skipIf(spec === "redis" && skipRedis)(`${spec} store`, () => {
+    if (spec === "redis") {
+      beforeEach(async () => {
+        if (!redis) {
+          const server = await startRedisServer();
+          const client = redisClient(server.url);
+          redis = { server, client };
+          await client.connect();
+        }
+        await redis.client.flushAll();
+      });
+    }
+
+    it(`is ${spec === "memory" ? "not " : ""}shared`, () => {
       const [store] = pair(spec);
       expect(store.kind).toBe(spec);
-      expect(store.shared).toBe(spec === "sqlite");
+      expect(store.shared).toBe(spec !== "memory");
     });
 
     it("gives a plan its first job only; a later claim is told which job won and records nothing", async () => {
