@@ -2,10 +2,10 @@
 // writing its records and audit lines, reading whether it must stop (closing, lease lost) or halt for good (cancel,
 // kill switch, audit failure).
 import type { EventEmitter } from "node:events";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Audit, AuditEntry } from "../audit/index.js";
 import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
+import { sleep } from "./clock.js";
 import type { BatchRecord, JobRecord, Store } from "./store.js";
 
 /** What a run needs of the runner it belongs to. */
@@ -167,7 +167,7 @@ export class JobRun {
 
   /** Waits, unless the job halts first. */
   async pause(ms: number): Promise<void> {
-    await sleep(ms, undefined, { signal: this.halt.signal }).catch(() => undefined);
+    await sleep(ms, { signal: this.halt.signal }).catch(() => undefined);
   }
 
   // An instance that lost the lease writes nothing more: the job's new holder owns its records.

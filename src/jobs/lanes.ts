@@ -1,10 +1,11 @@
 // A lane per backend: every request to it (sends and polls, of every job) passes through one, which bounds how many
 // are in flight (`concurrency`) and how often one starts (`requestsPerSecond`), and adapts that pace to the
 // backend's real limit: a 429 lowers it at once, successes raise it again slowly, never above what is configured.
-import { setTimeout as sleep } from "node:timers/promises";
+
 import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
 import type { BackendClient, BackendConfig } from "../backends/types.js";
+import { sleep } from "./clock.js";
 
 /** On a 429 the pace is multiplied by this (once per DECREASE_GAP_MS: the requests in flight then were all too many). */
 export const PACE_DECREASE = 0.85;
@@ -118,7 +119,7 @@ export class Lane {
         if (this.starts.length > 2 * n) this.starts.splice(0, this.starts.length - n);
         return;
       }
-      await sleep(at - now, undefined, { signal });
+      await sleep(at - now, { signal });
     }
   }
 

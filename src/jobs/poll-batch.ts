@@ -1,8 +1,9 @@
 // Following a backend's own job (a batch the backend accepted): polled with a growing delay until it ends, fails,
 // or stays unfinished past jobs.backendJobMaxMs; its outcome stored and audited.
-import { setTimeout as sleep } from "node:timers/promises";
+
 import type { PollOutcome } from "../backends/types.js";
 import { failpoint } from "../failpoint.js";
+import { sleep } from "./clock.js";
 import type { JobRun } from "./job-run.js";
 import type { Lane } from "./lanes.js";
 import type { BatchRecord } from "./store.js";
@@ -35,9 +36,7 @@ export async function pollBatch(
     // The last look comes at the limit, not a whole poll interval after it.
     // A cancelled job still follows what the backend accepted: only closing the runner ends the wait.
     const { signal } = options;
-    await sleep(Math.max(0, Math.min(delay, giveUpAt - Date.now())), undefined, { signal }).catch(
-      () => undefined,
-    );
+    await sleep(Math.max(0, Math.min(delay, giveUpAt - Date.now())), { signal }).catch(() => undefined);
     if (run.stopped()) return;
     const outcome: PollOutcome | null = await lane
       .run(() => poll(backendJob.id), signal)

@@ -1,6 +1,6 @@
 // What callers read about jobs: one job's view, the newest jobs, and waiting for a job with its changes. A job running
 // in this process is read from memory; on a shared store, or when it runs elsewhere, from the store.
-import { setTimeout as sleep } from "node:timers/promises";
+import { sleep } from "./clock.js";
 import type { JobRun } from "./job-run.js";
 import { isTerminal, type JobStatus, type Store } from "./store.js";
 import { type JobView, jobView, ownedBy } from "./view.js";
@@ -24,7 +24,7 @@ export class JobQueries {
     const listener = () => onChange?.(jobView(active.job, active.batches, null, this.approvalUrl));
     active.events.on("change", listener);
     try {
-      await Promise.race([active.done, sleep(ms, undefined, { ref: false })]);
+      await Promise.race([active.done, sleep(ms, { ref: false })]);
     } finally {
       active.events.off("change", listener);
     }
@@ -80,7 +80,7 @@ export class JobQueries {
       if (onChange) onChange(jobView(job, await this.store.getBatches(job.id, job.batch_count), null));
       const left = deadline - Date.now();
       if (left <= 0) return;
-      await sleep(Math.min(FOLLOW_MS, left), undefined, { ref: false });
+      await sleep(Math.min(FOLLOW_MS, left), { ref: false });
     }
   }
 }

@@ -2,10 +2,10 @@
 // and, on a store shared by several instances, job leases: one instance runs a job, another takes it over when it stops.
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Audit } from "../audit/index.js";
 import type { LiveConfig } from "../live-config.js";
 import type { Logger } from "../logger.js";
+import { sleep } from "./clock.js";
 import { auditFailure, JobRun, jobFields, type RunContext } from "./job-run.js";
 import { type Lane, LaneClosedError, Lanes } from "./lanes.js";
 import { pollBatch } from "./poll-batch.js";
@@ -278,7 +278,7 @@ export class Runner {
       if (this.store.shared) await this.store.releaseLease(active.job.id, this.holder).catch(() => undefined);
     }
     // Requests in flight finish (and their connections with them) before the store and the audit log close.
-    await Promise.race([Promise.allSettled(runs), sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
+    await Promise.race([Promise.allSettled(runs), sleep(CLOSE_WAIT_MS, { ref: false })]);
     await this.lanes.close();
   }
 

@@ -1,7 +1,7 @@
 // The runner in process: a fake backend client behind a real lane, the memory store, an audit kept in memory.
 // Sending, retries, pacing that adapts to 429, close() waiting for requests in flight, a run that a failing store
 // stopped being started again.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Audit, AuditEntry } from "../../src/audit/index.js";
 import type { HttpClient } from "../../src/backends/http.js";
 import type { BackendClient, BatchOutcome, BatchRequest } from "../../src/backends/types.js";
@@ -215,6 +215,52 @@ describe("Runner", () => {
     const view = await finished(run, jobId);
     expect(view?.status).toBe("succeeded");
     expect(view?.counts.deleted).toBe(30);
+  });
+});
+
+describe("Runner in fake time", () => {
+  const fake = () =>
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("waits out a Retry-After of 30 s before the next attempt, and not longer than it needs", async () => {
+    fake();
+    const backend = fakeBackend((request, call) =>
+      call === 1
+        ? { type: "retry", error: "HTTP 429", httpStatus: 429, retryAfterMs: 30_000 }
+        : completed(request),
+    );
+    const run = setup(backend);
+    const jobId = await jobOf(run, 10);
+    const started = Date.now();
+    await run.runner.start(jobId);
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(backend.sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(backend.sent).toHaveLength(2);
+    expect((backend.sent[1]?.at ?? 0) - started).toBeGreaterThanOrEqual(30_000);
+    expect((backend.sent[1]?.at ?? 0) - started).toBeLessThan(30_100);
+    await vi.advanceTimersByTimeAsync(100);
+    expect((await run.runner.view(jobId, null, null))?.status).toBe("succeeded");
+  });
+
+  it("paces one request a second, and a cancel stops the rest while they wait for their turn", async () => {
+    fake();
+    const backend = fakeBackend(completed);
+    const run = setup(backend, { requestsPerSecond: 1, concurrency: 2 });
+    const jobId = await jobOf(run, 100);
+    const started = Date.now();
+    await run.runner.start(jobId);
+    await vi.advanceTimersByTimeAsync(4_500);
+    expect(backend.sent.map((request) => request.at - started)).toEqual([0, 1_000, 2_000, 3_000, 4_000]);
+    expect(await run.runner.cancel(jobId)).toBe(true);
+    await vi.advanceTimersByTimeAsync(10_000);
+    const view = await run.runner.view(jobId, null, null);
+    expect(view?.status).toBe("cancelled");
+    expect(backend.sent.length).toBeLessThanOrEqual(6);
+    expect(view?.counts.deleted).toBe(backend.sent.length * 10);
   });
 });
 
