@@ -3,9 +3,8 @@
 // across the two processes never both win; a job whose stdio server died is run by the console once approved.
 import { spawnSync } from "node:child_process";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword } from "../../src/approval/password.js";
-import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approve, consoleCall, finalJob, login } from "./console-harness.js";
+import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
+import { approvalFixture, approve, consoleCall, finalJob, login } from "./console-harness.js";
 import {
   CLI,
   deletesFor,
@@ -13,7 +12,6 @@ import {
   range,
   readAudit,
   type Session,
-  SPLENDOR_TENANT,
   SPLENDOR_TOKEN,
   startSession,
   structured,
@@ -33,17 +31,7 @@ let hashes: Record<keyof typeof PASSWORDS, string>;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  sim = await startSplendorSimulator({
-    token: SPLENDOR_TOKEN,
-    tenantId: SPLENDOR_TENANT,
-    jobPendingMs: 10,
-    jobRunningMs: 10,
-  });
-  hashes = {
-    alice: await hashPassword(PASSWORDS.alice),
-    bob: await hashPassword(PASSWORDS.bob),
-    client: await hashPassword(PASSWORDS.client),
-  };
+  ({ sim, hashes } = await approvalFixture(PASSWORDS));
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);

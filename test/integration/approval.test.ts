@@ -7,16 +7,13 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword } from "../../src/approval/password.js";
-import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approve, consoleCall, finalJob, login } from "./console-harness.js";
+import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
+import { approvalFixture, approve, consoleCall, finalJob, login } from "./console-harness.js";
 import {
   deletesFor,
   editConfig,
   range,
   readAudit,
-  SPLENDOR_TENANT,
-  SPLENDOR_TOKEN,
   structured,
   tempDir,
   until,
@@ -40,17 +37,7 @@ let hashes: Record<keyof typeof PASSWORDS, string>;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  sim = await startSplendorSimulator({
-    token: SPLENDOR_TOKEN,
-    tenantId: SPLENDOR_TENANT,
-    jobPendingMs: 10,
-    jobRunningMs: 10,
-  });
-  hashes = {
-    alice: await hashPassword(PASSWORDS.alice),
-    bob: await hashPassword(PASSWORDS.bob),
-    agent: await hashPassword(PASSWORDS.agent),
-  };
+  ({ sim, hashes } = await approvalFixture(PASSWORDS));
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);

@@ -1,6 +1,23 @@
 // Signing in to the approval console and calling its JSON API, as an approver's browser or script would.
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { structured } from "./harness.js";
+import { hashPassword } from "../../src/approval/password.js";
+import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
+import { SPLENDOR_TENANT, SPLENDOR_TOKEN, structured } from "./harness.js";
+
+/** A Splendor simulator whose backend jobs end fast, and the scrypt hash of each approver's password. */
+export async function approvalFixture<Name extends string>(
+  passwords: Record<Name, string>,
+): Promise<{ sim: SplendorSimulator; hashes: Record<Name, string> }> {
+  const sim = await startSplendorSimulator({
+    token: SPLENDOR_TOKEN,
+    tenantId: SPLENDOR_TENANT,
+    jobPendingMs: 10,
+    jobRunningMs: 10,
+  });
+  const hashes = {} as Record<Name, string>;
+  for (const name of Object.keys(passwords) as Name[]) hashes[name] = await hashPassword(passwords[name]);
+  return { sim, hashes };
+}
 
 export interface Signed {
   cookie: string;

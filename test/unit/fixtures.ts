@@ -1,6 +1,6 @@
 // A resolved Splendor backend config for unit tests, with the defaults SPEC §3 gives.
 import type { BackendConfig } from "../../src/config.js";
-import type { JobRecord } from "../../src/jobs/store.js";
+import type { BatchRecord, JobRecord, PlanRecord } from "../../src/jobs/store.js";
 
 export function splendorBackend(overrides: Partial<BackendConfig> = {}): BackendConfig {
   return {
@@ -56,4 +56,45 @@ export function recordId(prefix: "plan" | "job", n: number): string {
 /** The number a recordId was made from. */
 export function recordNumber(id: string): number {
   return Number.parseInt(id.slice(-12), 16);
+}
+
+/** A stored batch record for unit tests: pending, nothing sent yet. */
+export function batchRecord(index: number, overrides: Partial<BatchRecord> = {}): BatchRecord {
+  return {
+    index,
+    size: 10,
+    status: "pending",
+    attempts: 0,
+    deleted: 0,
+    not_found: 0,
+    failed: [],
+    remaining: null,
+    backend_job: null,
+    last_error: null,
+    ...overrides,
+  };
+}
+
+/** A stored plan record for unit tests (token mode, not executed); tests override what they look at. */
+export function planRecord(overrides: Partial<PlanRecord> = {}): PlanRecord {
+  return {
+    id: "plan_1",
+    backend: "splendor-prod",
+    kind: "splendor",
+    target: { dataset_id: "app-logs" },
+    reason: "unit test plan",
+    digest: "d",
+    counts: { received: 4, unique: 4, duplicates: 0, invalid: 0, to_delete: 4 },
+    invalid_ids: [],
+    batch_count: 2,
+    batch_size: 2,
+    sample_ids: [],
+    notes: [],
+    confirmation: { mode: "token", token_hash: null, expires_at: new Date().toISOString() },
+    created_by: "test",
+    owner: null,
+    created_at: new Date().toISOString(),
+    job_id: null,
+    ...overrides,
+  };
 }

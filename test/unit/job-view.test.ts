@@ -2,26 +2,14 @@
 import { describe, expect, it } from "vitest";
 import type { BatchRecord, JobRecord } from "../../src/jobs/store.js";
 import { countJob, finalStatus, jobView } from "../../src/jobs/view.js";
-import { jobRecord } from "./fixtures.js";
+import { batchRecord, jobRecord } from "./fixtures.js";
 
 function job(overrides: Partial<JobRecord> = {}): JobRecord {
   return jobRecord(overrides);
 }
 
 function batch(index: number, overrides: Partial<BatchRecord> = {}): BatchRecord {
-  return {
-    index,
-    size: 5,
-    status: "pending",
-    attempts: 0,
-    deleted: 0,
-    not_found: 0,
-    failed: [],
-    remaining: null,
-    backend_job: null,
-    last_error: null,
-    ...overrides,
-  };
+  return batchRecord(index, { size: 5, ...overrides });
 }
 
 const failedIds = (prefix: string, count: number) =>

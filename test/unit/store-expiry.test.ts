@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/jobs/open-store.js";
 import type { PlanRecord, Store } from "../../src/jobs/store.js";
 import { tempDir } from "../integration/harness.js";
-import { recordId } from "./fixtures.js";
+import { planRecord, recordId } from "./fixtures.js";
 
 const PLAN_DROPPED = recordId("plan", 1);
 const PLAN_EXECUTED = recordId("plan", 2);
@@ -19,25 +19,7 @@ afterEach(async () => {
 });
 
 function plan(id: string): PlanRecord {
-  return {
-    id,
-    backend: "splendor-prod",
-    kind: "splendor",
-    target: { dataset_id: "app-logs" },
-    reason: "expiry test",
-    digest: "d",
-    counts: { received: 4, unique: 4, duplicates: 0, invalid: 0, to_delete: 4 },
-    invalid_ids: [],
-    batch_count: 2,
-    batch_size: 2,
-    sample_ids: [],
-    notes: [],
-    confirmation: { mode: "token", token_hash: null, expires_at: new Date().toISOString() },
-    created_by: "test",
-    owner: null,
-    created_at: new Date().toISOString(),
-    job_id: null,
-  };
+  return planRecord({ id, reason: "expiry test" });
 }
 
 const BATCHES = [

@@ -8,14 +8,14 @@ import type { ExecutionClaim } from "../../src/jobs/coordination.js";
 import { openStore } from "../../src/jobs/open-store.js";
 import { SCRIPTS } from "../../src/jobs/redis-scripts.js";
 import { RedisStore, redisKeys } from "../../src/jobs/redis-store.js";
-import type { BatchRecord, JobRecord, PlanRecord, Store } from "../../src/jobs/store.js";
+import type { JobRecord, PlanRecord, Store } from "../../src/jobs/store.js";
 import {
   freePort,
   type RedisServer,
   skipWithoutRedis,
   startRedisServer,
 } from "../integration/redis-server.js";
-import { jobRecord, recordId, recordNumber } from "./fixtures.js";
+import { batchRecord, jobRecord, planRecord, recordId, recordNumber } from "./fixtures.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -73,53 +73,21 @@ function record(n: number, status: JobRecord["status"], overrides: Partial<JobRe
   });
 }
 
-function batch(index: number, overrides: Partial<BatchRecord> = {}): BatchRecord {
-  return {
-    index,
-    size: 10,
-    status: "pending",
-    attempts: 0,
-    deleted: 0,
-    not_found: 0,
-    failed: [],
-    remaining: null,
-    backend_job: null,
-    last_error: null,
-    ...overrides,
-  };
-}
+const batch = batchRecord;
 
-function planRecord(n: number): PlanRecord {
-  return {
-    id: plan(n),
-    backend: "b",
-    kind: "splendor",
-    target: null,
-    reason: "redis store test",
-    digest: "d",
-    counts: { received: 4, unique: 4, duplicates: 0, invalid: 0, to_delete: 4 },
-    invalid_ids: [],
-    batch_count: 2,
-    batch_size: 2,
-    sample_ids: [],
-    notes: [],
-    confirmation: { mode: "token", token_hash: null, expires_at: new Date().toISOString() },
-    created_by: "test",
-    owner: null,
-    created_at: new Date().toISOString(),
-    job_id: null,
-  };
+function planOf(n: number): PlanRecord {
+  return planRecord({ id: plan(n), backend: "b", target: null, reason: "redis store test" });
 }
 
 /** A job as the gate makes one: its plan and ids, its batches and record, then its claim. */
 async function executed(on: Store, n: number, overrides: Partial<JobRecord> = {}) {
   await on.putPlanBatches(plan(n), [["a", "b"], ["c"]], 60_000);
-  await on.putPlan(planRecord(n), 60_000);
+  await on.putPlan(planOf(n), 60_000);
   await on.keepPlanBatches(plan(n), 2);
   await on.putBatches(job(n), [batch(0), batch(1)]);
   await on.putJob(record(n, "queued", overrides));
   expect(await on.claimExecution(claim(n))).toEqual({ outcome: "claimed", jobId: job(n) });
-  await on.putPlan({ ...planRecord(n), job_id: job(n) });
+  await on.putPlan({ ...planOf(n), job_id: job(n) });
 }
 
 /** The hash tag Redis Cluster hashes a key by: the first non-empty {…}, or the whole key. */
@@ -403,11 +371,11 @@ describe.skipIf(skip)("Store on Redis", () => {
 
   it("expires a plan not executed with its ids, and keeps an executed one's", async () => {
     await store.putPlanBatches(plan(1), [["a"], ["b"]], 300);
-    await store.putPlan(planRecord(1), 300);
+    await store.putPlan(planOf(1), 300);
     await store.putPlanBatches(plan(2), [["c"], ["d"]], 300);
-    await store.putPlan(planRecord(2), 300);
+    await store.putPlan(planOf(2), 300);
     await store.keepPlanBatches(plan(2), 2);
-    await store.putPlan({ ...planRecord(2), job_id: job(2) });
+    await store.putPlan({ ...planOf(2), job_id: job(2) });
     await sleep(400);
     expect(await other.getPlan(plan(1))).toBeUndefined();
     await expect(other.getPlanBatch(plan(1), 0)).rejects.toThrow(`plan ${plan(1)} has no batch 0`);

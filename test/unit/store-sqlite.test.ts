@@ -7,10 +7,10 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DAY_MS, type ExecutionClaim, KeyedLock } from "../../src/jobs/coordination.js";
 import { openStore } from "../../src/jobs/open-store.js";
 import { SqliteStore } from "../../src/jobs/sqlite-store.js";
-import type { BatchRecord, JobRecord, Store } from "../../src/jobs/store.js";
+import type { JobRecord, Store } from "../../src/jobs/store.js";
 import { tempDir } from "../integration/harness.js";
 import { type RedisServer, skipWithoutRedis, startRedisServer } from "../integration/redis-server.js";
-import { jobRecord, recordId } from "./fixtures.js";
+import { batchRecord, jobRecord, planRecord, recordId } from "./fixtures.js";
 
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 const BACKEND = "splendor-prod";
@@ -71,20 +71,7 @@ function claim(n: number, overrides: Partial<ExecutionClaim> = {}): ExecutionCla
   };
 }
 
-function batch(index: number): BatchRecord {
-  return {
-    index,
-    size: 10,
-    status: "pending",
-    attempts: 0,
-    deleted: 0,
-    not_found: 0,
-    failed: [],
-    remaining: null,
-    backend_job: null,
-    last_error: null,
-  };
-}
+const batch = (index: number) => batchRecord(index);
 
 /** Stores job n and claims its plan. */
 async function claimed(
@@ -243,7 +230,7 @@ describe("retention", () => {
     const store = SqliteStore.open(":memory:", { retentionDays: 1 });
     opened.push(store);
     await store.putPlanBatches(plan(1), [["a"]]);
-    await store.putPlan({ ...planRecord(1), job_id: job(1) });
+    await store.putPlan({ ...planOf(1), job_id: job(1) });
     await claimed(store, 1, "succeeded");
     await store.putBatches(job(1), [batch(0)]);
     await claimed(store, 2, "running");
@@ -268,26 +255,16 @@ describe("retention", () => {
   });
 });
 
-function planRecord(n: number) {
-  return {
+function planOf(n: number) {
+  return planRecord({
     id: plan(n),
     backend: BACKEND,
-    kind: "splendor",
     target: null,
     reason: "retention test",
-    digest: "d",
     counts: { received: 1, unique: 1, duplicates: 0, invalid: 0, to_delete: 1 },
-    invalid_ids: [],
     batch_count: 1,
     batch_size: 1,
-    sample_ids: [],
-    notes: [],
-    confirmation: { mode: "token" as const, token_hash: null, expires_at: new Date().toISOString() },
-    created_by: "test",
-    owner: null,
-    created_at: new Date().toISOString(),
-    job_id: null,
-  };
+  });
 }
 
 describe("KeyedLock", () => {
