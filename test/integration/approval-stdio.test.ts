@@ -2,6 +2,8 @@
 // file. Each sees the other's jobs; a decision made in the console reaches the agent's process; decisions racing
 // across the two processes never both win; a job whose stdio server died is run by the console once approved.
 import { spawnSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
 import { approvalFixture, approve, consoleCall, finalJob, login } from "./console-harness.js";
@@ -23,6 +25,7 @@ import { type HttpServer, startHttpServer } from "./http-harness.js";
 
 const PASSWORDS = { alice: "alice correct horse", bob: "bob battery staple", client: "the client's own" };
 const REASON = "Customer 7730 closed the account; erase contacts";
+const WEBHOOK_SECRET = "stdio-webhook-secret-61c2";
 /** The stdio server's actor is its client's name: an approver of that name is the requester. */
 const CLIENT_NAME = "stdio-agent";
 
@@ -49,7 +52,10 @@ interface Setup {
 }
 
 /** A stdio server for the agent and `deletegate console`, on one sqlite store and one audit log. */
-async function setup(approval: Record<string, unknown> = {}): Promise<Setup> {
+async function setup(
+  approval: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+): Promise<Setup> {
   const config = writeConfig(tempDir(), sim.url, {
     confirmation: { mode: "approval" },
     backend: { allowTargets: ["crm-*"] },
@@ -64,19 +70,19 @@ async function setup(approval: Record<string, unknown> = {}): Promise<Setup> {
       ...approval,
     };
   });
-  const consoleServer = await startHttpServer(config.path, { console: true });
+  const consoleServer = await startHttpServer(config.path, { console: true, env });
   cleanups.push(() => consoleServer.stop());
   const origin = new URL(consoleServer.url).origin;
   // The stdio server's links must point at the console the approvers use.
   editConfig(config.path, (raw) => {
     raw.approval.publicUrl = origin;
   });
-  const agent = await startAgent(config.path);
+  const agent = await startAgent(config.path, env);
   return { console: consoleServer, origin, agent, path: config.path, auditLog: config.auditLog };
 }
 
-async function startAgent(path: string): Promise<Session> {
-  const agent = await startSession(path, { clientName: CLIENT_NAME });
+async function startAgent(path: string, env: Record<string, string> = {}): Promise<Session> {
+  const agent = await startSession(path, { clientName: CLIENT_NAME, env });
   cleanups.push(() => agent.close());
   return agent;
 }
@@ -235,6 +241,47 @@ describe("deletegate console beside a stdio server, on one sqlite store", () => 
     expect((await finalJob(next, job.job_id)).status).toBe("succeeded");
     await new Promise((done) => setTimeout(done, 500));
     expect(deletesFor(sim, "crm-stdio-crash")).toBe(1);
+  });
+});
+
+describe("deletegate console: sign-in, CSRF and webhooks from both processes", () => {
+  it("refuses a wrong password, a missing session and a missing CSRF header; signs every webhook it sends", async () => {
+    const received: { signature: string | undefined; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        received.push({ signature: req.headers["x-deletegate-signature"] as string | undefined, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", () => resolve()));
+    cleanups.push(() => new Promise((resolve) => receiver.close(() => resolve())));
+    const port = (receiver.address() as { port: number }).port;
+    const { agent, origin } = await setup(
+      { notify: [{ url: `http://127.0.0.1:${port}/hook`, secretEnv: "DG_WEBHOOK" }] },
+      { DG_WEBHOOK: WEBHOOK_SECRET },
+    );
+    const job = await request(agent, "crm-stdio-secure");
+    expect((await login(origin, "alice", "not her password")).status).toBe(401);
+    const list = "/console/api/approvals?status=pending";
+    expect((await consoleCall(origin, {}, "GET", list)).status).toBe(401);
+    const alice = await login(origin, "alice", PASSWORDS.alice);
+    expect((await approve(origin, { cookie: alice.cookie, csrf: "" }, job.job_id)).status).toBe(403);
+    expect(deletesFor(sim, "crm-stdio-secure")).toBe(0);
+    expect((await approve(origin, alice, job.job_id)).status).toBe(200);
+    // approval.requested comes from the stdio server, approval.granted from the console: both signed.
+    const events = () => received.map((item) => JSON.parse(item.body).event);
+    await until(() => events().includes("approval.requested") && events().includes("approval.granted"));
+    for (const item of received) {
+      expect(item.signature).toBe(
+        `sha256=${createHmac("sha256", WEBHOOK_SECRET).update(item.body).digest("hex")}`,
+      );
+      expect(JSON.parse(item.body)).toMatchObject({ job_id: job.job_id, requested_by: CLIENT_NAME });
+    }
+    expect((await finalJob(agent, job.job_id)).status).toBe("succeeded");
   });
 });
 
