@@ -93,7 +93,8 @@ let elicitations = 0;
 async function open(path: string): Promise<Session> {
   const session = await startSession(path, {
     clientName: "policy-live-agent",
-    env: { MOORCHEH_API_KEY: MOORCHEH_KEY },
+    // A restart after kill -9 takes the job over once the dead process's lease lapses: a short one keeps it quick.
+    env: { MOORCHEH_API_KEY: MOORCHEH_KEY, DELETEGATE_LEASE_MS: "1500" },
     elicit: () => {
       elicitations++;
       return { action: "decline" };
