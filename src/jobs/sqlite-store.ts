@@ -100,6 +100,16 @@ function terminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
+/**
+ * A batch of ids as one text, one id per line: faster both ways than JSON, and unambiguous because no planned id
+ * holds a line break (control characters are refused at plan time, SPEC §5) or is empty.
+ */
+function joinIds(ids: readonly string[]): string {
+  for (const id of ids)
+    if (id.length === 0 || id.includes("\n")) throw new Error("a planned id is empty or holds a line break");
+  return ids.join("\n");
+}
+
 function expiresAt(ttlMs: number | undefined, now = Date.now()): number | null {
   return ttlMs === undefined ? null : now + ttlMs;
 }
@@ -187,7 +197,7 @@ export class SqliteStore implements Store {
     // plan waits for the disk, and so puts every earlier commit of the WAL there with it.
     this.unsynced(() =>
       this.db.transaction(() => {
-        for (const [index, ids] of batches.entries()) insert.run(planId, index, expires, JSON.stringify(ids));
+        for (const [index, ids] of batches.entries()) insert.run(planId, index, expires, joinIds(ids));
       })(),
     );
   }
@@ -211,7 +221,7 @@ export class SqliteStore implements Store {
       Date.now(),
     );
     if (!row) throw new Error(`plan ${planId} has no batch ${index}`);
-    return JSON.parse(row.ids) as string[];
+    return row.ids.split("\n");
   }
 
   async sweepExpired(now = Date.now()): Promise<number> {

@@ -121,6 +121,15 @@ describe("planDigest", () => {
     for (const other of digests) expect(other).not.toBe(digest);
     expect(new Set(digests).size).toBe(variants.length);
   });
+
+  it("never plans an id with a line break or an empty one (the store keeps ids one per line)", () => {
+    const planned = planIds(["a\nb", "a", "b", ""], () => null);
+    expect(planned.toDelete).toEqual(["a", "b"]);
+    expect(planned.invalid.map((item) => item.error)).toEqual([
+      expect.stringContaining("U+000A"),
+      "empty id",
+    ]);
+  });
 });
 
 describe("displayId", () => {

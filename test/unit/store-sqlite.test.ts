@@ -161,6 +161,13 @@ for (const spec of ["memory", "sqlite", "redis"] as const) {
       expect((await other.unfinishedJobs()).map((j) => j.id)).toEqual([job(3)]);
     });
 
+    it("gives a plan's ids back as written, batch by batch", async () => {
+      const [store, other] = pair(spec);
+      await store.putPlanBatches(plan(1), [["a", "b c", "d,e", 'q"uote'], ["f"]], 60_000);
+      expect(await other.getPlanBatch(plan(1), 0)).toEqual(["a", "b c", "d,e", 'q"uote']);
+      expect(await other.getPlanBatch(plan(1), 1)).toEqual(["f"]);
+    });
+
     it("writes a versioned job only when nobody wrote it since it was read", async () => {
       const [store, other] = pair(spec);
       await store.putJob(record(1, "awaiting_approval"));
@@ -224,6 +231,15 @@ for (const spec of ["memory", "sqlite", "redis"] as const) {
     });
   });
 }
+
+describe("SQLite plan ids, one per line", () => {
+  it("refuses an id that would make the lines ambiguous (planning never makes one)", async () => {
+    const store = SqliteStore.open(":memory:");
+    opened.push(store);
+    await expect(store.putPlanBatches(plan(2), [["a\nb"]], 60_000)).rejects.toThrow("line break");
+    await expect(store.putPlanBatches(plan(3), [["x", ""]], 60_000)).rejects.toThrow("empty");
+  });
+});
 
 describe("retention", () => {
   it("removes finished jobs past their retention with their batches, plan and ids, and jobs never claimed", async () => {
