@@ -483,11 +483,11 @@ export class SqliteStore implements Store {
       write();
       return;
     }
-    this.db.pragma("synchronous = NORMAL");
+    this.statement("PRAGMA synchronous = NORMAL").run();
     try {
       write();
     } finally {
-      this.db.pragma("synchronous = FULL");
+      this.statement("PRAGMA synchronous = FULL").run();
     }
   }
 
