@@ -254,7 +254,11 @@ async function main(): Promise<void> {
   try {
     app = createApp(config, logger, process.env, { httpTokensRequired: values.http === true });
   } catch (error) {
-    fail(`CONFIG_INVALID: ${(error as Error).message}`, 2);
+    // The config was valid: what failed is a resource it names (the store's file, the audit log's directory).
+    fail(
+      `deletegate: cannot start with store ${config.store} and audit log ${config.auditLog}: ${(error as Error).message}`,
+      1,
+    );
   }
   // A state nobody planned for is not served on: the process ends, and a supervisor or the next start resumes
   // its jobs from the store (a lease lapses, a batch whose answer was lost is sent again).

@@ -116,7 +116,7 @@ function expiresAt(ttlMs: number | undefined, now = Date.now()): number | null {
 
 export class SqliteStore implements Store {
   readonly shared: boolean;
-  /** Every commit waits for the disk (synchronous=FULL). */
+  /** A batch's "sending" mark before each request is not stored: even unsynced, it costs a write per request. */
   readonly cheapWrites = false;
   private readonly sweeper: NodeJS.Timeout;
   private readonly statements = new Map<string, Statement>();

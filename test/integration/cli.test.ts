@@ -103,6 +103,15 @@ describe("cli", () => {
     expect(result.stdout).toBe("");
   });
 
+  it("a valid config whose store cannot be created → exit 1 naming the store, not CONFIG_INVALID", () => {
+    const file = configFile({ store: "sqlite:/etc/passwd/state.db", backends: { p: validBackend } });
+    const result = run(["--config", file], { SPLENDOR_TOKEN });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("cannot start with store sqlite:/etc/passwd/state.db");
+    expect(result.stderr).not.toContain("CONFIG_INVALID");
+    expect(result.stdout).toBe("");
+  });
+
   it("a missing config file → exit 2 naming the path; DELETEGATE_CONFIG is used when --config is absent", () => {
     const missing = run([], { DELETEGATE_CONFIG: "/nonexistent/deletegate.json" });
     expect(missing.code).toBe(2);
