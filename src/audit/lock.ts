@@ -1,6 +1,7 @@
 // The cross-process lock around each audit append: stdio servers and `deletegate console` on one config append to
 // one file (SPEC §8), and two appends must not interleave or both chain to the same line.
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { processAlive } from "../process-alive.js";
 
 /** Blocks the thread: an append is synchronous, so a crash cannot lose a line the caller saw written. */
 export function sleepMs(ms: number): void {
@@ -45,29 +46,13 @@ export function lockFile(path: string): () => void {
 /** A lock file with no pid yet is being written by its holder; after this long, its holder died in between. */
 const UNNAMED_LOCK_MS = 1_000;
 
-/** Whether `pid` is a process that can still release a lock: alive, and not a zombie (killed, not yet reaped). */
-function holderAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    // Linux: "pid (comm) S …"; the state after the last ")" is Z for a zombie.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
-  } catch {
-    return true;
-  }
-}
-
 function lockIsStale(lock: string): boolean {
   try {
     const age = Date.now() - statSync(lock).mtimeMs;
     if (age > STALE_LOCK_MS) return true;
     const pid = Number(readFileSync(lock, "utf8"));
     if (!Number.isInteger(pid) || pid <= 0) return age > UNNAMED_LOCK_MS;
-    return !holderAlive(pid);
+    return !processAlive(pid);
   } catch (error) {
     // Released meanwhile: free.
     return (error as NodeJS.ErrnoException).code === "ENOENT";

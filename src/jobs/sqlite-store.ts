@@ -13,6 +13,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { failpoint } from "../failpoint.js";
+import { processAlive, processStartTime } from "../process-alive.js";
 import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js";
 import {
   type BatchRecord,
@@ -36,6 +37,8 @@ const SWEEP_INTERVAL_MS = 60_000;
 const BUSY_TIMEOUT_MS = 10_000;
 /** A job that never got its plan's claim (a crash between writing it and claiming) is dropped after this long. */
 const UNCLAIMED_JOB_MS = 60 * 60 * 1000;
+/** This process's start time, recorded with its leases so that a pid reused by another process is not taken for it. */
+const OWN_START_TIME = processStartTime(process.pid);
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS plans (
@@ -90,7 +93,9 @@ CREATE INDEX IF NOT EXISTS daily_usage_at ON daily_usage (backend, at);
 CREATE TABLE IF NOT EXISTS leases (
   job_id TEXT PRIMARY KEY,
   holder TEXT NOT NULL,
-  until INTEGER NOT NULL
+  until INTEGER NOT NULL,
+  pid INTEGER NOT NULL,
+  started TEXT
 ) WITHOUT ROWID;
 `;
 
@@ -411,16 +416,27 @@ export class SqliteStore implements Store {
 
   async acquireLease(jobId: string, holder: string, ms: number): Promise<boolean> {
     const take = this.db.transaction((now: number) => {
-      const current = this.get<{ holder: string; until: number }>(
-        "SELECT holder, until FROM leases WHERE job_id = ?",
+      const current = this.get<{ holder: string; until: number; pid: number; started: string | null }>(
+        "SELECT holder, until, pid, started FROM leases WHERE job_id = ?",
         jobId,
       );
-      if (current && current.holder !== holder && current.until > now) return false;
+      // Processes sharing a SQLite file share a machine (WAL needs shared memory): a holder that died (kill -9)
+      // frees its lease at once, so a restarted server resumes its jobs without waiting for the lease to lapse.
+      if (
+        current &&
+        current.holder !== holder &&
+        current.until > now &&
+        processAlive(current.pid, current.started)
+      )
+        return false;
       this.run(
-        "INSERT INTO leases (job_id, holder, until) VALUES (?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, until = excluded.until",
+        `INSERT INTO leases (job_id, holder, until, pid, started) VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id)
+         DO UPDATE SET holder = excluded.holder, until = excluded.until, pid = excluded.pid, started = excluded.started`,
         jobId,
         holder,
         now + ms,
+        process.pid,
+        OWN_START_TIME,
       );
       return true;
     });

@@ -32,15 +32,12 @@ afterAll(async () => {
   await sim.close();
 });
 
-/** The restart takes the job over once the killed process's lease lapses (jobs.leaseMs): a short one keeps it quick. */
-const LEASE = { DELETEGATE_LEASE_MS: "1500" };
-
 describe("crash and resume", () => {
   it("kill -9 during a job, restart on the same store → the job completes, no id deleted twice", async () => {
     const BATCH = 100;
     const ids = range(1_000, "crash-");
     const config = writeConfig(tempDir(), sim.url, { backend: { maxBatchSize: BATCH, concurrency: 1 } });
-    const first = await startSession(config.path, { clientName: "before-crash", env: LEASE });
+    const first = await startSession(config.path, { clientName: "before-crash" });
     const { plan, job } = await planAndExecute(first, { ids });
     const accepted = () => deleteRequests(sim).filter((request) => request.status === 202);
     await until(() => accepted().length >= 3);
@@ -51,7 +48,7 @@ describe("crash and resume", () => {
     expect(acceptedBeforeKill.length).toBeLessThan(10);
 
     // The restarted server resumes on its own; the client only watches.
-    const second = await startSession(config.path, { clientName: "after-crash", env: LEASE });
+    const second = await startSession(config.path, { clientName: "after-crash" });
     try {
       const { job: finished } = await waitForJob(second, job.job_id, 40_000);
       expect(finished.status).toBe("succeeded");

@@ -81,9 +81,6 @@ function open(configPath: string, failpoint?: string, env: Record<string, string
     clientName: "crash-test",
     env: {
       MOORCHEH_API_KEY: MOORCHEH_KEY,
-      // A sqlite file is shared by processes: a restarted one takes a killed one's jobs over once their lease
-      // lapses (jobs.leaseMs). A short lease keeps these many kills quick; the takeover is the same.
-      DELETEGATE_LEASE_MS: "1500",
       ...env,
       ...(failpoint ? { DELETEGATE_FAILPOINT: failpoint } : {}),
     },

@@ -93,8 +93,7 @@ let elicitations = 0;
 async function open(path: string): Promise<Session> {
   const session = await startSession(path, {
     clientName: "policy-live-agent",
-    // A restart after kill -9 takes the job over once the dead process's lease lapses: a short one keeps it quick.
-    env: { MOORCHEH_API_KEY: MOORCHEH_KEY, DELETEGATE_LEASE_MS: "1500" },
+    env: { MOORCHEH_API_KEY: MOORCHEH_KEY },
     elicit: () => {
       elicitations++;
       return { action: "decline" };

@@ -1,7 +1,9 @@
 // The SQLite store, in memory and on a file shared by two connections: plan claims with the daily budget, the job
 // list, leases, versioned job writes, cancel requests and retention. The same expectations run on Redis (two
 // connections to a real redis-server), whose own tests are in store-redis.test.ts. (Several processes: test/integration.)
-import { join } from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { createClient } from "@redis/client";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DAY_MS, type ExecutionClaim, KeyedLock } from "../../src/jobs/coordination.js";
@@ -12,6 +14,8 @@ import { tempDir } from "../integration/harness.js";
 import { type RedisServer, skipWithoutRedis, startRedisServer } from "../integration/redis-server.js";
 import { batchRecord, jobRecord, planRecord, recordId } from "./fixtures.js";
 
+/** The built sources: the lease-holding child process runs them. */
+const DIST = resolve(import.meta.dirname, "../../dist");
 const NOW = Date.parse("2026-03-01T12:00:00.000Z");
 const BACKEND = "splendor-prod";
 
@@ -231,6 +235,41 @@ for (const spec of ["memory", "sqlite", "redis"] as const) {
     });
   });
 }
+
+describe("SQLite leases of a process that died", () => {
+  /** A child process that takes job 1's lease for a minute on `file`, says so, then waits to be killed. */
+  function holder(file: string): Promise<ChildProcess> {
+    const script = `
+      const { SqliteStore } = await import(${JSON.stringify(pathToFileURL(join(DIST, "jobs/sqlite-store.js")).href)});
+      const store = SqliteStore.open(${JSON.stringify(file)});
+      console.log(await store.acquireLease(${JSON.stringify(job(1))}, "child", 60_000));
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    return new Promise((resolve, reject) => {
+      child.stdout?.once("data", (chunk: Buffer) =>
+        chunk.toString().trim() === "true" ? resolve(child) : reject(new Error(chunk.toString())),
+      );
+      child.once("exit", (code) => reject(new Error(`holder exited with ${code}`)));
+    });
+  }
+
+  it("is taken at once, while a living holder's is not", async () => {
+    const file = join(tempDir(), "state.db");
+    const store = openStore(`sqlite:${file}`);
+    opened.push(store);
+    const child = await holder(file);
+    try {
+      expect(await store.acquireLease(job(1), "parent", 60_000)).toBe(false);
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((done) => child.once("exit", done));
+    }
+    // kill -9 released nothing, and the lease has 59 s left: its holder's death frees it.
+    expect(await store.acquireLease(job(1), "parent", 60_000)).toBe(true);
+  });
+});
 
 describe("SQLite plan ids, one per line", () => {
   it("refuses an id that would make the lines ambiguous (planning never makes one)", async () => {
