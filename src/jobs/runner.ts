@@ -40,6 +40,8 @@ export interface RunnerOptions {
 /** A job whose run stopped on an error (a store that failed) is started again after this long, doubling to the max. */
 export const RESTART_FIRST_MS = 1_000;
 export const RESTART_MAX_MS = 30_000;
+/** After this many failed runs of one job, this process leaves it (logged); the next process start tries again. */
+export const RESTART_LIMIT = 8;
 /** close() waits this long for runs to finish their requests in flight, then closes the store under them. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -48,7 +50,10 @@ export class Runner {
   /** Aborted by close(): wakes every wait of every job run here. */
   private readonly lifetime = new AbortController();
   /** Jobs whose run stopped on an error, to start again (the timer, and the next delay). */
-  private readonly restarts = new Map<string, { timer: NodeJS.Timeout | null; delay: number }>();
+  private readonly restarts = new Map<
+    string,
+    { timer: NodeJS.Timeout | null; delay: number; failures: number }
+  >();
   private readonly active = new Map<string, JobRun>();
   /** Jobs between start() and their entry in `active`: a second start() of them must not run them twice. */
   private readonly starting = new Set<string>();
@@ -155,6 +160,8 @@ export class Runner {
    */
   async start(jobId: string): Promise<boolean> {
     if (this.closed || this.active.has(jobId) || this.starting.has(jobId)) return this.active.has(jobId);
+    // A job whose runs kept failing here is left to the next process start (failedRun), the takeover scan included.
+    if ((this.restarts.get(jobId)?.failures ?? 0) >= RESTART_LIMIT) return false;
     this.starting.add(jobId);
     try {
       const asked = Date.now();
@@ -293,10 +300,23 @@ export class Runner {
   private failedRun(active: JobRun, error: Error): void {
     const jobId = active.job.id;
     if (this.closed || error instanceof LaneClosedError) return;
-    this.logger.error({ err: error, job_id: jobId }, "job run stopped on an error; it is started again");
     const previous = this.restarts.get(jobId);
+    const failures = (previous?.failures ?? 0) + 1;
+    if (failures >= RESTART_LIMIT) {
+      // Not a passing fault: a loop of failing runs helps nobody. The job stays unfinished in the store.
+      this.restarts.set(jobId, { timer: null, delay: RESTART_MAX_MS, failures });
+      this.logger.error(
+        { err: error, job_id: jobId, failures },
+        "job run failed again: this process leaves the job; the next process start tries it again",
+      );
+      return;
+    }
+    this.logger.error(
+      { err: error, job_id: jobId, failures },
+      "job run stopped on an error; it is started again",
+    );
     const delay = previous ? Math.min(previous.delay * 2, RESTART_MAX_MS) : RESTART_FIRST_MS;
-    const restart = { timer: null as NodeJS.Timeout | null, delay };
+    const restart = { timer: null as NodeJS.Timeout | null, delay, failures };
     restart.timer = setTimeout(() => {
       restart.timer = null;
       this.start(jobId).catch((failure: Error) => this.failedRun(active, failure));

@@ -8,7 +8,7 @@ import type { BackendClient, BatchOutcome, BatchRequest } from "../../src/backen
 import { parseConfig } from "../../src/config.js";
 import { Lane, Lanes, PACE_DECREASE } from "../../src/jobs/lanes.js";
 import { openStore } from "../../src/jobs/open-store.js";
-import { RESTART_FIRST_MS, Runner } from "../../src/jobs/runner.js";
+import { RESTART_FIRST_MS, RESTART_LIMIT, Runner } from "../../src/jobs/runner.js";
 import { BACKOFF_MIN_MS } from "../../src/jobs/send-batch.js";
 import type { PlanRecord, Store } from "../../src/jobs/store.js";
 import { LiveConfig } from "../../src/live-config.js";
@@ -261,6 +261,35 @@ describe("Runner in fake time", () => {
     expect(view?.status).toBe("cancelled");
     expect(backend.sent.length).toBeLessThanOrEqual(6);
     expect(view?.counts.deleted).toBe(backend.sent.length * 10);
+  });
+});
+
+describe("Runner and a store that keeps failing", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("starts a failing job again with growing delays, then leaves it after RESTART_LIMIT runs", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+    const backend = fakeBackend(completed);
+    const store = openStore("memory");
+    let writes = 0;
+    const broken: Store = Object.create(store);
+    broken.putBatch = async () => {
+      writes++;
+      throw new Error("disk I/O error");
+    };
+    const run = setup(backend, {}, broken);
+    const jobId = await jobOf(run, 10);
+    await run.runner.start(jobId);
+    // 1 + 2 + 4 + 8 + 16 + 30 + 30 s of waits between the RESTART_LIMIT runs, then nothing more.
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(writes).toBe(RESTART_LIMIT);
+    expect(backend.sent).toHaveLength(RESTART_LIMIT);
+    expect(await run.runner.start(jobId)).toBe(false);
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(writes).toBe(RESTART_LIMIT);
+    expect((await store.getJob(jobId))?.status).toBe("running");
   });
 });
 
