@@ -2,7 +2,7 @@
 import { Approvals } from "./approval/approvals.js";
 import { Webhooks } from "./approval/webhooks.js";
 import { type Audit, createAudit } from "./audit/index.js";
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type Config, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
 import { openStore } from "./jobs/open-store.js";
 import { Runner } from "./jobs/runner.js";
@@ -38,7 +38,7 @@ export interface AppOptions {
 }
 
 /** Where `deletegate console` listens by default (SPEC §3 `approval.publicUrl`). */
-export const DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8809";
+const DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8809";
 
 /**
  * Returns a once-only shutdown for a transport: close it, then the app, then exit. SIGINT and SIGTERM
@@ -98,7 +98,7 @@ export function createApp(
     try {
       next = loadConfig(config.path, env, options);
     } catch (error) {
-      const why = error instanceof ConfigError ? error.message : (error as Error).message;
+      const why = (error as Error).message;
       logger.error({ config: config.path, error: why }, "config reload refused: the config in force stays");
       return null;
     }

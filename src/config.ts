@@ -339,7 +339,7 @@ export function parseConfig(
 
   // Approval mode needs people to approve: refused without them, whichever backend asks for it.
   for (const backend of Object.values(backends)) {
-    const mode = backend.confirmation ?? file.confirmation.mode;
+    const mode = configuredMode(file, backend);
     if (mode === "approval" && !file.approval) {
       const key = backend.confirmation ? `backends.${backend.name}.confirmation` : "confirmation.mode";
       problems.push(`approval: is required (with approvers) because ${key} is approval`);

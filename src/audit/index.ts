@@ -4,9 +4,8 @@ export {
   type AuditVerdict,
   ChainVerifier,
   GENESIS_SHA256,
-  MAX_LINE_BYTES,
   sha256Hex,
   verifyAuditFile,
 } from "./chain.js";
 export type { Audit, AuditEntry, AuditEventName } from "./entry.js";
-export { type ChainHead, createAudit, readChainHead } from "./writer.js";
+export { createAudit, readChainHead } from "./writer.js";

@@ -273,7 +273,8 @@ export class DeletionGate {
   }
 
   private async executePlan(plan: PlanRecord, token: string | undefined, caller: Caller): Promise<string> {
-    if (plan.job_id) return this.ensureJob(plan, caller);
+    // Executed already: its job (stored before the claim that named it) is started here unless it runs elsewhere.
+    if (plan.job_id) return this.startJob(plan.job_id);
     // The policy in force now, not the one the plan was made under (SPEC §4): the operator may have tightened it.
     const count = plan.counts.to_delete;
     const asked = this.checkStillAllowed(plan, caller);
@@ -455,17 +456,6 @@ export class DeletionGate {
     const answer = await caller.askHuman(prompt);
     checkCallAlive(caller);
     judgeHumanAnswer(prompt, answer);
-  }
-
-  /** The job of an executed plan, started here unless another instance runs it. */
-  private async ensureJob(plan: PlanRecord, caller: Caller): Promise<string> {
-    const jobId = plan.job_id as string;
-    // Only a store from before claims can name a job it never wrote (a crash between the two): write it now.
-    if (!(await this.store.getJob(jobId))) {
-      await this.runner.createJob(plan, jobId, caller.actor);
-      await this.store.indexJob(jobId);
-    }
-    return this.startJob(jobId);
   }
 
   private async startJob(jobId: string): Promise<string> {

@@ -10,9 +10,9 @@ import { sleep } from "./clock.js";
 /** On a 429 the pace is multiplied by this (once per DECREASE_GAP_MS: the requests in flight then were all too many). */
 export const PACE_DECREASE = 0.85;
 /** After a 429, the pace grows back by this share of the configured rate per second of successes. */
-export const PACE_RECOVERY_PER_S = 0.04;
+const PACE_RECOVERY_PER_S = 0.04;
 /** The pace never falls below this share of the configured rate (nor below one request per 10 s). */
-export const PACE_FLOOR = 0.05;
+const PACE_FLOOR = 0.05;
 const DECREASE_GAP_MS = 1_000;
 
 /** Thrown to every waiter when the lane closes. */

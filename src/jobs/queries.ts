@@ -2,7 +2,7 @@
 // in this process is read from memory; on a shared store, or when it runs elsewhere, from the store.
 import { sleep } from "./clock.js";
 import type { JobRun } from "./job-run.js";
-import { isTerminal, type JobStatus, type Store } from "./store.js";
+import { isTerminal, type JobRecord, type JobStatus, type Store } from "./store.js";
 import { type JobView, jobView, ownedBy } from "./view.js";
 
 /** How often a caller waiting for a job that runs in another process reads it from the store. */
@@ -42,7 +42,8 @@ export class JobQueries {
     // The store reads its index a page at a time, so the cost follows `limit`, not how many jobs were ever run.
     for (let offset = 0; jobs.length < query.limit; offset += query.limit) {
       const page = await this.store.recentJobs({ owner: query.owner, statuses, offset, limit: query.limit });
-      const views = await Promise.all(page.map((job) => this.view(job.id, null, query.owner)));
+      // The page's records are in hand: only their batches are read.
+      const views = await Promise.all(page.map((job) => this.viewOf(job, null, query.owner)));
       for (const view of views) {
         if (view && (!query.status || view.status === query.status) && jobs.length < query.limit)
           jobs.push(view);
@@ -67,8 +68,20 @@ export class JobQueries {
         ? jobView(active.job, active.batches, failedPage, this.approvalUrl)
         : undefined;
     const job = await this.store.getJob(jobId);
-    if (!job || !ownedBy(job, owner)) return undefined;
-    return jobView(job, await this.store.getBatches(job.id, job.batch_count), failedPage, this.approvalUrl);
+    return job && this.viewOf(job, failedPage, owner);
+  }
+
+  /** The view of a job record read from the store (the run in memory when it runs here, on a store of one process). */
+  private async viewOf(
+    job: JobRecord,
+    failedPage: { offset: number; limit: number } | null,
+    owner: string | null,
+  ): Promise<JobView | undefined> {
+    const active = this.store.shared ? undefined : this.running(job.id);
+    const record = active?.job ?? job;
+    if (!ownedBy(record, owner)) return undefined;
+    const batches = active?.batches ?? (await this.store.getBatches(job.id, job.batch_count));
+    return jobView(record, batches, failedPage, this.approvalUrl);
   }
 
   /** Follows a job that does not run here through the store, until it is terminal or `ms` passed. */
@@ -77,7 +90,8 @@ export class JobQueries {
     for (;;) {
       const job = await this.store.getJob(jobId);
       if (!job || isTerminal(job)) return;
-      if (onChange) onChange(jobView(job, await this.store.getBatches(job.id, job.batch_count), null));
+      if (onChange)
+        onChange(jobView(job, await this.store.getBatches(job.id, job.batch_count), null, this.approvalUrl));
       const left = deadline - Date.now();
       if (left <= 0) return;
       await sleep(Math.min(FOLLOW_MS, left), { ref: false });

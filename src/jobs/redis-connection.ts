@@ -4,7 +4,7 @@ import type { defineScript, RedisClientType } from "@redis/client";
 import { SCRIPTS } from "./redis-scripts.js";
 
 /** A Redis that does not answer in this long fails the call (and the start-up) instead of hanging it. */
-export const REDIS_TIMEOUT_MS = 5_000;
+const REDIS_TIMEOUT_MS = 5_000;
 
 type Scripts = { [Name in keyof typeof SCRIPTS]: (typeof SCRIPTS)[Name] & { SHA1: string } };
 /** node-redis's client with the store's scripts as methods: `client.<script>(keys, args)`. */

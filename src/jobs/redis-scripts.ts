@@ -107,11 +107,6 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 list_job(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[6])
 return {'claimed', ARGV[1]}`),
 
-  // KEYS: index, unfinished, sequence, owners[, owner's index]. ARGV: job id, owner.
-  indexJob: lua<number>(`${LIST_JOB}
-list_job(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2])
-return 1`),
-
   // KEYS: daily budget. ARGV: now, day ms.
   dailyUsage: lua<number>(`
 local used = 0

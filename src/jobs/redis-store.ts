@@ -22,15 +22,14 @@ import { type RedisClient, RedisConnection } from "./redis-connection.js";
 import {
   type BatchRecord,
   DEFAULT_RETENTION_DAYS,
+  isTerminal,
   JOB_ID,
   type JobQuery,
   type JobRecord,
-  type JobStatus,
   PLAN_ID,
   type PlanRecord,
   type Store,
   type StoreOptions,
-  TERMINAL_STATUSES,
   type VersionedJob,
 } from "./store.js";
 
@@ -62,10 +61,6 @@ export const redisKeys = {
   planIds: (planId: string, index: number) => `${PREFIX}:{${planId}}:ids:${index}`,
 };
 const KEYS = redisKeys;
-
-function terminal(status: JobStatus): boolean {
-  return TERMINAL_STATUSES.includes(status);
-}
 
 function parse<T>(text: string | null | undefined): T | undefined {
   return text === null || text === undefined ? undefined : (JSON.parse(text) as T);
@@ -177,7 +172,7 @@ export class RedisStore implements Store {
         [KEYS.job(job.id), KEYS.batches(job.id)],
         [JSON.stringify(job), this.retention(job), UNCLAIMED_JOB_MS],
       );
-      if (terminal(job.status)) await this.jobEnded(client, job);
+      if (isTerminal(job)) await this.jobEnded(client, job);
     });
   }
 
@@ -188,7 +183,7 @@ export class RedisStore implements Store {
         [holder, JSON.stringify(job), this.retention(job)],
       );
       if (written !== 1) return false;
-      if (terminal(job.status)) await this.jobEnded(client, job);
+      if (isTerminal(job)) await this.jobEnded(client, job);
       return true;
     });
   }
@@ -210,7 +205,7 @@ export class RedisStore implements Store {
         [rev, JSON.stringify(job), this.retention(job)],
       );
       if (written !== 1) return false;
-      if (terminal(job.status)) await this.jobEnded(client, job);
+      if (isTerminal(job)) await this.jobEnded(client, job);
       return true;
     });
   }
@@ -282,14 +277,6 @@ export class RedisStore implements Store {
     });
   }
 
-  async indexJob(jobId: string): Promise<void> {
-    await this.run(async (client) => {
-      const record = await client.holdJob([KEYS.job(jobId), KEYS.batches(jobId)], []);
-      const owner = parse<JobRecord>(record)?.owner ?? null;
-      await client.indexJob(this.indexKeys(owner), [jobId, owner ?? ""]);
-    });
-  }
-
   /** Listed jobs not finished, oldest first; a finished one still in the set (a crash mid-end) ends now. */
   async unfinishedJobs(): Promise<JobRecord[]> {
     return this.run(async (client) => {
@@ -300,7 +287,7 @@ export class RedisStore implements Store {
       const unfinished: JobRecord[] = [];
       for (const job of jobs) {
         if (!job) continue;
-        if (terminal(job.status)) {
+        if (isTerminal(job)) {
           await client.keepKeys([KEYS.job(job.id), KEYS.batches(job.id)], [this.retentionMs]);
           await this.jobEnded(client, job);
         } else unfinished.push(job);
@@ -343,10 +330,10 @@ export class RedisStore implements Store {
 
   /** How long a job's records are kept from this write: retention once terminal, "" (no change) before. */
   private retention(job: JobRecord): number | "" {
-    return terminal(job.status) ? this.retentionMs : "";
+    return isTerminal(job) ? this.retentionMs : "";
   }
 
-  /** The keys a listed job is indexed under, as claimExecution and indexJob expect them. */
+  /** The keys a listed job is indexed under, as claimExecution expects them. */
   private indexKeys(owner: string | null): string[] {
     const keys = [KEYS.jobs, KEYS.unfinished, KEYS.sequence, KEYS.owners];
     return owner === null ? keys : [...keys, KEYS.ownerJobs(owner)];

@@ -13,18 +13,16 @@ import { JobQueries } from "./queries.js";
 import { sendBatch } from "./send-batch.js";
 import type { ApprovalRecord, BatchRecord, JobRecord, JobStatus, PlanRecord, Store } from "./store.js";
 import { isTerminal } from "./store.js";
-import { finalStatus, type JobView, jobView } from "./view.js";
+import { countJob, finalStatus, type JobView } from "./view.js";
 
 /**
  * How long a backend job may stay unfinished before its batch fails with "still <status>" (config
  * jobs.backendJobMaxMs), so a backend job that never ends cannot keep a deletegate job waiting forever. Counted
  * from when this instance began polling it.
  */
-export const DEFAULT_BACKEND_JOB_MAX_MS = 24 * 3_600_000;
+const DEFAULT_BACKEND_JOB_MAX_MS = 24 * 3_600_000;
 /** How long a job's lease lasts unless renewed (renewed every third of it, taken over after it). */
-export const DEFAULT_LEASE_MS = 10_000;
-/** How often a caller waiting for a job that runs on another instance reads it from the store. */
-const _FOLLOW_MS = 250;
+const DEFAULT_LEASE_MS = 10_000;
 
 export interface RunnerOptions {
   /** Job lease length on a shared store. */
@@ -98,11 +96,13 @@ export class Runner {
     this.lanes = options.lanes ?? new Lanes(Object.values(live.current.backends));
   }
 
-  /** Stores the job and its batch records (not yet indexed: claiming the plan does that). */
   /** The job's page in the approval console. */
   readonly approvalUrl: (jobId: string) => string;
 
-  /** `approval`: the job waits for approvers (approval mode) instead of being queued. */
+  /**
+   * Stores the job and its batch records (not yet listed: claiming the plan does that). `approval`: the job waits
+   * for approvers (approval mode) instead of being queued.
+   */
   async createJob(
     plan: PlanRecord,
     jobId: string,
@@ -201,7 +201,7 @@ export class Runner {
   async resumeAll(): Promise<number> {
     let resumed = 0;
     for (const job of await this.store.unfinishedJobs()) {
-      if (await this.start(job.id)) resumed++;
+      if (job.status !== "awaiting_approval" && (await this.start(job.id))) resumed++;
     }
     if (resumed > 0) this.logger.info({ resumed }, "resumed unfinished jobs");
     if (this.store.shared && !this.takeover && !this.closed) {
@@ -328,7 +328,8 @@ export class Runner {
   private async takeOverJobs(): Promise<void> {
     for (const job of await this.store.unfinishedJobs()) {
       if (this.closed) return;
-      if (!this.active.has(job.id)) await this.start(job.id);
+      // A job awaiting approval sends nothing: taking its lease only to give it back would cost two writes a scan.
+      if (job.status !== "awaiting_approval" && !this.active.has(job.id)) await this.start(job.id);
     }
   }
 
@@ -417,32 +418,25 @@ export class Runner {
       return;
     }
     if (job.halted) await this.failUnsent(active);
-    let status = this.finalStatusOf(active);
+    let status = finalStatus(job, batches);
     // Audited before the status is stored: a crash in between repeats the line at resume, never loses it.
     const audited = await active.record({
       event: status === "cancelled" ? "job.cancelled" : "job.finished",
       ...jobFields(job),
       status,
-      counts: { ...jobView(job, batches, null).counts },
+      counts: { ...countJob(job.total, batches) },
     });
     if (!audited) {
       await this.failUnsent(active);
-      status = this.finalStatusOf(active);
+      status = finalStatus(job, batches);
     }
     job.status = status;
     job.finished_at = new Date().toISOString();
     await active.saveJob();
     this.logger.info(
-      { job_id: job.id, status: job.status, counts: jobView(job, batches, null).counts },
+      { job_id: job.id, status: job.status, counts: countJob(job.total, batches) },
       "job finished",
     );
-  }
-
-  /** SPEC §7: a job whose audit log failed ends failed, or partially_failed when some ids were deleted. */
-  private finalStatusOf(active: JobRun): JobStatus {
-    const { job, batches } = active;
-    if (!job.halted) return finalStatus(job, batches);
-    return batches.some((batch) => batch.deleted > 0) ? "partially_failed" : "failed";
   }
 
   /** The ids a halted job never sent count as failed with the reason it stopped; the note says so once. */

@@ -18,16 +18,15 @@ import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js
 import {
   type BatchRecord,
   DEFAULT_RETENTION_DAYS,
+  isTerminal,
   JOB_ID,
   type JobQuery,
   type JobRecord,
-  type JobStatus,
   PLAN_ID,
   type PlanRecord,
   type Store,
   type StoreKind,
   type StoreOptions,
-  TERMINAL_STATUSES,
   type VersionedJob,
 } from "./store.js";
 
@@ -100,10 +99,6 @@ CREATE TABLE IF NOT EXISTS leases (
 `;
 
 type Statement = Database.Statement<unknown[], unknown>;
-
-function terminal(status: JobStatus): boolean {
-  return TERMINAL_STATUSES.includes(status);
-}
 
 /**
  * A batch of ids as one text, one id per line: faster both ways than JSON, and unambiguous because no planned id
@@ -285,7 +280,7 @@ export class SqliteStore implements Store {
       job.owner,
       job.status,
       Date.parse(job.created_at),
-      terminal(job.status) ? Date.now() : null,
+      isTerminal(job) ? Date.now() : null,
       JSON.stringify(job),
     );
   }
@@ -295,7 +290,7 @@ export class SqliteStore implements Store {
       `UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?), record = ?, rev = rev + 1
        WHERE id = ? AND EXISTS (SELECT 1 FROM leases WHERE job_id = ? AND holder = ? AND until > ?)`,
       job.status,
-      terminal(job.status) ? Date.now() : null,
+      isTerminal(job) ? Date.now() : null,
       JSON.stringify(job),
       job.id,
       job.id,
@@ -328,7 +323,7 @@ export class SqliteStore implements Store {
       `UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?), record = ?, rev = rev + 1
        WHERE id = ? AND rev = ?`,
       job.status,
-      terminal(job.status) ? Date.now() : null,
+      isTerminal(job) ? Date.now() : null,
       JSON.stringify(job),
       job.id,
       Number(rev),
@@ -402,10 +397,6 @@ export class SqliteStore implements Store {
       },
     );
     return rows.map((row) => JSON.parse(row.record) as JobRecord);
-  }
-
-  async indexJob(jobId: string): Promise<void> {
-    this.run("UPDATE jobs SET listed = 1 WHERE id = ?", jobId);
   }
 
   async unfinishedJobs(): Promise<JobRecord[]> {

@@ -190,8 +190,6 @@ export interface Store {
   cancelRequested(jobId: string): Promise<boolean>;
   /** Listed (claimed) jobs, newest first: `limit` of them from `offset`, of this owner (null: any). */
   recentJobs(query: JobQuery): Promise<JobRecord[]>;
-  /** Lists a job whose plan names it but that no claim listed (kept for a store written before claims). */
-  indexJob(jobId: string): Promise<void>;
   /** Listed jobs not yet in a terminal status, oldest first. */
   unfinishedJobs(): Promise<JobRecord[]>;
   /** Takes the job's lease for `holder` when nobody holds it (or its holder let it lapse); true when held now. */

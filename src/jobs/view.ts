@@ -4,7 +4,7 @@ import type { InvalidId } from "../gate/plan.js";
 import type { BatchRecord, JobRecord, JobStatus } from "./store.js";
 
 /** What a job view says about its approval (SPEC §4); null outside approval mode. */
-export interface ApprovalView {
+interface ApprovalView {
   url: string;
   required: number;
   approvals: { approver: string; at: string }[];
@@ -57,8 +57,12 @@ export function countJob(total: number, batches: readonly BatchRecord[]): JobCou
   return { total, deleted, not_found: notFound, failed, pending: total - deleted - notFound - failed };
 }
 
-/** The status of a job whose batches are all settled (SPEC §7 definitions). */
+/**
+ * The status of a job whose batches are all settled (SPEC §7 definitions). A job halted because its audit log could
+ * not be written ends failed, or partially_failed when some ids were deleted.
+ */
 export function finalStatus(job: JobRecord, batches: readonly BatchRecord[]): JobStatus {
+  if (job.halted) return batches.some((batch) => batch.deleted > 0) ? "partially_failed" : "failed";
   if (job.cancel_requested && batches.some((batch) => batch.status === "cancelled")) return "cancelled";
   const counts = countJob(job.total, batches);
   if (counts.failed === 0) return "succeeded";
@@ -66,7 +70,7 @@ export function finalStatus(job: JobRecord, batches: readonly BatchRecord[]): Jo
 }
 
 /** Awaiting approval past its expiry reads as expired at once, before the sweep stores it (SPEC §4). */
-export function statusAt(job: JobRecord, now: number): JobStatus {
+function statusAt(job: JobRecord, now: number): JobStatus {
   if (job.status === "awaiting_approval" && job.approval && Date.parse(job.approval.expires_at) <= now)
     return "expired";
   return job.status;
