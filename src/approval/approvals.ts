@@ -111,18 +111,22 @@ export class Approvals {
         return refused(403, "FORBIDDEN", "The requester of a delete cannot approve it.");
       }
       if (approval.approvals.some((given) => given.approver === approver)) return this.answer(job);
-      const last = approval.approvals.length + 1 >= approval.required;
-      if (last) {
-        // The policy in force now decides, not the one the request was made under (SPEC §3).
-        try {
-          await this.gate.checkApprovedPlan(job.plan_id, approver);
-        } catch (error) {
-          if (!(error instanceof GateError)) throw error;
-          return refused(409, error.code, `${error.message} The approval was not recorded.`);
-        }
+      // Only approvals of people who are approvers now count: one removed since (a compromised account, say)
+      // leaves the approval given, but it no longer makes up the number (SPEC §10: names re-checked at each).
+      const approvers = new Set(this.live.current.approval?.approvers.map((configured) => configured.name));
+      const standing = approval.approvals.filter(
+        (given) => approvers.has(given.approver) && given.approver !== job.requested_by,
+      );
+      const last = standing.length + 1 >= approval.required;
+      // The policy in force now decides, at each approval, not the one the request was made under (SPEC §3).
+      try {
+        await this.gate.checkApprovedPlan(job.plan_id, approver);
+      } catch (error) {
+        if (!(error instanceof GateError)) throw error;
+        return refused(409, error.code, `${error.message} The approval was not recorded.`);
       }
       approval.approvals.push({ approver, at: new Date().toISOString(), comment });
-      const given = approval.approvals.length;
+      const given = standing.length + 1;
       if (last) job.status = "queued";
       if (!(await commit(job))) return CHANGED;
       this.record(job, "approval.granted", approver, comment, { approvals: given });
@@ -132,7 +136,7 @@ export class Approvals {
         this.audit.record({
           ...jobFields(job),
           event: "delete.confirmed",
-          actor: approval.approvals.map((given) => given.approver).join(", "),
+          actor: [...standing.map((earlier) => earlier.approver), approver].join(", "),
           counts: { to_delete: job.total, batches: job.batch_count },
         });
       } catch (error) {
@@ -216,10 +220,6 @@ export class Approvals {
       for (let attempt = 0; attempt < DECISION_ATTEMPTS; attempt++) {
         const decision = await this.decideOnce(jobId, approver, act);
         if (decision === CHANGED) continue;
-        // A refused decision (the requester approving, the policy at the last approval) is worth an operator's look.
-        if (!decision.ok) {
-          this.logger.warn({ job_id: jobId, approver, code: decision.code }, "approval decision refused");
-        }
         return decision;
       }
       return refused(409, "NOT_AWAITING_APPROVAL", `Job ${jobId} kept changing; look at it again.`);
@@ -236,16 +236,41 @@ export class Approvals {
     if (!read || !job?.approval)
       return refused(404, "JOB_NOT_FOUND", `No job awaiting approval has the id ${jobId}.`);
     const commit: Commit = (changed) => this.store.replaceJob(changed, read.rev);
+    const decision = await this.checkedDecision(job, approver, commit, act);
+    // A refused decision (the requester approving, a removed approver, the policy now) is written to the audit log,
+    // as execute_delete's refusals are, and is worth an operator's look.
+    if (decision !== CHANGED && !decision.ok) {
+      this.logger.warn({ job_id: jobId, approver, code: decision.code }, "approval decision refused");
+      this.safeRecord({
+        ...jobFields(job),
+        event: "delete.refused",
+        actor: approver,
+        code: decision.code,
+        error: decision.message,
+      });
+    }
+    return decision;
+  }
+
+  /** The checks every decision shares, then the decision itself. */
+  private async checkedDecision(
+    job: JobRecord,
+    approver: string,
+    commit: Commit,
+    act: (job: JobRecord, commit: Commit) => Promise<Decision | typeof CHANGED>,
+  ): Promise<Decision | typeof CHANGED> {
+    const jobId = job.id;
+    const approval = job.approval as NonNullable<JobRecord["approval"]>;
     // Approver names are read from the config in force now: one removed since signing in decides nothing.
     if (!this.live.current.approval?.approvers.some((configured) => configured.name === approver)) {
       return refused(403, "FORBIDDEN", `${approver} is no longer an approver in deletegate's config.`);
     }
-    if (job.status === "awaiting_approval" && Date.parse(job.approval.expires_at) <= Date.now()) {
+    if (job.status === "awaiting_approval" && Date.parse(approval.expires_at) <= Date.now()) {
       if (!(await this.expire(job, commit, Date.now()))) return CHANGED;
       return refused(
         409,
         "NOT_AWAITING_APPROVAL",
-        `Job ${jobId} expired unanswered at ${job.approval.expires_at}.`,
+        `Job ${jobId} expired unanswered at ${approval.expires_at}.`,
       );
     }
     if (job.status !== "awaiting_approval" || isTerminal(job)) {

@@ -241,12 +241,44 @@ describe("approval mode: the job waits for people signed in to the console", () 
   });
 
   it("the requester cannot approve their own request (an approver named like the agent's token)", async () => {
-    const { agent, origin } = await setup();
+    const { agent, origin, auditLog } = await setup();
     const { job } = await request(agent, "crm-self");
     const self = await login(origin, "agent", PASSWORDS.agent);
     const refused = await approve(origin, self, job.job_id);
     expect(refused.status).toBe(403);
     expect(deletesFor(sim, "crm-self")).toBe(0);
+    // The refusal is in the audit log, as execute_delete's refusals are.
+    const line = readAudit(auditLog).find(
+      (entry) => entry.event === "delete.refused" && entry.job_id === job.job_id,
+    );
+    expect(line).toMatchObject({ actor: "agent", code: "FORBIDDEN" });
+  });
+
+  it("an approval given by someone removed from the approvers since no longer counts toward `required`", async () => {
+    const { agent, origin, path, server, auditLog } = await setup({ required: 2 });
+    const { job } = await request(agent, "crm-removed");
+    const alice = await login(origin, "alice", PASSWORDS.alice);
+    const bob = await login(origin, "bob", PASSWORDS.bob);
+    expect((await approve(origin, alice, job.job_id)).body.status).toBe("awaiting_approval");
+    // The operator removes alice (her account was compromised, say) and reloads the config.
+    editConfig(path, (raw) => {
+      raw.approval.approvers = raw.approval.approvers.filter(
+        (approver: { name: string }) => approver.name !== "alice",
+      );
+    });
+    const reloads = readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
+    server.child.kill("SIGHUP");
+    await until(
+      () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length > reloads,
+    );
+    const second = await approve(origin, bob, job.job_id);
+    expect(second.status).toBe(200);
+    expect(second.body.status).toBe("awaiting_approval");
+    await new Promise((done) => setTimeout(done, 300));
+    expect(deletesFor(sim, "crm-removed")).toBe(0);
+    expect(
+      readAudit(auditLog).some((line) => line.event === "delete.confirmed" && line.job_id === job.job_id),
+    ).toBe(false);
   });
 
   it("a crash while awaiting approval: after the restart the job still awaits, and approving it runs it once", async () => {
