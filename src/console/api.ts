@@ -42,6 +42,8 @@ const DUMMY_HASH = "scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAA
 
 interface ConsoleSession {
   approver: string;
+  /** The password hash the approver signed in with: a session ends when the operator changes it (or removes them). */
+  passwordHash: string;
   csrf: string;
   expiresAt: number;
 }
@@ -316,7 +318,12 @@ export class ConsoleServer {
     for (const key of keys) this.failures.delete(key);
     const id = randomBytes(32).toString("base64url");
     const csrf = randomBytes(32).toString("base64url");
-    this.sessions.set(id, { approver: name, csrf, expiresAt: Date.now() + SESSION_MS });
+    this.sessions.set(id, {
+      approver: name,
+      passwordHash: approver.passwordHash,
+      csrf,
+      expiresAt: Date.now() + SESSION_MS,
+    });
     const cookie = [
       `${COOKIE}=${id}`,
       `Path=${CONSOLE_PATH}`,
@@ -348,7 +355,11 @@ export class ConsoleServer {
     if (!id) return null;
     const session = this.sessions.get(id);
     if (!session) return null;
-    if (session.expiresAt <= Date.now()) {
+    // A password rotated after a leak (or an approver removed) ends the sessions opened with the old one.
+    const current = this.app.live.current.approval?.approvers.find(
+      (approver) => approver.name === session.approver,
+    );
+    if (session.expiresAt <= Date.now() || current?.passwordHash !== session.passwordHash) {
       this.sessions.delete(id);
       return null;
     }

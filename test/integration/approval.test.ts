@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { hashPassword } from "../../src/approval/password.js";
 import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
 import { approvalFixture, approve, consoleCall, finalJob, login } from "./console-harness.js";
 import {
@@ -366,6 +367,26 @@ describe("console security", () => {
     expect(mcp.status).toBe(401);
     expect(deletesFor(sim, "crm-secure")).toBe(0);
     expect(JSON.stringify(alice)).not.toContain(PASSWORDS.alice);
+  });
+
+  it("a password changed by the operator ends the sessions opened with the old one", async () => {
+    const { origin, path, server, auditLog } = await setup();
+    const alice = await login(origin, "alice", PASSWORDS.alice);
+    const list = "/console/api/approvals?status=pending";
+    expect((await consoleCall(origin, alice, "GET", list)).status).toBe(200);
+    // Alice's password leaked: the operator sets a new hash and reloads.
+    const rotated = await hashPassword("alice's new password");
+    editConfig(path, (raw) => {
+      for (const approver of raw.approval.approvers)
+        if (approver.name === "alice") approver.passwordHash = rotated;
+    });
+    const reloads = readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
+    server.child.kill("SIGHUP");
+    await until(
+      () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length > reloads,
+    );
+    expect((await consoleCall(origin, alice, "GET", list)).status).toBe(401);
+    expect((await login(origin, "alice", "alice's new password")).status).toBe(200);
   });
 
   it("failed sign-ins are slowed down, never refused: the right password still signs in", async () => {
