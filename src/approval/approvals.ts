@@ -320,21 +320,6 @@ export class Approvals {
   }
 
   private notify(event: ApprovalEvent, job: JobRecord, what: string): void {
-    this.webhooks.send(
-      approvalNotice(
-        event,
-        {
-          id: job.id,
-          backend: job.backend,
-          kind: job.kind,
-          target: job.target,
-          reason: job.reason,
-          total: job.total,
-          requested_by: job.requested_by,
-        },
-        this.runner.approvalUrl(job.id),
-        what,
-      ),
-    );
+    this.webhooks.send(approvalNotice(event, job, this.runner.approvalUrl(job.id), what));
   }
 }

@@ -7,7 +7,13 @@ import type { Target } from "../backends/types.js";
 import { type BackendConfig, configuredMode } from "../config.js";
 import { failpoint } from "../failpoint.js";
 import { Runner } from "../jobs/runner.js";
-import { type ApprovalRecord, PLAN_GRACE_MS, type PlanRecord, type Store } from "../jobs/store.js";
+import {
+  type ApprovalRecord,
+  type JobRecord,
+  PLAN_GRACE_MS,
+  type PlanRecord,
+  type Store,
+} from "../jobs/store.js";
 import { ownedBy } from "../jobs/view.js";
 import type { LiveConfig } from "../live-config.js";
 import {
@@ -294,7 +300,7 @@ export class DeletionGate {
     await this.store.keepPlanBatches(plan.id, plan.batch_count);
     // The job is stored before the claim, so a claimed plan always has its job, whatever instance crashes when.
     const jobId = Runner.newJobId();
-    await this.runner.createJob(plan, jobId, caller.actor, approval);
+    const job = await this.runner.createJob(plan, jobId, caller.actor, approval);
     failpoint("execute.after-job");
     const claim = await this.store.claimExecution({
       planId: plan.id,
@@ -320,7 +326,7 @@ export class DeletionGate {
     plan.job_id = jobId;
     await this.store.putPlan(plan);
     if (approval) {
-      await this.announceApproval(plan, jobId, caller, approval);
+      await this.announceApproval(plan, job, caller, approval);
       return jobId;
     }
     try {
@@ -357,10 +363,11 @@ export class DeletionGate {
   /** The job waits for approvers: audited, sent to webhooks, and offered to the client to open as a link. */
   private async announceApproval(
     plan: PlanRecord,
-    jobId: string,
+    job: JobRecord,
     caller: Caller,
     approval: ApprovalRecord,
   ): Promise<void> {
+    const jobId = job.id;
     const url = this.runner.approvalUrl(jobId);
     try {
       this.audit.record({
@@ -375,15 +382,6 @@ export class DeletionGate {
       await this.runner.haltForAudit(jobId, error as Error);
       return;
     }
-    const job = {
-      id: jobId,
-      backend: plan.backend,
-      kind: plan.kind,
-      target: plan.target,
-      reason: plan.reason,
-      total: plan.counts.to_delete,
-      requested_by: caller.actor,
-    };
     this.webhooks.send(approvalNotice("approval.requested", job, url, "approval requested"));
     caller.openUrl?.(url, `Approve or reject deleting ${plan.counts.to_delete} item(s) on ${plan.backend}`);
   }

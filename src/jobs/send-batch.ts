@@ -55,8 +55,8 @@ export async function sendBatch(
   // Every attempt was answered before a restart (the last one in the retry wait): nothing is left to try.
   let failure: string | null =
     batch.attempts >= maxAttempts ? (batch.last_error ?? `${batch.attempts} attempts made`) : null;
+  // A cancel made in another process is read by the runner right before this batch, and again before each retry.
   while (failure === null) {
-    await run.checkCancel();
     if (run.halting()) return "halted";
     batch.attempts++;
     const result = await attempt(run, lane, batch, state);
@@ -84,6 +84,7 @@ export async function sendBatch(
     await run.saveBatch(batch);
     // The longer of the backoff and Retry-After, not their sum; a halt (cancel, kill switch) ends the wait.
     await run.pause(Math.max(result.retryAfterMs ?? 0, backoffMs(batch.attempts)));
+    await run.checkCancel();
   }
   // Stopped here (closing, lease lost): the batch is not failed, whoever runs the job next sends it.
   if (run.stopped()) return "halted";
