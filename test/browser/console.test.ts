@@ -15,18 +15,9 @@ import {
   type Response,
 } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword } from "../../src/approval/password.js";
-import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import {
-  deletesFor,
-  editConfig,
-  range,
-  SPLENDOR_TENANT,
-  SPLENDOR_TOKEN,
-  structured,
-  tempDir,
-  writeConfig,
-} from "../integration/harness.js";
+import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
+import { approvalFixture } from "../integration/console-harness.js";
+import { deletesFor, editConfig, range, structured, tempDir, writeConfig } from "../integration/harness.js";
 import {
   addHttpTokens,
   connectHttp,
@@ -75,12 +66,9 @@ describe.skipIf(skipWithoutChromium("the console browser tests"))("the approval 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed: ${HOW_TO_ENABLE}.`);
     // Backend jobs take about 4 s, so the job page is seen before the job ends and updates itself.
-    sim = await startSplendorSimulator({
-      token: SPLENDOR_TOKEN,
-      tenantId: SPLENDOR_TENANT,
-      jobPendingMs: 2_000,
-      jobRunningMs: 2_000,
-    });
+    const fixture = await approvalFixture(PASSWORDS, 2_000);
+    sim = fixture.sim;
+    const { hashes } = fixture;
     const dir = tempDir();
     const config = writeConfig(dir, sim.url, {
       confirmation: { mode: "approval" },
@@ -88,7 +76,6 @@ describe.skipIf(skipWithoutChromium("the console browser tests"))("the approval 
     });
     auditLog = config.auditLog;
     addHttpTokens(config.path, { agent: "DELETEGATE_TOKEN_AGENT" });
-    const hashes = { alice: await hashPassword(PASSWORDS.alice), bob: await hashPassword(PASSWORDS.bob) };
     editConfig(config.path, (raw) => {
       raw.approval = {
         approvers: [

@@ -4,15 +4,16 @@ import { hashPassword } from "../../src/approval/password.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import { SPLENDOR_TENANT, SPLENDOR_TOKEN, structured } from "./harness.js";
 
-/** A Splendor simulator whose backend jobs end fast, and the scrypt hash of each approver's password. */
+/** A Splendor simulator whose backend jobs stay pending, then running, `jobMs` each; each approver's password hash. */
 export async function approvalFixture<Name extends string>(
   passwords: Record<Name, string>,
+  jobMs = 10,
 ): Promise<{ sim: SplendorSimulator; hashes: Record<Name, string> }> {
   const sim = await startSplendorSimulator({
     token: SPLENDOR_TOKEN,
     tenantId: SPLENDOR_TENANT,
-    jobPendingMs: 10,
-    jobRunningMs: 10,
+    jobPendingMs: jobMs,
+    jobRunningMs: jobMs,
   });
   const hashes = {} as Record<Name, string>;
   for (const name of Object.keys(passwords) as Name[]) hashes[name] = await hashPassword(passwords[name]);

@@ -4,18 +4,15 @@
 // may approve or reject the job, start a delete, answer 5xx, show a secret or kill the server.
 
 import { randomBytes } from "node:crypto";
-import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword } from "../../src/approval/password.js";
 import { processMemoryKb } from "../../tools/bench/stats.js";
-import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
+import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
+import { approvalFixture, type Signed } from "../integration/console-harness.js";
 import {
   deleteRequests,
   editConfig,
   range,
   readAudit,
-  SPLENDOR_TENANT,
-  SPLENDOR_TOKEN,
   structured,
   tempDir,
   writeConfig,
@@ -27,6 +24,7 @@ import {
   type HttpSession,
   startHttpServer,
 } from "../integration/http-harness.js";
+import { type Answer, rawClient, repeat, type Send, tally } from "./raw-http.js";
 import { recordTrial } from "./report.js";
 import { streamBody } from "./stream-body.js";
 
@@ -46,96 +44,19 @@ let server: HttpServer;
 let agentSession: HttpSession;
 let auditLog: string;
 let port: number;
-const pool = new Agent({ keepAlive: true, maxSockets: 24 });
+const http = rawClient(() => port, 24);
+const { send } = http;
+const { count, total, ofClass, figures } = tally();
 
 /** The job every attack aims at, and a second one only the wrong-typed comments of trial 1 aim at. */
 let mainJob: string;
 let canaryJob: string;
 
-interface Signed {
-  cookie: string;
-  csrf: string;
-}
 let alice: Signed;
 let bob: Signed;
 
 /** Every secret that must never appear in an attack's answer or in the server's stderr. */
 const secrets: { name: string; value: string }[] = [];
-
-/** category → answer (a status, or how the connection ended) → count. */
-const tally = new Map<string, Map<string, number>>();
-
-function count(category: string, outcome: string | number): void {
-  const answers = tally.get(category) ?? new Map<string, number>();
-  tally.set(category, answers);
-  answers.set(String(outcome), (answers.get(String(outcome)) ?? 0) + 1);
-}
-
-function total(category: string): number {
-  return [...(tally.get(category)?.values() ?? [])].reduce((a, b) => a + b, 0);
-}
-
-/** Answers of a category with this class of status (2 → 2xx, 5 → 5xx). */
-function ofClass(category: string, digit: 2 | 5): number {
-  return [...(tally.get(category) ?? [])]
-    .filter(([outcome]) => new RegExp(`^${digit}\\d\\d$`).test(outcome))
-    .reduce((a, [, n]) => a + n, 0);
-}
-
-function figures(category: string): string {
-  return [...(tally.get(category) ?? [])]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([outcome, n]) => `${/^\d+$/.test(outcome) ? "HTTP " : ""}${outcome} ×${n}`)
-    .join(", ");
-}
-
-interface Answer {
-  /** The status, or the error code when the connection was cut before an answer. */
-  outcome: number | string;
-  body: string;
-  headers: IncomingHttpHeaders;
-  ms: number;
-}
-
-interface Send {
-  method?: string;
-  path: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  setHost?: boolean;
-}
-
-/** One raw request with exactly these headers. */
-function send(options: Send): Promise<Answer> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const done = (outcome: number | string, body: string, headers: IncomingHttpHeaders) =>
-      resolve({ outcome, body, headers, ms: performance.now() - started });
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: options.path,
-        method: options.method ?? "POST",
-        headers: options.headers,
-        agent: pool,
-        setHost: options.setHost ?? true,
-      },
-      (res) => {
-        let body = "";
-        res.on("data", (chunk: Buffer) => {
-          body += chunk.toString();
-        });
-        res.on("end", () => done(res.statusCode ?? 0, body, res.headers));
-        res.on("error", (error: NodeJS.ErrnoException) =>
-          done(res.statusCode ?? error.code ?? "error", body, res.headers),
-        );
-      },
-    );
-    req.on("error", (error: NodeJS.ErrnoException) => done(error.code ?? "error", "", {}));
-    req.end(options.body);
-  });
-}
 
 /** Secrets shown in an answer's body or Set-Cookie header; each is a loss. */
 function leaksIn(answer: Answer): string[] {
@@ -169,16 +90,6 @@ function isJsonError(answer: Answer): boolean {
 
 function alive(): boolean {
   return server.child.exitCode === null && server.child.signalCode === null;
-}
-
-/** Runs `task` `times` times, `parallel` at once. */
-async function repeat(times: number, parallel: number, task: (index: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < times) await task(next++);
-    }),
-  );
 }
 
 async function login(name: string, password: string): Promise<Signed & { answer: Answer }> {
@@ -252,17 +163,9 @@ const rss = { before: 0, peak: 0 };
 let sampler: NodeJS.Timeout | undefined;
 
 beforeAll(async () => {
-  sim = await startSplendorSimulator({
-    token: SPLENDOR_TOKEN,
-    tenantId: SPLENDOR_TENANT,
-    jobPendingMs: 10,
-    jobRunningMs: 10,
-  });
-  const hashes = {
-    alice: await hashPassword(PASSWORDS.alice),
-    bob: await hashPassword(PASSWORDS.bob),
-    agent: await hashPassword(PASSWORDS.agent),
-  };
+  const fixture = await approvalFixture(PASSWORDS);
+  sim = fixture.sim;
+  const { hashes } = fixture;
   for (const [name, password] of Object.entries(PASSWORDS)) {
     secrets.push({ name: `password of ${name}`, value: password });
   }
@@ -321,7 +224,7 @@ afterAll(async () => {
   await agentSession?.close().catch(() => undefined);
   await server?.stop();
   await sim?.close();
-  pool.destroy();
+  http.destroy();
 });
 
 describe("approval console under attack", () => {

@@ -5,7 +5,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import { connect as connectTcp } from "node:net";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -22,6 +21,7 @@ import {
   type HttpSession,
   startHttpServer,
 } from "../integration/http-harness.js";
+import { rawClient, repeat, tally } from "./raw-http.js";
 import { recordTrial } from "./report.js";
 import { streamBody } from "./stream-body.js";
 
@@ -47,100 +47,14 @@ let sim: SplendorSimulator;
 let server: HttpServer;
 let auditLog: string;
 let port: number;
-const agent = new Agent({ keepAlive: true, maxSockets: 32 });
-
-/** category → answer (a status, or how the connection ended) → count. */
-const tally = new Map<string, Map<string, number>>();
-
-function count(category: string, outcome: string | number): void {
-  const answers = tally.get(category) ?? new Map<string, number>();
-  tally.set(category, answers);
-  answers.set(String(outcome), (answers.get(String(outcome)) ?? 0) + 1);
-}
-
-function answers(category: string): Record<string, number> {
-  return Object.fromEntries(tally.get(category) ?? []);
-}
-
-function total(category: string): number {
-  return [...(tally.get(category)?.values() ?? [])].reduce((a, b) => a + b, 0);
-}
-
+const http = rawClient(() => port, 32);
+const { send } = http;
+const { all, count, answers, total, ofClass, figures } = tally();
 /** Answers of a category that mean the attack got through (2xx). */
-function accepted(category: string): number {
-  return [...(tally.get(category) ?? [])]
-    .filter(([outcome]) => /^2\d\d$/.test(outcome))
-    .reduce((a, [, n]) => a + n, 0);
-}
-
-function figures(category: string): string {
-  return Object.entries(answers(category))
-    .map(([outcome, n]) => `${/^\d+$/.test(outcome) ? "HTTP " : ""}${outcome} ×${n}`)
-    .join(", ");
-}
-
-interface Answer {
-  /** The status, or the error code when the connection was cut before an answer. */
-  outcome: number | string;
-  body: string;
-  headers: IncomingHttpHeaders;
-}
-
-/** One raw request with exactly these headers. */
-function send(
-  options: {
-    method?: string;
-    headers?: Record<string, string>;
-    body?: string;
-    path?: string;
-    setHost?: boolean;
-  } = {},
-): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: options.path ?? "/mcp",
-        method: options.method ?? "POST",
-        headers: options.headers,
-        agent,
-        setHost: options.setHost ?? true,
-      },
-      (res) => {
-        let body = "";
-        res.on("data", (chunk: Buffer) => {
-          body += chunk.toString();
-        });
-        res.on("end", () => resolve({ outcome: res.statusCode ?? 0, body, headers: res.headers }));
-        res.on("error", (error: NodeJS.ErrnoException) =>
-          resolve({ outcome: res.statusCode ?? error.code ?? "error", body, headers: res.headers }),
-        );
-      },
-    );
-    req.on("error", (error: NodeJS.ErrnoException) =>
-      resolve({ outcome: error.code ?? "error", body: "", headers: {} }),
-    );
-    req.end(options.body);
-  });
-}
+const accepted = (category: string) => ofClass(category, 2);
 
 function bearer(token: string, extra: Record<string, string> = {}): Record<string, string> {
   return { "content-type": "application/json", accept: ACCEPT, authorization: `Bearer ${token}`, ...extra };
-}
-
-/** Runs `task` `times` times, `parallel` at once. */
-async function repeat(
-  times: number,
-  parallel: number,
-  task: (index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < times) await task(next++);
-    }),
-  );
 }
 
 function rssKb(pid: number): number {
@@ -270,7 +184,7 @@ afterAll(async () => {
   await legitSession?.close().catch(() => undefined);
   await server?.stop();
   await sim?.close();
-  agent.destroy();
+  http.destroy();
 });
 
 describe("HTTP under attack", () => {
@@ -783,7 +697,7 @@ describe("HTTP under attack", () => {
       connectionLines.filter((line) => line.includes(`"status":${status},`)).length;
     // Every answered refusal of the attack has its log line (more lines: refusals whose answer was cut).
     const answered = new Map<number, number>();
-    for (const [, outcomes] of tally) {
+    for (const [, outcomes] of all()) {
       for (const [outcome, n] of outcomes) {
         if (/^[45]\d\d$/.test(outcome))
           answered.set(Number(outcome), (answered.get(Number(outcome)) ?? 0) + n);
