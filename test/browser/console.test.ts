@@ -16,10 +16,9 @@ import {
 } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approvalFixture } from "../integration/console-harness.js";
-import { deletesFor, editConfig, range, structured, tempDir, writeConfig } from "../integration/harness.js";
+import { approvalFixture, writeApprovalConfig } from "../integration/console-harness.js";
+import { deletesFor, range, structured } from "../integration/harness.js";
 import {
-  addHttpTokens,
   connectHttp,
   type HttpServer,
   type HttpSession,
@@ -69,21 +68,8 @@ describe.skipIf(skipWithoutChromium("the console browser tests"))("the approval 
     const fixture = await approvalFixture(PASSWORDS, 2_000);
     sim = fixture.sim;
     const { hashes } = fixture;
-    const dir = tempDir();
-    const config = writeConfig(dir, sim.url, {
-      confirmation: { mode: "approval" },
-      backend: { allowTargets: ["crm-*"], maxBatchSize: 10 },
-    });
+    const config = writeApprovalConfig(sim.url, hashes, { backend: { maxBatchSize: 10 }, agentToken: true });
     auditLog = config.auditLog;
-    addHttpTokens(config.path, { agent: "DELETEGATE_TOKEN_AGENT" });
-    editConfig(config.path, (raw) => {
-      raw.approval = {
-        approvers: [
-          { name: "alice", passwordHash: hashes.alice },
-          { name: "bob", passwordHash: hashes.bob },
-        ],
-      };
-    });
     server = await startHttpServer(config.path, { env: { DELETEGATE_TOKEN_AGENT: AGENT_TOKEN } });
     origin = new URL(server.url).origin;
     agent = await connectHttp(server.url, AGENT_TOKEN, { name: "agent-client" });

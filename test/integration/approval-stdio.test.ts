@@ -6,12 +6,19 @@ import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approvalFixture, approve, consoleCall, finalJob, login } from "./console-harness.js";
+import {
+  approvalFixture,
+  approve,
+  consoleCall,
+  finalJob,
+  login,
+  requestApproval,
+  writeApprovalConfig,
+} from "./console-harness.js";
 import {
   CLI,
   deletesFor,
   editConfig,
-  range,
   readAudit,
   type Session,
   SPLENDOR_TOKEN,
@@ -56,20 +63,8 @@ async function setup(
   approval: Record<string, unknown> = {},
   env: Record<string, string> = {},
 ): Promise<Setup> {
-  const config = writeConfig(tempDir(), sim.url, {
-    confirmation: { mode: "approval" },
-    backend: { allowTargets: ["crm-*"] },
-  });
-  editConfig(config.path, (raw) => {
-    raw.approval = {
-      approvers: [
-        { name: "alice", passwordHash: hashes.alice },
-        { name: "bob", passwordHash: hashes.bob },
-        { name: CLIENT_NAME, passwordHash: hashes.client },
-      ],
-      ...approval,
-    };
-  });
+  const approvers = { alice: hashes.alice, bob: hashes.bob, [CLIENT_NAME]: hashes.client };
+  const config = writeApprovalConfig(sim.url, approvers, { approval });
   const consoleServer = await startHttpServer(config.path, { console: true, env });
   cleanups.push(() => consoleServer.stop());
   const origin = new URL(consoleServer.url).origin;
@@ -88,15 +83,7 @@ async function startAgent(path: string, env: Record<string, string> = {}): Promi
 }
 
 async function request(agent: Session, dataset: string, count = 5) {
-  const plan = structured(
-    await agent.call("dry_run_delete", {
-      backend: "splendor-test",
-      target: { dataset_id: dataset },
-      ids: range(count, `${dataset}-`),
-      reason: REASON,
-    }),
-  );
-  return structured(await agent.call("execute_delete", { plan_id: plan.plan_id }));
+  return (await requestApproval(agent, dataset, REASON, count)).job;
 }
 
 function auditVerifies(auditLog: string): string {

@@ -9,24 +9,17 @@ import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../../src/approval/password.js";
 import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approvalFixture, approve, consoleCall, finalJob, login } from "./console-harness.js";
 import {
-  deletesFor,
-  editConfig,
-  range,
-  readAudit,
-  structured,
-  tempDir,
-  until,
-  writeConfig,
-} from "./harness.js";
-import {
-  addHttpTokens,
-  connectHttp,
-  type HttpServer,
-  type HttpSession,
-  startHttpServer,
-} from "./http-harness.js";
+  approvalFixture,
+  approve,
+  consoleCall,
+  finalJob,
+  login,
+  requestApproval,
+  writeApprovalConfig,
+} from "./console-harness.js";
+import { deletesFor, editConfig, readAudit, structured, until } from "./harness.js";
+import { connectHttp, type HttpServer, type HttpSession, startHttpServer } from "./http-harness.js";
 
 const AGENT_TOKEN = "approval-agent-token-5c1e";
 const PASSWORDS = { alice: "alice correct horse", bob: "bob battery staple", agent: "the agent's own" };
@@ -57,23 +50,7 @@ interface Setup {
 
 /** `deletegate --http` in approval mode with approvers alice and bob (and "agent", the token's own name). */
 async function setup(approval: Record<string, unknown> = {}, store?: string): Promise<Setup> {
-  const dir = tempDir();
-  const config = writeConfig(dir, sim.url, {
-    confirmation: { mode: "approval" },
-    backend: { allowTargets: ["crm-*"] },
-    ...(store ? { store } : {}),
-  });
-  addHttpTokens(config.path, { agent: "DELETEGATE_TOKEN_AGENT" });
-  editConfig(config.path, (raw) => {
-    raw.approval = {
-      approvers: [
-        { name: "alice", passwordHash: hashes.alice },
-        { name: "bob", passwordHash: hashes.bob },
-        { name: "agent", passwordHash: hashes.agent },
-      ],
-      ...approval,
-    };
-  });
+  const config = writeApprovalConfig(sim.url, hashes, { approval, store, agentToken: true });
   const server = await startHttpServer(config.path, {
     env: { DELETEGATE_TOKEN_AGENT: AGENT_TOKEN, DG_WEBHOOK: WEBHOOK_SECRET },
   });
@@ -84,17 +61,8 @@ async function setup(approval: Record<string, unknown> = {}, store?: string): Pr
 }
 
 /** dry run + execute by the agent: the job awaiting approval. */
-async function request(agent: HttpSession, dataset: string, count = 5) {
-  const plan = structured(
-    await agent.call("dry_run_delete", {
-      backend: "splendor-test",
-      target: { dataset_id: dataset },
-      ids: range(count, `${dataset}-`),
-      reason: REASON,
-    }),
-  );
-  const job = structured(await agent.call("execute_delete", { plan_id: plan.plan_id, wait_seconds: 5 }));
-  return { plan, job };
+function request(agent: HttpSession, dataset: string, count = 5) {
+  return requestApproval(agent, dataset, REASON, count);
 }
 
 describe("approval mode: the job waits for people signed in to the console", () => {

@@ -2,7 +2,65 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { hashPassword } from "../../src/approval/password.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { SPLENDOR_TENANT, SPLENDOR_TOKEN, structured } from "./harness.js";
+import {
+  editConfig,
+  range,
+  SPLENDOR_TENANT,
+  SPLENDOR_TOKEN,
+  structured,
+  tempDir,
+  writeConfig,
+} from "./harness.js";
+import { addHttpTokens } from "./http-harness.js";
+
+/**
+ * A config in approval mode for one Splendor backend ("splendor-test", targets crm-*) at `simUrl`, with these
+ * approvers (name → passwordHash); `agentToken`: an HTTP token named "agent" read from DELETEGATE_TOKEN_AGENT.
+ */
+export function writeApprovalConfig(
+  simUrl: string,
+  approvers: Record<string, string>,
+  options: {
+    approval?: Record<string, unknown>;
+    backend?: Record<string, unknown>;
+    store?: string;
+    agentToken?: boolean;
+  } = {},
+): { path: string; auditLog: string } {
+  const config = writeConfig(tempDir(), simUrl, {
+    confirmation: { mode: "approval" },
+    backend: { allowTargets: ["crm-*"], ...options.backend },
+    ...(options.store ? { store: options.store } : {}),
+  });
+  if (options.agentToken) addHttpTokens(config.path, { agent: "DELETEGATE_TOKEN_AGENT" });
+  editConfig(config.path, (raw) => {
+    raw.approval = {
+      approvers: Object.entries(approvers).map(([name, passwordHash]) => ({ name, passwordHash })),
+      ...options.approval,
+    };
+  });
+  return config;
+}
+
+/** The agent's dry run of `count` ids of `dataset` on splendor-test, then its execute: the job awaiting approval. */
+export async function requestApproval(
+  agent: { call(name: string, args?: Record<string, unknown>): Promise<CallToolResult> },
+  dataset: string,
+  reason: string,
+  count = 5,
+  // biome-ignore lint/suspicious/noExplicitAny: plan and job are checked field by field
+): Promise<{ plan: any; job: any }> {
+  const plan = structured(
+    await agent.call("dry_run_delete", {
+      backend: "splendor-test",
+      target: { dataset_id: dataset },
+      ids: range(count, `${dataset}-`),
+      reason,
+    }),
+  );
+  const job = structured(await agent.call("execute_delete", { plan_id: plan.plan_id }));
+  return { plan, job };
+}
 
 /** A Splendor simulator whose backend jobs stay pending, then running, `jobMs` each; each approver's password hash. */
 export async function approvalFixture<Name extends string>(

@@ -7,18 +7,14 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processMemoryKb } from "../../tools/bench/stats.js";
 import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approvalFixture, type Signed } from "../integration/console-harness.js";
 import {
-  deleteRequests,
-  editConfig,
-  range,
-  readAudit,
-  structured,
-  tempDir,
-  writeConfig,
-} from "../integration/harness.js";
+  approvalFixture,
+  requestApproval,
+  type Signed,
+  writeApprovalConfig,
+} from "../integration/console-harness.js";
+import { deleteRequests, readAudit, structured } from "../integration/harness.js";
 import {
-  addHttpTokens,
   connectHttp,
   type HttpServer,
   type HttpSession,
@@ -174,34 +170,13 @@ beforeAll(async () => {
     secrets.push({ name: `hash part of ${name}`, value: hash.split("$").at(-1) as string });
   }
   secrets.push({ name: "agent bearer token", value: AGENT_TOKEN });
-  const config = writeConfig(tempDir(), sim.url, {
-    confirmation: { mode: "approval" },
-    backend: { allowTargets: ["crm-*"] },
-  });
+  const config = writeApprovalConfig(sim.url, hashes, { agentToken: true });
   auditLog = config.auditLog;
-  addHttpTokens(config.path, { agent: "DELETEGATE_TOKEN_AGENT" });
-  editConfig(config.path, (raw) => {
-    raw.approval = {
-      approvers: [
-        { name: "alice", passwordHash: hashes.alice },
-        { name: "bob", passwordHash: hashes.bob },
-        { name: "agent", passwordHash: hashes.agent },
-      ],
-    };
-  });
   server = await startHttpServer(config.path, { env: { DELETEGATE_TOKEN_AGENT: AGENT_TOKEN } });
   port = Number(new URL(server.url).port);
   agentSession = await connectHttp(server.url, AGENT_TOKEN, { name: "agent-client" });
   const requestJob = async (dataset: string) => {
-    const plan = structured(
-      await agentSession.call("dry_run_delete", {
-        backend: "splendor-test",
-        target: { dataset_id: dataset },
-        ids: range(5, `${dataset}-`),
-        reason: REASON,
-      }),
-    );
-    const job = structured(await agentSession.call("execute_delete", { plan_id: plan.plan_id }));
+    const { job } = await requestApproval(agentSession, dataset, REASON);
     expect(job.status).toBe("awaiting_approval");
     return job.job_id as string;
   };
