@@ -64,6 +64,7 @@ export const langsmith: BackendKind<LangsmithOptions> = {
     "LangSmith hard delete removes every version of each example: inputs, outputs and metadata are nulled at once, but attachment files can take up to 7 days to be deleted.",
     "The example id, dataset id and creation time are kept; ids LangSmith did not delete (unknown, already deleted or in another workspace) are counted as not found.",
   ],
+  read: null,
   asyncJobs: false,
   headers: (backend: BackendConfig<LangsmithOptions>) => {
     const tenantId = backend.options.tenantId;

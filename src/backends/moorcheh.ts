@@ -105,6 +105,7 @@ export const moorcheh: BackendKind<Record<never, never>> = {
     "Moorcheh reports how many ids did not exist, not which: not_found is a count and no not-found id is listed.",
     "Ids Moorcheh answers as unprocessed (HTTP 207) are sent again, up to maxAttempts requests each; those still unprocessed are reported as failed.",
   ],
+  read: null,
   asyncJobs: false,
   headers: (backend) => ({ "x-api-key": backend.credential }),
 

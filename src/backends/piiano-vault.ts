@@ -182,6 +182,7 @@ export const piianoVault: BackendKind<PiianoVaultOptions> = {
     "Only active objects are deleted, unless the target sets archived: true, which deletes only archived objects.",
     "Every request carries the backend's configured access reason; with reason Other, the plan's reason is sent as adhoc_reason.",
   ],
+  read: null,
   asyncJobs: false,
   headers: (backend) => {
     const tenantId = backend.options.tenantId;

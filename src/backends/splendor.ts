@@ -60,6 +60,7 @@ export const splendor: BackendKind<SplendorOptions> = {
   notes: [
     "Splendor tombstones the records at once and purges indexed and semantic data in a backend job; deletegate polls each job until it is terminal.",
   ],
+  read: null,
   asyncJobs: true,
   headers: (backend) => ({
     authorization: `Bearer ${backend.credential}`,

@@ -70,6 +70,7 @@ export const subworkflow: BackendKind<Record<never, never>> = {
     "One request per dataset, paced by requestsPerSecond (default 1 a second, the Starter plan's write limit): " +
       "a thousand datasets take about 17 minutes.",
   ],
+  read: null,
   asyncJobs: false,
   headers: (backend) => ({ "x-api-key": backend.credential }),
 

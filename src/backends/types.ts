@@ -69,10 +69,46 @@ export interface BatchRequest {
   reason: string;
 }
 
+/** What a read found about one id (SPEC §4 `preview`). */
+export type ReadState = "found" | "not_found" | "already_deleted";
+
+export interface ReadItem {
+  id: string;
+  state: ReadState;
+  /**
+   * One short line about a found item, built as the kind's "Read" section says (never data it says not to read);
+   * null when the section names none. Backend text: the gate strips and shortens it before anyone sees it.
+   */
+  summary: string | null;
+  /**
+   * What changes when the item changes (a modification time, a size, a digest of the text), so the stale check can
+   * tell an item changed since the preview; null when a read tells nothing beyond existence.
+   */
+  version: string | null;
+}
+
+/** What one read request came to. Adapters return these; they do not throw for backend answers. */
+export type ReadOutcome =
+  /** Exactly one item per id asked (in any order). */
+  | { type: "read"; items: ReadItem[]; httpStatus: number }
+  /** A transient failure (429, 5xx, network): ask again after a backoff (at least `retryAfterMs`). */
+  | { type: "retry"; error: string; retryAfterMs?: number; httpStatus?: number }
+  /** A permanent failure (401, 403, a body outside the contract…): the preview stops and says so. */
+  | { type: "failed"; error: string; httpStatus?: number };
+
+export interface ReadRequest {
+  target: Target | null;
+  /** 1..`read.maxIdsPerRequest` ids, normalised. */
+  ids: string[];
+  reason: string;
+}
+
 export interface BackendClient {
   sendBatch(request: BatchRequest): Promise<BatchOutcome>;
   /** Kinds whose deletes complete in a backend job of their own. */
   pollJob?(backendJobId: string): Promise<PollOutcome>;
+  /** Reads ids without changing anything (preview, stale check); present when the kind has `read`. */
+  readItems?(request: ReadRequest): Promise<ReadOutcome>;
 }
 
 export interface BackendKind<Options extends object = Record<string, unknown>> {
@@ -102,6 +138,11 @@ export interface BackendKind<Options extends object = Record<string, unknown>> {
   validateId(id: string): string | null;
   /** Semantics an agent must know, carried by the plan and the job. */
   notes: string[];
+  /**
+   * How the kind reads items by id (backends/<kind>.md, "Read"): ids per request, and whether a given target can be
+   * read (Moorcheh vectors cannot). Null for kinds with no read API: their preview is `{ supported: false }`.
+   */
+  read: { maxIdsPerRequest: number; supports(target: Target | null): boolean } | null;
   /** True when the kind completes through backend jobs that must be polled. */
   asyncJobs: boolean;
   /** Headers sent with every request: auth and tenant, built from the resolved config. */

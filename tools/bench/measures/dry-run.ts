@@ -32,6 +32,10 @@ interface Run {
 
 type Server = "deletegate" | "bare";
 
+function serverNodeArgs(): string[] {
+  return (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+}
+
 function ids(count: number, offset = 0): string[] {
   return Array.from({ length: count }, (_, index) => `rec-${String(offset + index).padStart(8, "0")}`);
 }
@@ -75,7 +79,8 @@ async function run(server: Server, count: number, runs: number, dir: string): Pr
     server === "deletegate"
       ? new StdioClientTransport({
           command: process.execPath,
-          args: [CLI, "--config", writeConfig(dir, count)],
+          // BENCH_SERVER_NODE_ARGS (space-separated) go before the script, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+          args: [...serverNodeArgs(), CLI, "--config", writeConfig(dir, count)],
           env: { ...env, DELETEGATE_LOG_LEVEL: "warn" },
           stderr: "pipe",
         })
