@@ -4,6 +4,7 @@ import { Webhooks } from "./approval/webhooks.js";
 import { type Audit, createAudit } from "./audit/index.js";
 import { type Config, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
+import { Lanes } from "./jobs/lanes.js";
 import { openStore } from "./jobs/open-store.js";
 import { Runner } from "./jobs/runner.js";
 import type { Store } from "./jobs/store.js";
@@ -84,13 +85,16 @@ export function createApp(
   let consoleOrigin = DEFAULT_CONSOLE_ORIGIN;
   const approvalUrl = (jobId: string) =>
     `${live.current.approval?.publicUrl ?? consoleOrigin}/console/approvals/${encodeURIComponent(jobId)}`;
+  // One lane per backend, built from the config the process started with: deletes, previews and stale checks share it.
+  const lanes = new Lanes(Object.values(config.backends));
   const runner = new Runner(store, audit, logger, live, {
+    lanes,
     leaseMs: config.jobs.leaseMs,
     backendJobMaxMs: config.jobs.backendJobMaxMs,
     approvalUrl,
   });
   const webhooks = new Webhooks(() => live.current.approval?.notify ?? [], logger);
-  const gate = new DeletionGate(live, store, runner, audit, webhooks);
+  const gate = new DeletionGate(live, store, runner, audit, webhooks, lanes);
   const approvals = new Approvals(live, store, runner, gate, audit, webhooks, logger);
   for (const warning of config.warnings) logger.warn({ warning }, "config warning");
   const reload = (): ReloadResult | null => {

@@ -1,11 +1,21 @@
 // Loads the JSON config (SPEC §3) into a typed Config; secrets come from the environment; errors name the key path.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { parsePasswordHash } from "./approval/password.js";
 import { BACKEND_KINDS, type BackendKind } from "./backends/index.js";
-import { type BackendConfig, CONFIGURED_MODES, type ConfiguredMode } from "./backends/types.js";
+import {
+  type BackendConfig,
+  CONFIGURED_MODES,
+  type ConfiguredMode,
+  type PreviewConfig,
+} from "./backends/types.js";
 
 export { type BackendConfig, CONFIGURED_MODES, type ConfiguredMode };
+
+/** Ids one preview reads (a uniform sample above it), and the share of found ids that may change before a plan is stale. */
+const PREVIEW_MAX_CHECKED = z.int().min(1).max(100_000);
+const PREVIEW_STALE_SHARE = z.number().min(0).max(1);
 
 export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
 
@@ -65,6 +75,10 @@ const commonBackendShape = {
   timeoutMs: z.int().min(10).max(600_000).default(30_000),
   maxAttempts: positiveInt(20).default(5),
   confirmation: z.enum(CONFIGURED_MODES).optional(),
+  // Either key overrides the top-level `preview` for this backend.
+  preview: z
+    .strictObject({ maxChecked: PREVIEW_MAX_CHECKED.optional(), staleShare: PREVIEW_STALE_SHARE.optional() })
+    .optional(),
 };
 
 function backendSchema(kind: BackendKind) {
@@ -139,8 +153,18 @@ const configSchema = z.strictObject({
     .default({ mode: "auto", ttlSeconds: 900 }),
   approval: approvalSchema.optional(),
   limits: z
-    .strictObject({ maxIdsPerCall: positiveInt(1_000_000).default(10_000) })
-    .default({ maxIdsPerCall: 10_000 }),
+    .strictObject({
+      maxIdsPerCall: positiveInt(1_000_000).default(10_000),
+      idFileRoots: z.array(z.string().refine(isAbsolute, "must be an absolute directory")).default([]),
+      maxIdsPerFile: positiveInt(10_000_000).default(1_000_000),
+    })
+    .default({ maxIdsPerCall: 10_000, idFileRoots: [], maxIdsPerFile: 1_000_000 }),
+  preview: z
+    .strictObject({
+      maxChecked: PREVIEW_MAX_CHECKED.default(1_000),
+      staleShare: PREVIEW_STALE_SHARE.default(0.05),
+    })
+    .default({ maxChecked: 1_000, staleShare: 0.05 }),
   http: z
     .strictObject({
       tokens: z
@@ -180,7 +204,14 @@ export interface Config {
   confirmation: { mode: ConfiguredMode; ttlSeconds: number };
   /** Who approves jobs in approval mode (SPEC §3, §10); null when no backend uses it. */
   approval: ApprovalConfig | null;
-  limits: { maxIdsPerCall: number };
+  limits: {
+    maxIdsPerCall: number;
+    /** Directories `ids_file` may read from, each resolved with realpath at load; empty: ids_file is off. */
+    idFileRoots: string[];
+    maxIdsPerFile: number;
+  };
+  /** The defaults of every backend's `preview` (each BackendConfig holds its own, resolved). */
+  preview: PreviewConfig;
   http: {
     tokens: { name: string; tokenEnv: string; token: string }[];
     /** An HTTP session unused this long is closed. */
@@ -321,6 +352,7 @@ export function parseConfig(
       timeoutMs: value.timeoutMs,
       maxAttempts: value.maxAttempts,
       confirmation: value.confirmation ?? null,
+      preview: { ...file.preview, ...value.preview },
       options,
     };
   }
@@ -385,6 +417,7 @@ export function parseConfig(
     else problems.push(`DELETEGATE_LOG_LEVEL (overrides log.level): must be one of ${LOG_LEVELS.join(", ")}`);
   }
 
+  const idFileRoots = realRoots(file.limits.idFileRoots, problems);
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return {
     path,
@@ -400,7 +433,8 @@ export function parseConfig(
           notify,
         }
       : null,
-    limits: file.limits,
+    limits: { ...file.limits, idFileRoots },
+    preview: file.preview,
     http: { tokens, sessionIdleMs: settings.sessionIdleMs, maxSessions: settings.maxSessions },
     jobs: { leaseMs: settings.leaseMs, backendJobMaxMs: settings.backendJobMaxMs },
     retention: file.retention,
@@ -408,6 +442,23 @@ export function parseConfig(
     backends,
     warnings,
   };
+}
+
+/**
+ * Each `limits.idFileRoots` directory as its real path (symlinks resolved), so a file's real path is compared with
+ * real roots; a root that is missing or not a directory is a config error.
+ */
+function realRoots(roots: readonly string[], problems: string[]): string[] {
+  return roots.flatMap((root, index) => {
+    try {
+      const real = realpathSync(root);
+      if (statSync(real).isDirectory()) return [real];
+      problems.push(`limits.idFileRoots.${index}: ${root} is not a directory`);
+    } catch {
+      problems.push(`limits.idFileRoots.${index}: ${root} does not exist or cannot be read`);
+    }
+    return [];
+  });
 }
 
 /** The largest tool-call message a transport takes: room for maxIdsPerCall ids of up to ~600 bytes each. */

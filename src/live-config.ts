@@ -10,6 +10,7 @@ const BACKEND_POLICY_KEYS = [
   "maxItemsPerDay",
   "minReasonLength",
   "confirmation",
+  "preview",
 ] as const satisfies readonly (keyof BackendConfig)[];
 
 /** Per-backend keys a running process cannot change: its connection (lane, HTTP client) was built from them. */
@@ -47,7 +48,10 @@ export function mergeReload(current: Config, next: Config): { config: Config; re
   for (const key of ["mode", "ttlSeconds"] as const) {
     if (current.confirmation[key] !== next.confirmation[key]) applied.push(`confirmation.${key}`);
   }
-  if (current.limits.maxIdsPerCall !== next.limits.maxIdsPerCall) applied.push("limits.maxIdsPerCall");
+  for (const key of ["maxIdsPerCall", "idFileRoots", "maxIdsPerFile"] as const) {
+    if (!same(current.limits[key], next.limits[key])) applied.push(`limits.${key}`);
+  }
+  if (!same(current.preview, next.preview)) applied.push("preview");
   // Approvers, their number and the expiry of new requests are policy too (SPEC §3).
   if (!same(current.approval, next.approval)) applied.push("approval");
 
@@ -80,6 +84,7 @@ export function mergeReload(current: Config, next: Config): { config: Config; re
     confirmation: { ...next.confirmation },
     approval: next.approval,
     limits: { ...next.limits },
+    preview: { ...next.preview },
     backends,
     warnings: next.warnings,
   };

@@ -7,7 +7,9 @@
 // one process, decisions on a job are serialised by a lock; across processes (a console and a stdio server on one
 // SQLite file, instances on one Redis) each decision writes the job only if nobody wrote it since it was read, and
 // is taken again from the new state when somebody did.
+
 import type { Audit, AuditEntry } from "../audit/index.js";
+import type { ApprovalFacts } from "../console/pages.js";
 import { GateError } from "../gate/errors.js";
 import type { DeletionGate } from "../gate/gate.js";
 import { KeyedLock } from "../jobs/coordination.js";
@@ -89,12 +91,18 @@ export class Approvals {
   }
 
   /** What the approval page shows beside the job: the plan's random sample of ids and its digest. */
-  async facts(jobId: string): Promise<{ job: JobView; sampleIds: string[]; digest: string } | undefined> {
+  async facts(jobId: string): Promise<ApprovalFacts | undefined> {
     const job = await this.view(jobId);
     const record = job && (await this.store.getJob(jobId));
     const plan = record && (await this.store.getPlan(record.plan_id));
     if (!job || !record?.approval || !plan) return undefined;
-    return { job, sampleIds: plan.sample_ids, digest: record.approval.digest };
+    return {
+      job,
+      sampleIds: plan.sample_ids,
+      digest: record.approval.digest,
+      preview: plan.preview?.view ?? null,
+      idsFile: plan.ids_file ?? null,
+    };
   }
 
   /** Every id of a job awaiting (or past) approval, batch by batch, for the download. */
@@ -120,7 +128,9 @@ export class Approvals {
       const last = standing.length + 1 >= approval.required;
       // The policy in force now decides, at each approval, not the one the request was made under (SPEC §3).
       try {
-        await this.gate.checkApprovedPlan(job.plan_id, approver);
+        const plan = await this.gate.checkApprovedPlan(job.plan_id, approver);
+        // The last approval lets the job run: what the approvers saw must still be what is there.
+        if (last) await this.gate.checkApprovedPlanFresh(plan);
       } catch (error) {
         if (!(error instanceof GateError)) throw error;
         return refused(409, error.code, `${error.message} The approval was not recorded.`);

@@ -8,6 +8,14 @@ export type Target = Record<string, unknown>;
 export const CONFIGURED_MODES = ["token", "human", "approval", "auto"] as const;
 export type ConfiguredMode = (typeof CONFIGURED_MODES)[number];
 
+/** How far a preview reads (SPEC §3 `preview`). */
+export interface PreviewConfig {
+  /** Ids one preview reads at most: above it, a uniform sample of this many. */
+  maxChecked: number;
+  /** The share of a preview's found ids that may vanish or change before execute refuses the plan as stale. */
+  staleShare: number;
+}
+
 /** One configured backend with defaults applied and its secret resolved; `Options` are its kind's own keys. */
 export interface BackendConfig<Options extends object = Record<string, unknown>> {
   name: string;
@@ -28,6 +36,8 @@ export interface BackendConfig<Options extends object = Record<string, unknown>>
   maxAttempts: number;
   /** This backend's own confirmation mode; null: `confirmation.mode`. */
   confirmation: ConfiguredMode | null;
+  /** The top-level `preview` with this backend's own keys over it. */
+  preview: PreviewConfig;
   /** Kind-specific keys (tenantId, accessReason, …), validated by the kind's configShape. */
   options: Options;
 }

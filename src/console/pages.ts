@@ -2,6 +2,8 @@
 // action a named button or link, and everything shown escaped (agent text is data, never markup). One stylesheet
 // and one script, both served from /console/assets/ (the CSP allows no inline script or style).
 import type { AuditVerdict } from "../audit/index.js";
+import { previewLines } from "../gate/confirmation.js";
+import type { PreviewView } from "../gate/preview.js";
 import type { JobView } from "../jobs/view.js";
 
 /** Text as HTML text or attribute value: nothing in it can open a tag, an attribute or an entity. */
@@ -330,6 +332,31 @@ export interface ApprovalFacts {
   job: JobView;
   sampleIds: string[];
   digest: string;
+  /** What the dry run's preview read from the backend; null when it was not asked for. */
+  preview: PreviewView | null;
+  /** The file the ids came from; null when the agent listed them. */
+  idsFile: { path: string; sha256: string } | null;
+}
+
+/** The preview as the approver reads it: counts in deletegate's words, each backend summary as a JSON string. */
+function previewSection(preview: PreviewView | null): string {
+  const [headline, ...found] = previewLines(preview);
+  const items = (preview?.sample ?? []).map(
+    (item) =>
+      `<tr><td><code>${escapeHtml(JSON.stringify(item.id))}</code></td><td>${item.summary === null ? "(none)" : `<code>${escapeHtml(JSON.stringify(item.summary))}</code>`}</td></tr>`,
+  );
+  const table = found.length
+    ? `<table>
+<caption>Found ids with the backend's summary (backend data, shown as JSON strings)</caption>
+<thead><tr><th scope="col">Id</th><th scope="col">Summary</th></tr></thead>
+<tbody>
+${items.join("\n")}
+</tbody>
+</table>`
+    : "";
+  return `<h2>What exists at the backend</h2>
+<p>${escapeHtml(headline ?? "")}</p>
+${table}`;
 }
 
 /** One approval with everything the person needs to decide, and the approve / reject form. */
@@ -378,6 +405,8 @@ ${reasonBlock(job)}
 <p>${facts.sampleIds.length} of the ${job.counts.total} ids, drawn at random by deletegate (each shown as a JSON string):</p>
 <ul>${facts.sampleIds.map((sample) => `<li><code>${escapeHtml(JSON.stringify(sample))}</code></li>`).join("")}</ul>
 <p><a href="/console/approvals/${id}/ids.csv" download>Download every id (CSV)</a></p>
+${facts.idsFile ? `<p>The agent gave the ids as the file <code>${escapeHtml(JSON.stringify(facts.idsFile.path))}</code> (sha256 <code>${escapeHtml(facts.idsFile.sha256)}</code>).</p>` : ""}
+${previewSection(facts.preview)}
 ${job.notes.length ? `<h2>Notes from deletegate</h2><ul>${job.notes.map((note) => `<li>${escapeHtml(note)}</li>`).join("")}</ul>` : ""}
 ${decide}`,
     { user: { approver, csrf }, section: "approvals" },

@@ -2,6 +2,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { ConfiguredMode } from "../config.js";
 import { GateError } from "./errors.js";
+import type { PreviewView } from "./preview.js";
 
 /** The modes a plan is confirmed in (`auto` resolved). */
 export const CONFIRMATION_MODES = ["token", "human", "approval"] as const;
@@ -67,6 +68,8 @@ export function humanPrompt(plan: {
   sampleIds: string[];
   notes: string[];
   reason: string;
+  preview?: PreviewView | null;
+  idsFile?: { path: string; sha256: string } | null;
 }): HumanPrompt {
   const more = plan.count > plan.sampleIds.length;
   const lines = [
@@ -74,6 +77,10 @@ export function humanPrompt(plan: {
     `Backend: ${plan.backend}`,
     `Target (as the agent gave it): ${plan.target ? quoted(plan.target) : "none"}`,
     `${more ? `${plan.sampleIds.length} of the ids, drawn at random by deletegate` : "The ids"}: ${plan.sampleIds.map(quoted).join(", ")}`,
+    ...(plan.idsFile
+      ? [`Ids read from the file ${quoted(plan.idsFile.path)} (sha256 ${plan.idsFile.sha256})`]
+      : []),
+    ...(plan.preview ? previewLines(plan.preview) : []),
     ...plan.notes.map((note) => `deletegate's note: ${note}`),
     "The agent's reason, in its own words (not checked by deletegate):",
     ...plan.reason.split(/\r\n|\r|\n/).map((line) => `> ${line}`),
@@ -81,6 +88,24 @@ export function humanPrompt(plan: {
     `To confirm, type the number of ids to delete (${plan.count}). Decline to refuse.`,
   ];
   return { message: lines.join("\n"), expectedCount: plan.count };
+}
+
+/**
+ * What the backend said exists, in deletegate's words; each summary is backend data, JSON-escaped on its own line.
+ * Exported for the approval page, which shows the same facts.
+ */
+export function previewLines(preview: PreviewView | null): string[] {
+  if (!preview) return ["Not previewed: deletegate did not check which of these ids exist."];
+  if (!preview.supported) return ["Not previewed: this backend cannot read items by id."];
+  const checked = preview.sampled
+    ? `${preview.checked} id(s) drawn at random by deletegate were checked${preview.stopped ? ` (${preview.stopped})` : ""}`
+    : `All ${preview.checked} id(s) were checked`;
+  return [
+    `Preview (read from the backend at the dry run): ${checked}: ${preview.found} exist, ${preview.not_found} do not exist, ${preview.already_deleted} already deleted.`,
+    ...(preview.sample ?? []).map(
+      (item) => `  found ${quoted(item.id)}${item.summary === null ? "" : `: ${quoted(item.summary)}`}`,
+    ),
+  ];
 }
 
 /** Throws the refusal for anything but an accepted form with the exact number. */

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   "CONFIRMATION_DECLINED",
   "HUMAN_CONFIRMATION_UNAVAILABLE",
   "JOB_NOT_FOUND",
+  "PLAN_STALE",
   // Not a refusal: something broke inside deletegate. Logged on stderr with details.
   "INTERNAL_ERROR",
 ] as const;

@@ -6,6 +6,7 @@ import { kindOf } from "../backends/index.js";
 import type { Target } from "../backends/types.js";
 import { type BackendConfig, configuredMode } from "../config.js";
 import { failpoint } from "../failpoint.js";
+import type { Lanes } from "../jobs/lanes.js";
 import { Runner } from "../jobs/runner.js";
 import {
   type ApprovalRecord,
@@ -27,8 +28,10 @@ import {
   weakerThan,
 } from "./confirmation.js";
 import { GateError } from "./errors.js";
+import { readIdFile } from "./id-file.js";
 import { displayId, type InvalidId, planDigest, planIds, sampleIds, toBatches } from "./plan.js";
 import { checkDailyBudget, checkJobSize, checkReason, checkTarget, checkWritable } from "./policy.js";
+import { checkStale, type PreviewRecord, type PreviewView, preview } from "./preview.js";
 
 const MAX_LISTED_INVALID = 100;
 const SAMPLE_SIZE = 10;
@@ -49,8 +52,11 @@ export interface Caller {
 export interface DryRunRequest {
   backend: string;
   target?: unknown;
-  ids: readonly (string | number)[];
+  /** Exactly one of `ids` and `ids_file` (SPEC §4). */
+  ids?: readonly (string | number)[];
+  ids_file?: string;
   reason?: unknown;
+  preview?: boolean;
 }
 
 export interface PlanView {
@@ -63,6 +69,9 @@ export interface PlanView {
   invalid_ids: InvalidId[];
   batches: { count: number; size: number };
   sample_ids: string[];
+  preview?: PreviewView;
+  ids_file?: string;
+  ids_file_sha256?: string;
   notes: string[];
   confirmation: { mode: ConfirmationMode; token?: string; expires_at: string };
   next_step: string;
@@ -80,6 +89,17 @@ export interface BackendSummary {
   confirmation_mode: ConfirmationMode;
 }
 
+/** The file a plan's ids came from, as the result and its audit lines name it (SPEC §4). */
+function fileFields(plan: PlanRecord): { ids_file?: string; ids_file_sha256?: string } {
+  return plan.ids_file ? { ids_file: plan.ids_file.path, ids_file_sha256: plan.ids_file.sha256 } : {};
+}
+
+/** A preview's counts for an audit line: no summaries (backend data stays out of the audit log). */
+function previewCounts({ view }: PreviewRecord) {
+  const { sample: _sample, ...counts } = view;
+  return counts;
+}
+
 /** The fields of an audit line about a plan's job. */
 function planFields(plan: PlanRecord, jobId: string, actor: string) {
   return {
@@ -89,6 +109,7 @@ function planFields(plan: PlanRecord, jobId: string, actor: string) {
     target: plan.target,
     actor,
     reason: plan.reason,
+    ...fileFields(plan),
   };
 }
 
@@ -134,6 +155,8 @@ export class DeletionGate {
     private readonly runner: Runner,
     private readonly audit: Audit,
     private readonly webhooks: Webhooks,
+    /** The backends' lanes, shared with the runner: previews and stale checks are paced with the deletes. */
+    private readonly lanes: Lanes,
   ) {}
 
   /** The mode this caller gets on this backend under the config in force now. */
@@ -178,11 +201,11 @@ export class DeletionGate {
     checkWritable(backend);
     const target = checkTarget(kind, backend, request.target);
     const reason = checkReason(backend, request.reason);
-    checkCallSize(config.limits.maxIdsPerCall, request.ids.length);
     const mode = this.modeFor(backend, caller);
     // Told now, with no plan stored, rather than after the agent has shown the person a plan nobody can confirm.
     if (mode === "human" && !caller.askHuman) throw humanUnavailable();
-    const planned = planIds(request.ids, kind.validateId, kind.normalizeId);
+    const { ids, file } = await this.idsOf(request);
+    const planned = planIds(ids, kind.validateId, kind.normalizeId);
     if (planned.toDelete.length === 0) {
       const why = planned.invalid
         .slice(0, 3)
@@ -200,6 +223,14 @@ export class DeletionGate {
     const issued = mode === "token" ? issueToken(digest) : null;
     const expiresAt = new Date(Date.now() + config.confirmation.ttlSeconds * 1000).toISOString();
     const batches = toBatches(planned.toDelete, backend.batchSize);
+    const previewed = request.preview
+      ? await preview(this.lanes.get(backend.name), {
+          target,
+          reason,
+          ids: planned.toDelete,
+          maxChecked: backend.preview.maxChecked,
+        })
+      : null;
     const plan: PlanRecord = {
       id: `plan_${randomUUID()}`,
       backend: backend.name,
@@ -220,6 +251,8 @@ export class DeletionGate {
       owner: caller.owner,
       created_at: new Date().toISOString(),
       job_id: null,
+      ids_file: file,
+      preview: previewed,
     };
     // Kept until a while after its expiry unless executed, so dry runs alone cannot fill the store.
     const keepMs = Date.parse(expiresAt) + PLAN_GRACE_MS - Date.now();
@@ -234,6 +267,8 @@ export class DeletionGate {
       actor: caller.actor,
       reason,
       counts: { ...plan.counts, batches: plan.batch_count },
+      ...fileFields(plan),
+      ...(previewed ? { preview: previewCounts(previewed) } : {}),
     });
     const nextStep = {
       token: `Show the person what will be deleted, then call execute_delete with plan_id "${plan.id}" and the confirmation token before ${expiresAt}.`,
@@ -250,6 +285,8 @@ export class DeletionGate {
       invalid_ids: plan.invalid_ids,
       batches: { count: plan.batch_count, size: plan.batch_size },
       sample_ids: plan.sample_ids,
+      ...(previewed ? { preview: previewed.view } : {}),
+      ...fileFields(plan),
       notes: plan.notes,
       confirmation: { mode, ...(issued ? { token: issued.token } : {}), expires_at: expiresAt },
       next_step: nextStep,
@@ -287,7 +324,11 @@ export class DeletionGate {
     checkDailyBudget(asked, await this.store.dailyUsage(asked.name, Date.now()), count);
     // In approval mode the consent comes later, from the console; the job waits for it.
     const approval = plan.confirmation.mode === "approval" ? this.approvalFor(plan) : null;
-    if (!approval) await this.confirm(plan, token, caller);
+    if (!approval) {
+      await this.confirm(plan, token, caller);
+      // What the person confirmed must still be what is there (SPEC §6 PLAN_STALE), read before the last look.
+      await this.checkNotStale(plan, asked);
+    }
     failpoint("execute.after-confirm");
 
     // A person may answer after the plan expired or the policy changed, or after the call itself was given up: the
@@ -340,6 +381,35 @@ export class DeletionGate {
       await this.runner.haltForAudit(jobId, error as Error);
     }
     return this.startJob(jobId);
+  }
+
+  /** The ids of a dry run: from the call, or read from `ids_file` under the roots the config allows now. */
+  private async idsOf(
+    request: DryRunRequest,
+  ): Promise<{ ids: readonly (string | number)[]; file: PlanRecord["ids_file"] }> {
+    const limits = this.live.current.limits;
+    if ((request.ids === undefined) === (request.ids_file === undefined)) {
+      throw new GateError(
+        "INVALID_INPUT",
+        "Give exactly one of ids (a list) and ids_file (the absolute path of a file of ids on the server's machine).",
+      );
+    }
+    if (request.ids !== undefined) {
+      checkCallSize(limits.maxIdsPerCall, request.ids.length);
+      return { ids: request.ids, file: null };
+    }
+    const read = await readIdFile(request.ids_file as string, limits.idFileRoots, limits.maxIdsPerFile);
+    return { ids: read.ids, file: { path: read.path, sha256: read.sha256 } };
+  }
+
+  /** Refuses a previewed plan whose found items changed at the backend since the dry run, beyond staleShare. */
+  private async checkNotStale(plan: PlanRecord, backend: BackendConfig): Promise<void> {
+    if (!plan.preview || plan.preview.found.length === 0) return;
+    await checkStale(
+      this.lanes.get(backend.name),
+      { id: plan.id, target: plan.target, reason: plan.reason, found: plan.preview.found },
+      backend.preview.staleShare,
+    );
   }
 
   /** The approval a job of this plan waits for: the number of approvers and the expiry of the config now. */
@@ -397,6 +467,11 @@ export class DeletionGate {
     return plan;
   }
 
+  /** The stale check of a job's plan at its last approval (SPEC §3 `preview.staleShare`). */
+  async checkApprovedPlanFresh(plan: PlanRecord): Promise<void> {
+    await this.checkNotStale(plan, this.backend(plan.backend));
+  }
+
   /** Expiry, the policy in force now and a living call: what a confirmed plan still needs; returns its backend. */
   private checkStillAllowed(plan: PlanRecord, caller: Caller): BackendConfig {
     checkNotExpired(plan);
@@ -415,7 +490,8 @@ export class DeletionGate {
     checkWritable(backend);
     checkTarget(kind, backend, plan.target ?? undefined);
     checkReason(backend, plan.reason);
-    checkCallSize(this.live.current.limits.maxIdsPerCall, plan.counts.received);
+    const limits = this.live.current.limits;
+    checkCallSize(plan.ids_file ? limits.maxIdsPerFile : limits.maxIdsPerCall, plan.counts.received);
     checkJobSize(backend, plan.counts.to_delete);
     const required = this.modeFor(backend, caller);
     if (weakerThan(plan.confirmation.mode, required)) {
@@ -450,6 +526,8 @@ export class DeletionGate {
       sampleIds: plan.sample_ids,
       notes: plan.notes,
       reason: plan.reason,
+      preview: plan.preview?.view ?? null,
+      idsFile: plan.ids_file,
     });
     const answer = await caller.askHuman(prompt);
     checkCallAlive(caller);

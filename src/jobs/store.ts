@@ -1,8 +1,10 @@
 // Durable state: plans with their id batches, jobs and their batches, plan claims with the daily budget, job leases.
 // One interface, two stores: SQLite (the embedded default, `memory` as SQLite :memory:) and Redis.
+
 import type { Target } from "../backends/types.js";
 import type { ConfirmationMode } from "../gate/confirmation.js";
 import type { InvalidId } from "../gate/plan.js";
+import type { PreviewRecord } from "../gate/preview.js";
 import type { ClaimResult, ExecutionClaim } from "./coordination.js";
 
 /**
@@ -42,6 +44,10 @@ export interface PlanRecord {
   created_at: string;
   /** Set once, when the plan is executed; a plan never gets a second job. */
   job_id: string | null;
+  /** The file its ids came from (`ids_file`), as read: real path and sha256 of its bytes; null for `ids`. */
+  ids_file: { path: string; sha256: string } | null;
+  /** What its preview showed, and the found ids the stale check reads again; null without a preview. */
+  preview: PreviewRecord | null;
 }
 
 /** Every job status (SPEC §4), in the order a job can move through them. */

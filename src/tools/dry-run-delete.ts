@@ -26,6 +26,26 @@ function targetListing() {
   return { type: "object", properties, additionalProperties: false };
 }
 
+/** What a preview found (SPEC §4); `{ supported: false }` alone for kinds and targets without a read API. */
+export const PREVIEW_SCHEMA = z.object({
+  supported: z.boolean(),
+  checked: z.number().optional(),
+  found: z.number().optional(),
+  not_found: z.number().optional(),
+  already_deleted: z.number().optional(),
+  sampled: z.boolean().optional(),
+  sample: z.array(z.object({ id: z.string(), summary: z.string().nullable() })).optional(),
+  stopped: z.string().optional(),
+});
+
+/** The preview in one sentence of the text result. */
+function previewLine(preview: z.infer<typeof PREVIEW_SCHEMA> | undefined): string {
+  if (!preview) return "";
+  if (!preview.supported) return " Preview: this backend cannot read items by id, so nothing was checked.";
+  const of = preview.sampled ? ` (a sample${preview.stopped ? `; ${preview.stopped}` : ""})` : "";
+  return ` Preview of ${preview.checked} id(s)${of}: ${preview.found} found, ${preview.not_found} not found, ${preview.already_deleted} already deleted.`;
+}
+
 export const dryRunDelete = defineTool({
   name: "dry_run_delete",
   title: "Preview a delete (dry run)",
@@ -41,9 +61,21 @@ export const dryRunDelete = defineTool({
       .meta(targetListing())
       .optional()
       .describe("The kind's target fields, e.g. {dataset_id}; omit for kinds without a target"),
-    ids: ID_LIST.describe(
-      "Ids to delete (strings or numbers); duplicates and invalid ids are reported, not sent",
+    ids: ID_LIST.optional().describe(
+      "Ids to delete (strings or numbers); duplicates and invalid ids are reported, not sent. Give ids or ids_file",
     ),
+    ids_file: z
+      .string()
+      .optional()
+      .describe(
+        "Instead of ids: the absolute path of a file of ids on the server's machine (one per line, CSV with an id column, a JSON array or JSON lines), under a directory the operator allows",
+      ),
+    preview: z
+      .boolean()
+      .optional()
+      .describe(
+        "Also ask the backend which ids exist (read-only, a sample of large lists), so the person sees what will be deleted",
+      ),
     reason: z
       .string()
       .optional()
@@ -65,6 +97,9 @@ export const dryRunDelete = defineTool({
     invalid_ids: z.array(z.object({ id: z.string(), error: z.string() })),
     batches: z.object({ count: z.number(), size: z.number() }),
     sample_ids: z.array(z.string()),
+    preview: PREVIEW_SCHEMA.optional(),
+    ids_file: z.string().optional(),
+    ids_file_sha256: z.string().optional(),
     notes: z.array(z.string()),
     confirmation: z.object({
       mode: z.enum(CONFIRMATION_MODES),
@@ -80,5 +115,6 @@ export const dryRunDelete = defineTool({
   handler: async (input, { gate }, { caller }) => gate.dryRun(input, caller),
   summarize: (plan) =>
     `Plan ${plan.plan_id}: ${plan.counts.to_delete} to delete on ${plan.backend} in ${plan.batches.count} batch(es) ` +
-    `(${plan.counts.received} received, ${plan.counts.duplicates} duplicates, ${plan.counts.invalid} invalid). ${plan.next_step}`,
+    `(${plan.counts.received} received, ${plan.counts.duplicates} duplicates, ${plan.counts.invalid} invalid)` +
+    `${plan.ids_file ? ` from ${plan.ids_file}` : ""}.${previewLine(plan.preview)} ${plan.next_step}`,
 });

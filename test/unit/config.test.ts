@@ -1,4 +1,8 @@
 // Config: defaults, secrets from the environment, and errors that name the key path (SPEC §3).
+
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BACKEND_KINDS } from "../../src/backends/index.js";
 import { type Config, ConfigError, parseConfig } from "../../src/config.js";
@@ -86,7 +90,8 @@ describe("parseConfig defaults", () => {
       auditLog: "./.deletegate/audit.jsonl",
       confirmation: { mode: "auto", ttlSeconds: 900 },
       approval: null,
-      limits: { maxIdsPerCall: 10_000 },
+      limits: { maxIdsPerCall: 10_000, idFileRoots: [], maxIdsPerFile: 1_000_000 },
+      preview: { maxChecked: 1_000, staleShare: 0.05 },
       http: { tokens: [], sessionIdleMs: 1_800_000, maxSessions: 1_000 },
       jobs: { leaseMs: 10_000, backendJobMaxMs: 86_400_000 },
       retention: { jobDays: 90 },
@@ -109,6 +114,7 @@ describe("parseConfig defaults", () => {
           timeoutMs: 30_000,
           maxAttempts: 5,
           confirmation: null,
+          preview: { maxChecked: 1_000, staleShare: 0.05 },
           options: { tenantId: "acme" },
         },
       },
@@ -146,7 +152,7 @@ describe("parseConfig defaults", () => {
     expect(config.store).toBe("memory");
     expect(config.auditLog).toBe("stderr");
     expect(config.confirmation).toEqual({ mode: "token", ttlSeconds: 60 });
-    expect(config.limits).toEqual({ maxIdsPerCall: 1_000_000 });
+    expect(config.limits).toEqual({ maxIdsPerCall: 1_000_000, idFileRoots: [], maxIdsPerFile: 1_000_000 });
     expect(config.backends["splendor-prod"]).toMatchObject({
       baseUrl: "http://127.0.0.1:9000",
       allowTargets: ["app-logs", "crm-*"],
@@ -160,6 +166,49 @@ describe("parseConfig defaults", () => {
       timeoutMs: 1000,
       maxAttempts: 1,
     });
+  });
+
+  it("resolves idFileRoots with realpath and refuses relative, missing and non-directory roots", () => {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), "deletegate-roots-")));
+    mkdirSync(join(dir, "ids"));
+    symlinkSync(join(dir, "ids"), join(dir, "link"));
+    writeFileSync(join(dir, "file.txt"), "x");
+    try {
+      const limits = parseConfig(
+        withBackend({}, { limits: { idFileRoots: [join(dir, "link")] } }),
+        ENV,
+      ).limits;
+      expect(limits.idFileRoots).toEqual([join(dir, "ids")]);
+      expect(configError(withBackend({}, { limits: { idFileRoots: ["ids"] } }))).toBe(
+        "limits.idFileRoots.0: must be an absolute directory",
+      );
+      expect(configError(withBackend({}, { limits: { idFileRoots: [join(dir, "missing")] } }))).toBe(
+        `limits.idFileRoots.0: ${join(dir, "missing")} does not exist or cannot be read`,
+      );
+      expect(configError(withBackend({}, { limits: { idFileRoots: [join(dir, "file.txt")] } }))).toBe(
+        `limits.idFileRoots.0: ${join(dir, "file.txt")} is not a directory`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes preview defaults at the top level and a backend's own keys over them", () => {
+    const config = parseConfig(
+      withBackend({ preview: { staleShare: 0.2 } }, { preview: { maxChecked: 50_000 } }),
+      ENV,
+    );
+    expect(config.preview).toEqual({ maxChecked: 50_000, staleShare: 0.05 });
+    expect(config.backends["splendor-prod"]?.preview).toEqual({ maxChecked: 50_000, staleShare: 0.2 });
+    expect(configError(withBackend({}, { preview: { maxChecked: 100_001 } }))).toBe(
+      "preview.maxChecked: must be ≤ 100000",
+    );
+    expect(configError(withBackend({ preview: { staleShare: 1.5 } }))).toBe(
+      "backends.splendor-prod.preview.staleShare: must be ≤ 1",
+    );
+    expect(configError(withBackend({}, { limits: { maxIdsPerFile: 0 } }))).toBe(
+      "limits.maxIdsPerFile: must be ≥ 1",
+    );
   });
 
   it("respects a lower maxBatchSize and accepts the kind's cap itself", () => {

@@ -20,6 +20,7 @@ export function splendorBackend(overrides: Partial<BackendConfig> = {}): Backend
     timeoutMs: 30_000,
     maxAttempts: 5,
     confirmation: null,
+    preview: { maxChecked: 1_000, staleShare: 0.05 },
     options: { tenantId: "acme" },
     ...overrides,
   };
@@ -95,6 +96,8 @@ export function planRecord(overrides: Partial<PlanRecord> = {}): PlanRecord {
     owner: null,
     created_at: new Date().toISOString(),
     job_id: null,
+    ids_file: null,
+    preview: null,
     ...overrides,
   };
 }

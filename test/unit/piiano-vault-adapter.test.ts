@@ -31,6 +31,7 @@ function backendConfig(baseUrl: string, overrides: Partial<BackendConfig> = {}):
     timeoutMs: 2000,
     maxAttempts: 5,
     confirmation: null,
+    preview: { maxChecked: 1_000, staleShare: 0.05 },
     options: { accessReason: "Other", tenantId: undefined },
     ...overrides,
   };

@@ -128,6 +128,8 @@ async function jobOf({ runner, store }: Setup, count: number, size = 10): Promis
     owner: null,
     created_at: new Date().toISOString(),
     job_id: null,
+    ids_file: null,
+    preview: null,
   };
   await store.putPlanBatches(plan.id, batches);
   await store.putPlan(plan);
