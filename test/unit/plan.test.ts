@@ -21,6 +21,36 @@ describe("planIds", () => {
     expect(planned.counts).toEqual({ received: 7, unique: 3, duplicates: 4, invalid: 0, to_delete: 3 });
   });
 
+  it("dedupes like a Set on a large shuffled list with many repeats", () => {
+    const raw: string[] = [];
+    for (let index = 0; index < 30_000; index++) raw.push(`id-${(index * 7919) % 12_345}`);
+    const expected = [...new Set(raw)];
+    const planned = planIds(raw, anyId);
+    expect(planned.toDelete).toEqual(expected);
+    expect(planned.counts.duplicates).toBe(30_000 - expected.length);
+  });
+
+  it("stays exact when ids are made to collide in the dedupe table (it then falls back to a Set)", () => {
+    // 40 ids whose FNV-1a hashes share their low 7 bits: one slot of the 128-slot table 40 ids get.
+    const fnv = (text: string) => {
+      let hash = 0x811c9dc5;
+      for (let index = 0; index < text.length; index++)
+        hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193);
+      return hash & 127;
+    };
+    const colliding: string[] = [];
+    for (let candidate = 0; colliding.length < 40; candidate++) {
+      if (fnv(`c${candidate}`) === 5) colliding.push(`c${candidate}`);
+    }
+    const raw = [...colliding.slice(0, 20), ...colliding.slice(0, 20).reverse(), ...colliding.slice(20)];
+    const planned = planIds(raw.slice(0, 40), anyId);
+    expect(planned.toDelete).toEqual(colliding.slice(0, 20));
+    expect(planned.counts.duplicates).toBe(20);
+    const all = planIds(raw, anyId);
+    expect(all.toDelete).toEqual(colliding);
+    expect(all.counts).toMatchObject({ received: 60, unique: 40, duplicates: 20 });
+  });
+
   it("treats ids as case-sensitive", () => {
     expect(planIds(["A", "a"], anyId).toDelete).toEqual(["A", "a"]);
   });
