@@ -9,6 +9,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import type { BackendSummary } from "../src/gate/gate.js";
 import { approvalSection } from "./demo-approval.js";
+import { erasureSection } from "./demo-erasure.js";
 import {
   type AuditLine,
   type DemoPrint,
@@ -698,6 +699,13 @@ async function walk(client: Client, running: Running[], auditLog: string): Promi
     splendor,
     secrets: SECRETS,
     tenant: TENANT,
+    print: PRINT,
+  });
+  await erasureSection({
+    number: 7 + sections.length + 2,
+    cli: CLI,
+    dir: dirname(auditLog),
+    secrets: SECRETS,
     print: PRINT,
   });
 }
