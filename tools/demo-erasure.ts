@@ -1,8 +1,9 @@
 // The demo's erasure-list section: 20,000 ids in a CSV file, a dry run that reads them with `ids_file` and asks
 // LangSmith which exist (`preview`), a change behind the plan's back that the stale check catches, and the job that
 // runs once the person has seen a fresh plan.
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+
 import { once } from "node:events";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -48,7 +49,12 @@ export async function erasureSection(options: {
   print.heading(`${options.number}. A real erasure list: 20,000 ids from a CSV file, with a preview`);
   const secret = FIXTURE.demo.secret;
   const ids = FIXTURE.ids(LISTED);
-  const sim: KindSimulator = await FIXTURE.start({ secret, items: ids.slice(0, EXISTING), host: "127.0.0.1", port: 0 });
+  const sim: KindSimulator = await FIXTURE.start({
+    secret,
+    items: ids.slice(0, EXISTING),
+    host: "127.0.0.1",
+    port: 0,
+  });
   const roots = join(options.dir, "erasure-lists");
   mkdirSync(roots, { recursive: true });
   const csv = join(roots, "dsr-2291.csv");
@@ -93,7 +99,9 @@ export async function erasureSection(options: {
   );
   const call = async (name: string, args: Record<string, unknown>): Promise<Result> => {
     const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
-    return result.isError ? { error: (result.content[0] as { text: string }).text } : result.structuredContent;
+    return result.isError
+      ? { error: (result.content[0] as { text: string }).text }
+      : result.structuredContent;
   };
   const runJob = async (plan: PlanResult): Promise<Result> => {
     let job = await call("execute_delete", {
@@ -115,26 +123,38 @@ export async function erasureSection(options: {
   const writes = () => sim.requests.filter((request) => sim.deleteIds(request) !== null).length;
   const reads = () => sim.requests.filter((request) => sim.readIds?.(request) != null);
   try {
-    const earlier = await deleteDirectly(ids.slice(0, DELETED_EARLIER), "Earlier request DSR-2250 (same customer)");
+    const earlier = await deleteDirectly(
+      ids.slice(0, DELETED_EARLIER),
+      "Earlier request DSR-2250 (same customer)",
+    );
     print.line(`set-up: an earlier job deleted ${earlier.counts?.deleted} of the listed examples`);
 
     const writesBefore = writes();
     const readsBefore = reads().length;
     const started = Date.now();
-    const plan = await call("dry_run_delete", { backend: BACKEND, ids_file: csv, preview: true, reason: REASON });
+    const plan = await call("dry_run_delete", {
+      backend: BACKEND,
+      ids_file: csv,
+      preview: true,
+      reason: REASON,
+    });
     if (plan.error) throw new Error(`dry run refused: ${plan.error}`);
     const took = Date.now() - started;
     const previewReads = reads().slice(readsBefore);
     const previewWrites = writes() - writesBefore;
     const { preview } = plan;
     print.line(`agent → dry_run_delete { ids_file, preview: true } (${took} ms):`);
-    print.fact("ids", `${plan.counts.received} received, ${plan.counts.to_delete} to delete in ${plan.batches.count} batches`);
+    print.fact(
+      "ids",
+      `${plan.counts.received} received, ${plan.counts.to_delete} to delete in ${plan.batches.count} batches`,
+    );
     print.fact("file", `${plan.ids_file} (sha256 ${String(plan.ids_file_sha256).slice(0, 16)}…)`);
     print.fact(
       "preview",
       `${preview.checked} drawn at random and read (sampled: ${preview.sampled}): ${preview.found} found, ${preview.not_found} not found, ${preview.already_deleted} already deleted`,
     );
-    for (const item of preview.sample.slice(0, 3)) print.detail(`found ${item.id}`, JSON.stringify(item.summary));
+    for (const item of preview.sample.slice(0, 3))
+      print.detail(`found ${item.id}`, JSON.stringify(item.summary));
     print.fact(
       "LangSmith during the dry run",
       `${previewReads.length} read requests of ≤ 100 ids, ${previewWrites} writes`,
@@ -151,7 +171,12 @@ export async function erasureSection(options: {
     print.line(`agent → execute_delete: ${String(stale.error ?? stale.status).split(". ")[0]}`);
     print.fact("LangSmith writes for that plan", String(staleWrites));
 
-    const fresh = await call("dry_run_delete", { backend: BACKEND, ids_file: csv, preview: true, reason: REASON });
+    const fresh = await call("dry_run_delete", {
+      backend: BACKEND,
+      ids_file: csv,
+      preview: true,
+      reason: REASON,
+    });
     print.line(
       `agent → dry_run_delete again: preview ${fresh.preview.found} found, ${fresh.preview.not_found} not found, ${fresh.preview.already_deleted} already deleted of ${fresh.preview.checked}`,
     );
@@ -166,7 +191,8 @@ export async function erasureSection(options: {
       !preview.sampled && "a preview of 1,000 of 20,000 ids did not say it was a sample",
       preview.already_deleted === 0 && "the preview saw none of the ids deleted earlier",
       previewWrites !== 0 && `the preview sent ${previewWrites} writes`,
-      !String(stale.error ?? "").startsWith("PLAN_STALE") && `the stale plan was not refused: ${stale.status}`,
+      !String(stale.error ?? "").startsWith("PLAN_STALE") &&
+        `the stale plan was not refused: ${stale.status}`,
       staleWrites !== 0 && `the stale plan sent ${staleWrites} requests`,
       job.status !== "succeeded" && `the fresh plan's job ended ${job.status}`,
       job.counts.deleted !== deletable && `${job.counts.deleted} deleted, expected ${deletable}`,

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { approvalNotice, type Webhooks } from "../approval/webhooks.js";
 import type { Audit } from "../audit/index.js";
 import { kindOf } from "../backends/index.js";
-import type { Target } from "../backends/types.js";
+import type { BackendKind, Target } from "../backends/types.js";
 import { type BackendConfig, configuredMode } from "../config.js";
 import { failpoint } from "../failpoint.js";
 import type { Lanes } from "../jobs/lanes.js";
@@ -29,7 +29,15 @@ import {
 } from "./confirmation.js";
 import { GateError } from "./errors.js";
 import { readIdFile } from "./id-file.js";
-import { displayId, type InvalidId, planDigest, planIds, sampleIds, toBatches } from "./plan.js";
+import {
+  displayId,
+  type InvalidId,
+  type PlannedIds,
+  planDigest,
+  planIds,
+  sampleIds,
+  toBatches,
+} from "./plan.js";
 import { checkDailyBudget, checkJobSize, checkReason, checkTarget, checkWritable } from "./policy.js";
 import { checkStale, type PreviewRecord, type PreviewView, preview } from "./preview.js";
 
@@ -204,8 +212,7 @@ export class DeletionGate {
     const mode = this.modeFor(backend, caller);
     // Told now, with no plan stored, rather than after the agent has shown the person a plan nobody can confirm.
     if (mode === "human" && !caller.askHuman) throw humanUnavailable();
-    const { ids, file } = await this.idsOf(request);
-    const planned = planIds(ids, kind.validateId, kind.normalizeId);
+    const { planned, file } = await this.plannedIds(request, kind);
     if (planned.toDelete.length === 0) {
       const why = planned.invalid
         .slice(0, 3)
@@ -381,6 +388,18 @@ export class DeletionGate {
       await this.runner.haltForAudit(jobId, error as Error);
     }
     return this.startJob(jobId);
+  }
+
+  /**
+   * The dry run's ids, normalised, deduped and checked; read here so the raw list (a million ids from a file) is
+   * garbage before the plan is batched and stored.
+   */
+  private async plannedIds(
+    request: DryRunRequest,
+    kind: BackendKind,
+  ): Promise<{ planned: PlannedIds; file: PlanRecord["ids_file"] }> {
+    const { ids, file } = await this.idsOf(request);
+    return { planned: planIds(ids, kind.validateId, kind.normalizeId), file };
   }
 
   /** The ids of a dry run: from the call, or read from `ids_file` under the roots the config allows now. */
