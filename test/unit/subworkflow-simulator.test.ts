@@ -91,7 +91,7 @@ describe("subworkflow simulator: delete", () => {
       id: "ds_b",
       workspaceId: "wks_simulator",
       type: "audio",
-      fileName: "ds_b.mp3",
+      fileName: "ds_b",
       fileExt: "mp3",
       fileSize: 2048,
       itemCount: 2,
