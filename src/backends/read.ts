@@ -21,5 +21,6 @@ export function alreadyDeleted(id: string): ReadItem {
 /** A failed outcome when a request asks for no id or more than the kind reads at once (the caller splits), else null. */
 export function outsideReadRange(service: string, ids: readonly string[], max: number): ReadOutcome | null {
   if (ids.length >= 1 && ids.length <= max) return null;
-  return { type: "failed", error: `${service} reads 1..${max} ids per request, got ${ids.length}` };
+  const range = max === 1 ? "one id" : `1..${max} ids`;
+  return { type: "failed", error: `${service} reads ${range} per request, got ${ids.length}` };
 }

@@ -78,7 +78,10 @@ function refusalOrRetry(http: HttpClient, response: HttpResponse): RetryOutcome 
 /** The Read section's line: `fileName.fileExt, type, itemCount items, fileSize`, each backend text cut short. */
 function datasetSummary(data: Record<string, unknown>): string {
   const text = (value: unknown) => firstChars(String(value));
-  return `${text(data.fileName)}.${text(data.fileExt)}, ${text(data.type)}, ${text(data.itemCount)} items, ${text(data.fileSize)} bytes`;
+  const [name, ext] = [String(data.fileName), String(data.fileExt)];
+  // Some names already end in their extension: "a.pdf", not "a.pdf.pdf".
+  const file = name.endsWith(`.${ext}`) ? text(name) : `${text(name)}.${text(ext)}`;
+  return `${file}, ${text(data.type)}, ${text(data.itemCount)} items, ${text(data.fileSize)} bytes`;
 }
 
 /** Maps a read's 200: marked (expiresAt ≤ now, with the delete's clock skew) is already deleted, else found. */
