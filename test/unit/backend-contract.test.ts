@@ -63,8 +63,13 @@ function backendAt(fixture: KindFixture, url: string, secret: string): BackendCo
     .contract as BackendConfig;
 }
 
-async function open(fixture: KindFixture, items: string[], key = SECRET): Promise<Run> {
-  const sim = await fixture.start({ secret: SECRET, items, backendJobMs: BACKEND_JOB_MS });
+async function open(
+  fixture: KindFixture,
+  items: string[],
+  key = SECRET,
+  deletedItems?: string[],
+): Promise<Run> {
+  const sim = await fixture.start({ secret: SECRET, items, deletedItems, backendJobMs: BACKEND_JOB_MS });
   const backend = backendAt(fixture, sim.url, key);
   const { client, http } = connectBackend(backend);
   opened.push({ sim, http });
@@ -352,9 +357,9 @@ describe.each(FIXTURES)("$kind adapter against its simulator", (fixture) => {
   const read = fixture.read;
   if (read) {
     describe("reads", () => {
-      it(`found, not found and, once deleted, ${read.afterDelete}: one item per id, and no write`, async () => {
-        const ids = fixture.ids(4);
-        const run = await open(fixture, ids.slice(0, 3));
+      it(`found, not found and, once deleted (now or before the start), ${read.afterDelete}: one item per id, and no write`, async () => {
+        const ids = fixture.ids(5);
+        const run = await open(fixture, ids.slice(0, 3), SECRET, [ids[4] as string]);
         await settle(run, [ids[2] as string]);
         const before = run.sim.requests.length;
         const deletions = run.sim.deletions();
@@ -364,6 +369,7 @@ describe.each(FIXTURES)("$kind adapter against its simulator", (fixture) => {
           [ids[1], "found"],
           [ids[2], read.afterDelete],
           [ids[3], "not_found"],
+          [ids[4], read.afterDelete],
         ]);
         for (const item of items.values()) {
           if (item.state !== "found") expect(item).toMatchObject({ summary: null, version: null });

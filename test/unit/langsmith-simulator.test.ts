@@ -339,6 +339,17 @@ describe("langsmith simulator: read (GET /api/v1/examples)", () => {
     expect(sim.violations).toEqual([]);
   });
 
+  it("seeds examples hard-deleted before the start: read with null inputs, not deleted again", async () => {
+    const sim = await start({ examples: uuids(2), hardDeleted: [uuid(5)] });
+    const body = (await (await read(sim, ids([uuid(5)]))).json()) as Record<string, unknown>[];
+    expect(body).toMatchObject([{ id: uuid(5), inputs: null, outputs: null }]);
+    expect(await (await postDelete(sim, hardDelete([uuid(5)]))).json()).toEqual({
+      count: 0,
+      example_ids: [],
+    });
+    expect(sim.deletions().size).toBe(0);
+  });
+
   it("fails loudly outside the read contract: no id, over 100, not a UUID, another parameter, a body, POST, no key", async () => {
     const sim = await start();
     const cases: [Promise<Response>, number][] = [

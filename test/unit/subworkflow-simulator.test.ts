@@ -297,6 +297,15 @@ describe("subworkflow simulator: read (GET /v1/datasets/{id})", () => {
     expect(sim.violations).toEqual([]);
   });
 
+  it("seeds datasets marked before the start: GET answers them expired, DELETE marks nothing again", async () => {
+    const sim = await start({ marked: ["ds_old"] });
+    const data = (await json(await call(sim, "GET", "ds_old"))).data as Record<string, unknown>;
+    expect(data.expiresAt).toBeLessThan(Date.now() - 60_000);
+    expect((await call(sim, "DELETE", "ds_old")).status).toBe(200);
+    expect(sim.deletions().size).toBe(0);
+    expect(sim.marked()).toEqual(new Set(["ds_old"]));
+  });
+
   it("injects faults on the read route apart from the delete route", async () => {
     const sim = await start();
     sim.faults.add({ route: "read", fault: { type: "status", status: 429, retryAfterSeconds: 1 } });

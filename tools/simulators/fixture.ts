@@ -14,6 +14,11 @@ export interface SimulatorStart {
    * simulator holds by default (nothing, or for simulators that track no items, anything).
    */
   items?: string[];
+  /**
+   * Items an earlier delete left behind (in the first target), for kinds that keep a trace of one (LangSmith's emptied
+   * examples, Subworkflow's marked datasets): they read as already deleted. Other kinds ignore it: deleted is gone.
+   */
+  deletedItems?: string[];
   host?: string;
   port?: number;
   /** Kinds whose deletes complete in backend jobs: how long each job stays pending, then running. */

@@ -33,6 +33,8 @@ export interface LangsmithSimulatorOptions {
   tenantId?: string;
   /** Example ids (UUIDs, any case) that exist; omitted means every UUID exists until it is deleted once. */
   examples?: string[];
+  /** Examples hard-deleted before the simulator started: they exist with null inputs and outputs. */
+  hardDeleted?: string[];
   /** Default "127.0.0.1". */
   host?: string;
   /** Default 0 (OS-chosen). */
@@ -95,6 +97,11 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
   /** When each hard-deleted example was deleted (its modified_at from then on). */
   const deletedAt = new Map<string, number>();
   const createdAt = new Date(Date.now() - 86_400_000).toISOString();
+  for (const id of (opts.hardDeleted ?? []).map(canonical)) {
+    existing?.add(id);
+    deleted.add(id);
+    deletedAt.set(id, Date.now() - 3_600_000);
+  }
 
   function example(id: string): LangsmithExample | undefined {
     if (existing !== undefined && !existing.has(id)) return undefined;
@@ -385,6 +392,7 @@ export const langsmithFixture: KindFixture<LangsmithSimulator> = {
       host: options.host,
       port: options.port,
       examples: options.items,
+      hardDeleted: options.deletedItems,
     });
     return view(sim);
   },

@@ -19,6 +19,8 @@ export interface SubworkflowSimulatorOptions {
   apiKey: string;
   /** Datasets that exist (unmarked); any other id answers 404. */
   datasets?: string[];
+  /** Datasets marked for deletion (an hour ago) before the simulator started; GET still answers them. */
+  marked?: string[];
   /** Dataset id → the `error` its DELETE answers with 400 (e.g. "dataset is locked"); it is never marked. */
   rejected?: Record<string, string>;
   /** Writes (DELETEs) allowed per window; above it DELETE answers 429. Default unlimited. */
@@ -127,6 +129,11 @@ export async function startSubworkflowSimulator(
   (opts.datasets ?? []).forEach((id, index) => {
     datasets.set(id, seedDataset(id, workspaceId, index, start));
   });
+  for (const id of opts.marked ?? []) {
+    const dataset = seedDataset(id, workspaceId, datasets.size, start);
+    dataset.expiresAt = dataset.updatedAt = start - 3_600_000;
+    datasets.set(id, dataset);
+  }
   const rejected = new Map(Object.entries(opts.rejected ?? {}));
   const receivedCounts = new Map<string, number>();
   const markCounts = new Map<string, number>();
@@ -361,6 +368,7 @@ export const subworkflowFixture: KindFixture<SubworkflowSimulator> = {
       host: options.host,
       port: options.port,
       datasets,
+      marked: options.deletedItems,
     });
     return view(sim, datasets);
   },
