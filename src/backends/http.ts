@@ -2,6 +2,11 @@
 import type { Agent } from "undici";
 import type { BatchOutcome } from "./types.js";
 
+/** The transient answer deletes and reads share: send the same request again after a backoff. */
+export type RetryOutcome = Extract<BatchOutcome, { type: "retry" }>;
+/** The permanent failure deletes and reads share. */
+export type FailedOutcome = Extract<BatchOutcome, { type: "failed" }>;
+
 /** undici is loaded at the first request, not at start-up: nothing before `initialize` needs it. */
 let undici: Promise<typeof import("undici")> | null = null;
 function loadUndici(): Promise<typeof import("undici")> {
@@ -25,7 +30,8 @@ export interface HttpNetworkError {
 export interface HttpRequest {
   method: "GET" | "POST" | "DELETE";
   path: string;
-  query?: Record<string, string>;
+  /** A list repeats the parameter once per value, in order (`id=a&id=b`). */
+  query?: Record<string, string | string[]>;
   headers?: Record<string, string>;
   body?: unknown;
 }
@@ -68,7 +74,9 @@ export class HttpClient {
 
   async send(req: HttpRequest): Promise<HttpResponse | HttpNetworkError> {
     const url = new URL(this.options.baseUrl + req.path);
-    for (const [key, value] of Object.entries(req.query ?? {})) url.searchParams.set(key, value);
+    for (const [key, value] of Object.entries(req.query ?? {})) {
+      for (const one of typeof value === "string" ? [value] : value) url.searchParams.append(key, one);
+    }
     const headers: Record<string, string> = {
       accept: "application/json",
       ...this.options.headers,
@@ -158,7 +166,7 @@ export function isTransientStatus(status: number): boolean {
 }
 
 /** SPEC §7: a 429 or 5xx answer is sent again after a backoff of at least its Retry-After; null for others. */
-export function retryIfTransient(response: HttpResponse, error: string): BatchOutcome | null {
+export function retryIfTransient(response: HttpResponse, error: string): RetryOutcome | null {
   if (!isTransientStatus(response.status)) return null;
   return { type: "retry", error, retryAfterMs: retryAfterMs(response.headers), httpStatus: response.status };
 }

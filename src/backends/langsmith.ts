@@ -1,7 +1,16 @@
 // LangSmith (dataset examples, hard delete): one synchronous POST per batch of ≤1000 UUIDs; the answer's count is what was deleted.
 import { z } from "zod";
 import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
-import type { BackendClient, BackendConfig, BackendKind, BatchOutcome } from "./types.js";
+import { alreadyDeleted, firstChars, notFound, outsideReadRange } from "./read.js";
+import type {
+  BackendClient,
+  BackendConfig,
+  BackendKind,
+  BatchOutcome,
+  ReadItem,
+  ReadOutcome,
+  ReadRequest,
+} from "./types.js";
 
 type LangsmithOptions = {
   /** The workspace an org-scoped key acts in. */
@@ -9,6 +18,8 @@ type LangsmithOptions = {
 };
 
 export const LANGSMITH_DELETE_PATH = "/v1/platform/datasets/examples/delete";
+export const LANGSMITH_READ_PATH = "/api/v1/examples";
+export const LANGSMITH_MAX_READ_IDS = 100;
 
 // Any version, canonical 8-4-4-4-12 form; LangSmith accepts upper or lower case hex.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -44,6 +55,72 @@ function confirmedCount(body: unknown, batchSize: number): number | null {
   return value >= 0 && value <= batchSize ? value : null;
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A read's 200 body as example (lower-case id) → example, or why it is outside the contract. */
+function readExamples(body: unknown, ids: readonly string[]): Map<string, Record<string, unknown>> | string {
+  if (!Array.isArray(body)) return "the body is not a JSON array";
+  const asked = new Set(ids);
+  const examples = new Map<string, Record<string, unknown>>();
+  for (const entry of body as unknown[]) {
+    if (!isRecord(entry) || typeof entry.id !== "string") return "an entry without a string id";
+    if (typeof entry.dataset_id !== "string" || !("inputs" in entry)) {
+      return "an example without a string dataset_id and inputs";
+    }
+    const id = entry.id.toLowerCase();
+    if (!asked.has(id)) return "an example that was not asked for";
+    if (examples.has(id)) return "an example listed twice";
+    examples.set(id, entry);
+  }
+  return examples;
+}
+
+/** One asked id as the read's examples describe it (the Read section's summary: dataset id and inputs). */
+function exampleItem(id: string, example: Record<string, unknown> | undefined): ReadItem {
+  if (example === undefined) return notFound(id);
+  // A hard delete keeps the example's id and nulls its inputs and outputs.
+  if (example.inputs === null && example.outputs === null) return alreadyDeleted(id);
+  const inputs = JSON.stringify(example.inputs) ?? "null";
+  return {
+    id,
+    state: "found",
+    summary: `dataset ${firstChars(String(example.dataset_id))}: ${firstChars(inputs)}`,
+    version: typeof example.modified_at === "string" ? example.modified_at : null,
+  };
+}
+
+/** GET /api/v1/examples with one `id` parameter per asked id; ids the answer leaves out do not exist. */
+async function readExampleIds(http: HttpClient, ids: string[]): Promise<ReadOutcome> {
+  const outside = outsideReadRange("LangSmith", ids, LANGSMITH_MAX_READ_IDS);
+  if (outside) return outside;
+  const response = await http.send({ method: "GET", path: LANGSMITH_READ_PATH, query: { id: ids } });
+  if (response.type === "network-error") return { type: "retry", error: response.error };
+  if (response.status === 200) {
+    const examples = readExamples(response.body, ids);
+    // As for deletes: an answer outside the contract is asked again (bounded by the caller's attempts).
+    if (typeof examples === "string") {
+      return {
+        type: "retry",
+        error: `HTTP 200 outside the LangSmith read contract: ${examples}`,
+        httpStatus: 200,
+      };
+    }
+    return { type: "read", items: ids.map((id) => exampleItem(id, examples.get(id))), httpStatus: 200 };
+  }
+  const transient = retryIfTransient(response, http.errorText(response));
+  if (transient) return transient;
+  if (response.status >= 400 && response.status < 500) {
+    return { type: "failed", error: refusal(http, response), httpStatus: response.status };
+  }
+  return {
+    type: "retry",
+    error: `${http.errorText(response)} (not an answer the LangSmith read contract documents)`,
+    httpStatus: response.status,
+  };
+}
+
 export const langsmith: BackendKind<LangsmithOptions> = {
   kind: "langsmith",
   description:
@@ -64,7 +141,7 @@ export const langsmith: BackendKind<LangsmithOptions> = {
     "LangSmith hard delete removes every version of each example: inputs, outputs and metadata are nulled at once, but attachment files can take up to 7 days to be deleted.",
     "The example id, dataset id and creation time are kept; ids LangSmith did not delete (unknown, already deleted or in another workspace) are counted as not found.",
   ],
-  read: null,
+  read: { maxIdsPerRequest: LANGSMITH_MAX_READ_IDS, supports: () => true },
   asyncJobs: false,
   headers: (backend: BackendConfig<LangsmithOptions>) => {
     const tenantId = backend.options.tenantId;
@@ -114,6 +191,8 @@ export const langsmith: BackendKind<LangsmithOptions> = {
           httpStatus: response.status,
         };
       },
+
+      readItems: ({ ids }: ReadRequest) => readExampleIds(http, ids),
     };
   },
 };

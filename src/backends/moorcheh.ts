@@ -1,16 +1,28 @@
 // Moorcheh (documents or vectors of a namespace): one synchronous POST per batch of ≤1000 ids; 207 leaves ids to retry.
+import { createHash } from "node:crypto";
 import { z } from "zod";
-import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
+import {
+  type FailedOutcome,
+  type HttpClient,
+  type HttpResponse,
+  type RetryOutcome,
+  retryIfTransient,
+} from "./http.js";
+import { firstChars, notFound, outsideReadRange } from "./read.js";
 import type {
   BackendClient,
   BackendConfig,
   BackendKind,
   BatchOutcome,
   BatchRequest,
+  ReadItem,
+  ReadOutcome,
+  ReadRequest,
   Target,
 } from "./types.js";
 
 export const MOORCHEH_TYPES = ["documents", "vectors"] as const;
+export const MOORCHEH_MAX_READ_IDS = 100;
 
 /** The error the ids of a 207's `unprocessed_ids` carry when they are still unprocessed after maxAttempts. */
 export const UNPROCESSED_ERROR = "unprocessed by Moorcheh (HTTP 207)";
@@ -66,7 +78,7 @@ const REFUSAL_MEANING: Record<number, string> = {
   404: "namespace not found or not yours",
 };
 
-function refusalOrRetry(http: HttpClient, response: HttpResponse): BatchOutcome {
+function refusalOrRetry(http: HttpClient, response: HttpResponse): RetryOutcome | FailedOutcome {
   const text = http.errorText(response);
   const transient = retryIfTransient(response, text);
   if (transient) return transient;
@@ -80,6 +92,75 @@ function refusalOrRetry(http: HttpClient, response: HttpResponse): BatchOutcome 
   }
   const meaning = REFUSAL_MEANING[response.status];
   return { type: "failed", error: meaning ? `${text} (${meaning})` : text, httpStatus: response.status };
+}
+
+interface Document {
+  text: string;
+  metadata: unknown;
+}
+
+/** A read's 200/207 body as id → document, or why it is outside the contract. */
+function readDocuments(body: unknown, ids: readonly string[]): Map<string, Document> | string {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    return "the body is not a JSON object";
+  const { items, found_items: foundItems } = body as Record<string, unknown>;
+  if (!Array.isArray(items)) return "items is not a list";
+  if (foundItems !== undefined && foundItems !== items.length)
+    return "found_items differs from the items listed";
+  const asked = new Set(ids);
+  const documents = new Map<string, Document>();
+  for (const item of items as unknown[]) {
+    if (typeof item !== "object" || item === null) return "an item is not an object";
+    const { id: raw, text, metadata } = item as Record<string, unknown>;
+    // Numbers are echoed back as the strings that were sent.
+    const id = typeof raw === "number" ? String(raw) : raw;
+    if (typeof id !== "string" || !asked.has(id)) return "an item names an id that was not asked for";
+    if (documents.has(id)) return "an item is listed twice";
+    if (typeof text !== "string") return "an item without a string text";
+    documents.set(id, { text, metadata: metadata ?? null });
+  }
+  return documents;
+}
+
+/** One asked id: found with the Read section's summary (the text's start) and a digest of text and metadata. */
+function documentItem(id: string, document: Document | undefined): ReadItem {
+  // Moorcheh deletes permanently: a deleted document is simply absent, never already_deleted.
+  if (document === undefined) return notFound(id);
+  const version = createHash("sha256")
+    .update(JSON.stringify([document.text, document.metadata]))
+    .digest("hex")
+    .slice(0, 16);
+  return { id, state: "found", summary: firstChars(document.text), version };
+}
+
+/** POST …/documents/get for up to 100 ids; ids left out of `items` do not exist. */
+async function readDocumentIds(http: HttpClient, { target, ids }: ReadRequest): Promise<ReadOutcome> {
+  if (target?.type !== "documents")
+    return { type: "failed", error: "Moorcheh reads documents only, not vectors" };
+  const outside = outsideReadRange("Moorcheh", ids, MOORCHEH_MAX_READ_IDS);
+  if (outside) return outside;
+  const namespace = String(target.namespace);
+  const response = await http.send({
+    method: "POST",
+    path: `/namespaces/${encodeURIComponent(namespace)}/documents/get`,
+    body: { ids },
+  });
+  if (response.type === "network-error") return { type: "retry", error: response.error };
+  if (response.status !== 200 && response.status !== 207) return refusalOrRetry(http, response);
+  const documents = readDocuments(response.body, ids);
+  if (typeof documents === "string") {
+    // As for deletes: an answer outside the contract is asked again (bounded by the caller's attempts).
+    return {
+      type: "retry",
+      error: `HTTP ${response.status} outside the Moorcheh read contract: ${documents}`,
+      httpStatus: response.status,
+    };
+  }
+  return {
+    type: "read",
+    items: ids.map((id) => documentItem(id, documents.get(id))),
+    httpStatus: response.status,
+  };
 }
 
 /** Moorcheh takes no keys beyond the common ones. */
@@ -105,7 +186,8 @@ export const moorcheh: BackendKind<Record<never, never>> = {
     "Moorcheh reports how many ids did not exist, not which: not_found is a count and no not-found id is listed.",
     "Ids Moorcheh answers as unprocessed (HTTP 207) are sent again, up to maxAttempts requests each; those still unprocessed are reported as failed.",
   ],
-  read: null,
+  // Vectors have no read by id.
+  read: { maxIdsPerRequest: MOORCHEH_MAX_READ_IDS, supports: (target) => target?.type === "documents" },
   asyncJobs: false,
   headers: (backend) => ({ "x-api-key": backend.credential }),
 
@@ -147,6 +229,8 @@ export const moorcheh: BackendKind<Record<never, never>> = {
           reference,
         };
       },
+
+      readItems: (request) => readDocumentIds(http, request),
     };
   },
 };

@@ -1,7 +1,16 @@
 // Piiano Vault (objects of a collection): one all-or-nothing bulk DELETE per batch; failing objects are split out and the rest resent.
 import { z } from "zod";
 import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
-import type { BackendClient, BackendConfig, BackendKind, BatchOutcome, Target } from "./types.js";
+import { notFound, outsideReadRange } from "./read.js";
+import type {
+  BackendClient,
+  BackendConfig,
+  BackendKind,
+  BatchOutcome,
+  ReadOutcome,
+  ReadRequest,
+  Target,
+} from "./types.js";
 
 /** The access reasons Vault accepts (Traceability); every request must carry one. */
 export const ACCESS_REASONS = [
@@ -29,6 +38,8 @@ type PiianoVaultOptions = {
 export const PIIANO_MAX_BATCH_SIZE = 10_000;
 /** Vault's default PVAULT_SERVICE_MAX_PAGE_SIZE: the batch size unless the config says otherwise. */
 export const PIIANO_DEFAULT_BATCH_SIZE = 1000;
+
+const COLLECTIONS_PATH = "/api/pvlt/1.0/data/collections/";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -153,6 +164,70 @@ function bulkOutcome(http: HttpClient, ids: string[], body: unknown, reference: 
   return outcome;
 }
 
+/** The access reason every request carries, and `options=archived` when the target names archived objects. */
+function scopeQuery(
+  accessReason: AccessReason,
+  reason: string,
+  target: Target | null,
+): Record<string, string> {
+  const query: Record<string, string> = { reason: accessReason };
+  if (accessReason === "Other") query.adhoc_reason = reason;
+  if (target?.archived === true) query.options = "archived";
+  return query;
+}
+
+/**
+ * GET one object with `props=id` (no personal data is read), in the scope its delete would use: an active target
+ * reads active objects, an archived one (`options=archived`) archived objects. 404 is not found, and an object
+ * outside the target's scope is not found too, as its delete would say; a deleted object is gone, so no read is
+ * ever already_deleted. PV1004 (collection not found, or no permission) fails the read.
+ */
+async function readObject(
+  http: HttpClient,
+  accessReason: AccessReason,
+  { target, ids, reason }: ReadRequest,
+): Promise<ReadOutcome> {
+  const outside = outsideReadRange("Piiano Vault", ids, 1);
+  if (outside) return outside;
+  const id = ids[0] as string;
+  const collection = String(target?.collection ?? "");
+  const response = await http.send({
+    method: "GET",
+    path: `${COLLECTIONS_PATH}${encodeURIComponent(collection)}/objects/${encodeURIComponent(id)}`,
+    query: { ...scopeQuery(accessReason, reason, target), props: "id" },
+  });
+  if (response.type === "network-error") return { type: "retry", error: response.error };
+  const { status, body } = response;
+  if (status === 200) {
+    if (isRecord(body) && typeof body.id === "string" && body.id.toLowerCase() === id) {
+      return { type: "read", items: [{ id, state: "found", summary: null, version: null }], httpStatus: 200 };
+    }
+    // As for deletes: an answer outside the contract is asked again (bounded by the caller's attempts).
+    return {
+      type: "retry",
+      error: `HTTP 200 without the object ${id}'s id: outside the read contract`,
+      httpStatus: 200,
+    };
+  }
+  const code = isRecord(body) ? body.error_code : undefined;
+  if (status === 404 && typeof code === "string" && code !== "PV1004") {
+    return { type: "read", items: [notFound(id)], httpStatus: 404 };
+  }
+  const transient = retryIfTransient(response, errorAnswer(http, response));
+  if (transient) return transient;
+  if (status >= 400) {
+    // A 404 without Vault's error body is not the vault's (a proxy, a wrong base URL).
+    const hint =
+      status === 404 && code === undefined
+        ? " (not Vault's error body: is baseUrl right?)"
+        : status === 403
+          ? " (a preview needs the CapDataReader capability)"
+          : "";
+    return { type: "failed", error: `${errorAnswer(http, response)}${hint}`, httpStatus: status };
+  }
+  return { type: "retry", error: `HTTP ${status} is not an answer of the read contract`, httpStatus: status };
+}
+
 export const piianoVault: BackendKind<PiianoVaultOptions> = {
   kind: "piiano-vault",
   description:
@@ -182,7 +257,7 @@ export const piianoVault: BackendKind<PiianoVaultOptions> = {
     "Only active objects are deleted, unless the target sets archived: true, which deletes only archived objects.",
     "Every request carries the backend's configured access reason; with reason Other, the plan's reason is sent as adhoc_reason.",
   ],
-  read: null,
+  read: { maxIdsPerRequest: 1, supports: () => true },
   asyncJobs: false,
   headers: (backend) => {
     const tenantId = backend.options.tenantId;
@@ -197,15 +272,11 @@ export const piianoVault: BackendKind<PiianoVaultOptions> = {
     return {
       async sendBatch({ target, ids, reason }): Promise<BatchOutcome> {
         const collection = String(target?.collection ?? "");
-        const archived = target?.archived === true;
-        const query: Record<string, string> = { reason: accessReason };
-        if (accessReason === "Other") query.adhoc_reason = reason;
-        if (archived) query.options = "archived";
-        const reference = `reason=${accessReason}${archived ? " options=archived" : ""}`;
+        const reference = `reason=${accessReason}${target?.archived === true ? " options=archived" : ""}`;
         const response = await http.send({
           method: "DELETE",
-          path: `/api/pvlt/1.0/data/collections/${encodeURIComponent(collection)}/bulk/objects`,
-          query,
+          path: `${COLLECTIONS_PATH}${encodeURIComponent(collection)}/bulk/objects`,
+          query: scopeQuery(accessReason, reason, target),
           body: ids.map((id) => ({ id })),
         });
         if (response.type === "network-error") return { type: "retry", error: response.error };
@@ -221,6 +292,8 @@ export const piianoVault: BackendKind<PiianoVaultOptions> = {
           httpStatus: response.status,
         };
       },
+
+      readItems: (request) => readObject(http, accessReason, request),
     };
   },
 };

@@ -1,6 +1,20 @@
 // Subworkflow (datasets): one DELETE per dataset id; a 200 marks the dataset for deletion, the backend purges it later.
-import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
-import type { BackendClient, BackendConfig, BackendKind, BatchOutcome } from "./types.js";
+import {
+  type FailedOutcome,
+  type HttpClient,
+  type HttpResponse,
+  type RetryOutcome,
+  retryIfTransient,
+} from "./http.js";
+import { alreadyDeleted, firstChars, notFound, outsideReadRange } from "./read.js";
+import type {
+  BackendClient,
+  BackendConfig,
+  BackendKind,
+  BatchOutcome,
+  ReadItem,
+  ReadOutcome,
+} from "./types.js";
 
 /** `ds_` and at least one URL-safe character: nothing that could leave the path segment. */
 const DATASET_ID = /^ds_[A-Za-z0-9_-]+$/;
@@ -45,6 +59,77 @@ function markedOutcome(id: string, response: HttpResponse, now: number): BatchOu
   };
 }
 
+/** Any answer but a 200 or a 404 in Subworkflow's envelope: 429/5xx are retried, the rest fail with what they mean. */
+function refusalOrRetry(http: HttpClient, response: HttpResponse): RetryOutcome | FailedOutcome {
+  const text = http.errorText(response);
+  const transient = retryIfTransient(response, text);
+  if (transient) return transient;
+  const { status } = response;
+  // A 404 without the envelope is not Subworkflow's (a proxy, a wrong base URL): not found would hide the mistake.
+  const meaning =
+    status === 404
+      ? " (not Subworkflow's error body: is baseUrl right?)"
+      : status === 401
+        ? " (the API key is missing, wrong or revoked)"
+        : "";
+  return { type: "failed", error: `${text}${meaning}`, httpStatus: status };
+}
+
+/** The Read section's line: `fileName.fileExt, type, itemCount items, fileSize`, each backend text cut short. */
+function datasetSummary(data: Record<string, unknown>): string {
+  const text = (value: unknown) => firstChars(String(value));
+  const [name, ext] = [String(data.fileName), String(data.fileExt)];
+  // Some names already end in their extension: "a.pdf", not "a.pdf.pdf".
+  const file = name.endsWith(`.${ext}`) ? text(name) : `${text(name)}.${text(ext)}`;
+  return `${file}, ${text(data.type)}, ${text(data.itemCount)} items, ${text(data.fileSize)} bytes`;
+}
+
+/** Maps a read's 200: marked (expiresAt ≤ now, with the delete's clock skew) is already deleted, else found. */
+function datasetItem(id: string, response: HttpResponse, now: number): ReadItem | string {
+  const body = response.body;
+  if (!isRecord(body) || body.success !== true || !isRecord(body.data)) {
+    return 'without "success": true and data';
+  }
+  const data = body.data;
+  if (data.id !== id) return "for another dataset";
+  const { expiresAt, updatedAt } = data;
+  if (expiresAt !== null && (typeof expiresAt !== "number" || !Number.isFinite(expiresAt))) {
+    return "without a numeric or null data.expiresAt";
+  }
+  // The skew the delete allows: a dataset this delete marked a moment ago reads as marked, not found.
+  if (expiresAt !== null && expiresAt <= now + CLOCK_SKEW_MS) return alreadyDeleted(id);
+  return {
+    id,
+    state: "found",
+    summary: datasetSummary(data),
+    version: typeof updatedAt === "number" ? String(updatedAt) : null,
+  };
+}
+
+/** GET /v1/datasets/{id}, one dataset per request: 404 with Subworkflow's envelope is not found. */
+async function readDataset(http: HttpClient, ids: string[]): Promise<ReadOutcome> {
+  const outside = outsideReadRange("Subworkflow", ids, 1);
+  if (outside) return outside;
+  const id = ids[0] as string;
+  const response = await http.send({ method: "GET", path: `/v1/datasets/${encodeURIComponent(id)}` });
+  if (response.type === "network-error") return { type: "retry", error: response.error };
+  const { status } = response;
+  if (status === 200) {
+    const item = datasetItem(id, response, Date.now());
+    if (typeof item !== "string") return { type: "read", items: [item], httpStatus: 200 };
+    // As for deletes: an answer outside the contract is asked again (bounded by the caller's attempts).
+    return {
+      type: "retry",
+      error: `HTTP 200 ${item}: outside the Subworkflow read contract`,
+      httpStatus: 200,
+    };
+  }
+  if (status === 404 && isErrorEnvelope(response.body)) {
+    return { type: "read", items: [notFound(id)], httpStatus: 404 };
+  }
+  return refusalOrRetry(http, response);
+}
+
 /** Subworkflow takes no keys beyond the common ones. */
 export const subworkflow: BackendKind<Record<never, never>> = {
   kind: "subworkflow",
@@ -70,7 +155,7 @@ export const subworkflow: BackendKind<Record<never, never>> = {
     "One request per dataset, paced by requestsPerSecond (default 1 a second, the Starter plan's write limit): " +
       "a thousand datasets take about 17 minutes.",
   ],
-  read: null,
+  read: { maxIdsPerRequest: 1, supports: () => true },
   asyncJobs: false,
   headers: (backend) => ({ "x-api-key": backend.credential }),
 
@@ -88,33 +173,13 @@ export const subworkflow: BackendKind<Record<never, never>> = {
         if (response.type === "network-error") return { type: "retry", error: response.error };
         const { status } = response;
         if (status === 200) return markedOutcome(id, response, Date.now());
-        if (status === 404) {
-          if (isErrorEnvelope(response.body)) {
-            return { type: "completed", deleted: 0, notFound: 1, failed: [], httpStatus: 404 };
-          }
-          // Not Subworkflow's answer (e.g. a proxy or a wrong base URL): counting it as not found would hide the mistake.
-          return {
-            type: "failed",
-            error: `${http.errorText(response)} (not Subworkflow's error body: is baseUrl right?)`,
-            httpStatus: 404,
-          };
+        if (status === 404 && isErrorEnvelope(response.body)) {
+          return { type: "completed", deleted: 0, notFound: 1, failed: [], httpStatus: 404 };
         }
-        if (status === 400) return { type: "failed", error: http.errorText(response), httpStatus: 400 };
-        if (status === 401) {
-          return {
-            type: "failed",
-            error: `${http.errorText(response)} (the API key is missing, wrong or revoked)`,
-            httpStatus: 401,
-          };
-        }
-        return (
-          retryIfTransient(response, http.errorText(response)) ?? {
-            type: "failed",
-            error: http.errorText(response),
-            httpStatus: status,
-          }
-        );
+        return refusalOrRetry(http, response);
       },
+
+      readItems: ({ ids }) => readDataset(http, ids),
     };
   },
 };

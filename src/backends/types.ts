@@ -101,9 +101,12 @@ export interface ReadItem {
 export type ReadOutcome =
   /** Exactly one item per id asked (in any order). */
   | { type: "read"; items: ReadItem[]; httpStatus: number }
-  /** A transient failure (429, 5xx, network): ask again after a backoff (at least `retryAfterMs`). */
+  /**
+   * A transient failure (429, 5xx, network), or an answer outside the contract (as deletes treat one): ask again after
+   * a backoff (at least `retryAfterMs`), a bounded number of times.
+   */
   | { type: "retry"; error: string; retryAfterMs?: number; httpStatus?: number }
-  /** A permanent failure (401, 403, a body outside the contract…): the preview stops and says so. */
+  /** A permanent failure (401, 403, other refusals, a 404 that is not the service's): the preview stops and says so. */
   | { type: "failed"; error: string; httpStatus?: number };
 
 export interface ReadRequest {

@@ -1,10 +1,18 @@
 // Every registered adapter against its kind's simulator over real HTTP (127.0.0.1, an OS-chosen port): deleted, not
-// found, sent again, the kind's partial answer, 429/5xx/resets/timeouts, a wrong key; and not one request the simulator
-// reports outside its contract. A new kind runs here through its fixture (tools/simulators/index.ts), no new test.
+// found, sent again, the kind's partial answer, 429/5xx/resets/timeouts, a wrong key; for kinds that read, the same for
+// reads (found, not found, already deleted, split requests, no write); and not one request the simulator reports
+// outside its contract. A new kind runs here through its fixture (tools/simulators/index.ts), no new test.
 import { afterEach, describe, expect, it } from "vitest";
 import type { HttpClient } from "../../src/backends/http.js";
 import { BACKEND_KINDS, connectBackend } from "../../src/backends/index.js";
-import type { BackendClient, BackendConfig, BatchOutcome, PollOutcome } from "../../src/backends/types.js";
+import type {
+  BackendClient,
+  BackendConfig,
+  BatchOutcome,
+  PollOutcome,
+  ReadItem,
+  ReadOutcome,
+} from "../../src/backends/types.js";
 import { parseConfig } from "../../src/config.js";
 import type { FaultSpec } from "../../tools/simulators/faults.js";
 import type { KindFixture, KindSimulator, Settled } from "../../tools/simulators/fixture.js";
@@ -55,8 +63,13 @@ function backendAt(fixture: KindFixture, url: string, secret: string): BackendCo
     .contract as BackendConfig;
 }
 
-async function open(fixture: KindFixture, items: string[], key = SECRET): Promise<Run> {
-  const sim = await fixture.start({ secret: SECRET, items, backendJobMs: BACKEND_JOB_MS });
+async function open(
+  fixture: KindFixture,
+  items: string[],
+  key = SECRET,
+  deletedItems?: string[],
+): Promise<Run> {
+  const sim = await fixture.start({ secret: SECRET, items, deletedItems, backendJobMs: BACKEND_JOB_MS });
   const backend = backendAt(fixture, sim.url, key);
   const { client, http } = connectBackend(backend);
   opened.push({ sim, http });
@@ -144,6 +157,32 @@ function deletionsOf(sim: KindSimulator, ids: string[]): Record<string, number> 
 
 const once = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, 1]));
 
+function readsOf(run: Run): { maxIdsPerRequest: number } {
+  const read = BACKEND_KINDS[run.fixture.kind]?.read;
+  if (!read) throw new Error(`${run.fixture.kind} has no read`);
+  return read;
+}
+
+function readOnce(run: Run, ids: string[]): Promise<ReadOutcome> {
+  const readItems = run.client.readItems;
+  if (!readItems) throw new Error(`${run.fixture.kind}'s client has no readItems`);
+  return readItems({ target: run.target, ids, reason: REASON });
+}
+
+/** Reads the ids as a preview would, in requests of at most maxIdsPerRequest; each must answer one item per id. */
+async function readAll(run: Run, ids: string[]): Promise<Map<string, ReadItem>> {
+  const { maxIdsPerRequest } = readsOf(run);
+  const items = new Map<string, ReadItem>();
+  for (let start = 0; start < ids.length; start += maxIdsPerRequest) {
+    const chunk = ids.slice(start, start + maxIdsPerRequest);
+    const outcome = await readOnce(run, chunk);
+    if (outcome.type !== "read") throw new Error(`read of ${chunk.length} ids: ${JSON.stringify(outcome)}`);
+    expect(outcome.items.map((item) => item.id).sort()).toEqual([...chunk].sort());
+    for (const item of outcome.items) items.set(item.id, item);
+  }
+  return items;
+}
+
 describe("the registries", () => {
   it("name the same kinds in the same order: one simulator fixture per adapter", () => {
     expect(FIXTURES.map((fixture) => fixture.kind)).toEqual(Object.keys(BACKEND_KINDS));
@@ -160,6 +199,19 @@ describe("the registries", () => {
     expect(new Set(ids).size).toBe(50);
     expect(fixture.ids(3)).toEqual(ids.slice(0, 3));
     for (const id of ids) expect(kind.validateId(kind.normalizeId?.(id) ?? id), id).toBeNull();
+  });
+
+  it.each(FIXTURES)("$kind: the fixture reads exactly when its adapter does", async (fixture) => {
+    const kind = BACKEND_KINDS[fixture.kind];
+    expect(Boolean(fixture.read)).toBe(kind?.read !== null);
+    const sim = await fixture.start({ secret: SECRET });
+    try {
+      expect(Boolean(sim.readIds)).toBe(Boolean(fixture.read));
+    } finally {
+      await sim.close();
+    }
+    const backend = backendAt(fixture, "http://127.0.0.1:9", SECRET);
+    expect(Boolean(kind?.createClient(backend, {} as HttpClient).readItems)).toBe(Boolean(fixture.read));
   });
 });
 
@@ -301,4 +353,90 @@ describe.each(FIXTURES)("$kind adapter against its simulator", (fixture) => {
     run.sim.violations.length = 0;
     expect(deletionsOf(run.sim, ids)).toEqual({ [ids[0] as string]: 0, [ids[1] as string]: 0 });
   });
+
+  const read = fixture.read;
+  if (read) {
+    describe("reads", () => {
+      it(`found, not found and, once deleted (now or before the start), ${read.afterDelete}: one item per id, and no write`, async () => {
+        const ids = fixture.ids(5);
+        const run = await open(fixture, ids.slice(0, 3), SECRET, [ids[4] as string]);
+        await settle(run, [ids[2] as string]);
+        const before = run.sim.requests.length;
+        const deletions = run.sim.deletions();
+        const items = await readAll(run, ids);
+        expect([...items.values()].map((item) => [item.id, item.state])).toEqual([
+          [ids[0], "found"],
+          [ids[1], "found"],
+          [ids[2], read.afterDelete],
+          [ids[3], "not_found"],
+          [ids[4], read.afterDelete],
+        ]);
+        for (const item of items.values()) {
+          if (item.state !== "found") expect(item).toMatchObject({ summary: null, version: null });
+          else if (item.summary !== null) expect(item.summary.length).toBeLessThanOrEqual(200);
+        }
+        const reads = run.sim.requests.slice(before);
+        expect(reads.length).toBeGreaterThan(0);
+        expect(reads.map((request) => request.route)).toEqual(reads.map(() => read.route));
+        expect(reads.every((request) => run.sim.deleteIds(request) === null)).toBe(true);
+        expect(run.sim.deletions()).toEqual(deletions);
+      });
+
+      it("more ids than one request reads are split by the caller into requests of at most maxIdsPerRequest", async () => {
+        const count = (BACKEND_KINDS[fixture.kind]?.read?.maxIdsPerRequest ?? 1) + 1;
+        const ids = fixture.ids(count);
+        const run = await open(fixture, ids);
+        const items = await readAll(run, ids);
+        expect([...items.values()].filter((item) => item.state === "found").length).toBe(count);
+        const named = run.sim.requests.map((request) => run.sim.readIds?.(request)?.length ?? 0);
+        expect(named.length).toBe(2);
+        expect(named.every((size) => size >= 1 && size <= count - 1)).toBe(true);
+        expect(deleteRequests(run.sim)).toBe(0);
+      });
+
+      /** Each fault once on the read route: what the read must come to. */
+      const READ_FAULTS: { fault: FaultSpec; outcome: Partial<ReadOutcome> & { error?: unknown } }[] = [
+        {
+          fault: { type: "status", status: 429, retryAfterSeconds: 2 },
+          outcome: { type: "retry", httpStatus: 429, retryAfterMs: 2000 },
+        },
+        { fault: { type: "status", status: 503 }, outcome: { type: "retry", httpStatus: 503 } },
+        { fault: { type: "reset" }, outcome: { type: "retry" } },
+        {
+          fault: { type: "hang" },
+          outcome: { type: "retry", error: expect.stringContaining(`no answer within ${TIMEOUT_MS} ms`) },
+        },
+        // Outside the contract, as for deletes: asked again, never read as an answer.
+        {
+          fault: { type: "status", status: 200, body: { unexpected: true } },
+          outcome: { type: "retry", httpStatus: 200 },
+        },
+        {
+          fault: { type: "status", status: 200, body: "<html>proxy</html>" },
+          outcome: { type: "retry", httpStatus: 200 },
+        },
+      ];
+
+      it("429 (with retryAfterMs), 5xx, resets, hangs and bodies outside the contract are retried, then read", async () => {
+        const ids = fixture.ids(1);
+        const run = await open(fixture, ids);
+        for (const { fault, outcome } of READ_FAULTS) {
+          run.sim.faults.add({ route: read.route, fault });
+          expect(await readOnce(run, ids), JSON.stringify(fault)).toMatchObject(outcome);
+          expect((await readAll(run, ids)).get(ids[0] as string)?.state).toBe("found");
+        }
+        await new Promise((done) => setTimeout(done, 50));
+        expect(run.sim.requests.every((request) => request.route === read.route)).toBe(true);
+      });
+
+      it("a wrong key: 401 fails the read, and the simulator reports the request", async () => {
+        const ids = fixture.ids(1);
+        const run = await open(fixture, ids, `${SECRET}-wrong`);
+        expect(await readOnce(run, ids)).toMatchObject({ type: "failed", httpStatus: 401 });
+        expect(run.sim.violations.length).toBe(1);
+        // Reported as it must be; cleared so the check after each test sees only unexpected ones.
+        run.sim.violations.length = 0;
+      });
+    });
+  }
 });

@@ -112,6 +112,16 @@ describe("HttpClient.send", () => {
     expect(JSON.parse(request?.body ?? "")).toEqual({ ids: ["a", "b"], reason: "because" });
   });
 
+  it("repeats a parameter given a list, once per value and in order, beside single values", async () => {
+    const sim = await server(() => ({ status: 200, body: [] }));
+    await client({ baseUrl: sim.url }).send({
+      method: "GET",
+      path: "/api/v1/examples",
+      query: { id: ["b", "a&c", "b"], limit: "2", none: [] },
+    });
+    expect(sim.requests[0]?.path).toBe("/api/v1/examples?id=b&id=a%26c&id=b&limit=2");
+  });
+
   it("sends no body and no content-type without a body", async () => {
     const sim = await server(() => ({ status: 204 }));
     const result = await client({ baseUrl: sim.url }).send({ method: "GET", path: "/v1/jobs/1" });

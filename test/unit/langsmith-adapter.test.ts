@@ -310,3 +310,123 @@ describe("sendBatch response mapping", () => {
     });
   });
 });
+
+describe("readItems (preview)", () => {
+  const asked = IDS.map((id) => id.toLowerCase());
+  const read = { target: null, ids: asked, reason: batch.reason };
+  const DATASET = "d5e7a1c0-3b2f-4c6d-9e8f-0a1b2c3d4e5f";
+  const example = (id: string, fields: Record<string, unknown> = {}) => ({
+    id,
+    dataset_id: DATASET,
+    inputs: { question: "q".repeat(100) },
+    outputs: { answer: "a" },
+    metadata: null,
+    created_at: "2026-01-01T00:00:00Z",
+    modified_at: "2026-02-01T00:00:00Z",
+    ...fields,
+  });
+
+  it("reads up to 100 ids per request, for any target", () => {
+    expect(langsmith.read?.maxIdsPerRequest).toBe(100);
+    expect(langsmith.read?.supports(null)).toBe(true);
+  });
+
+  it("GETs /api/v1/examples with one id parameter per id, the key, no body and no reason", async () => {
+    const { server, client } = await against({ status: 200, body: [] }, { options: { tenantId: TENANT } });
+    await client.readItems?.(read);
+    const [request] = server.requests;
+    expect(request?.method).toBe("GET");
+    expect(request?.path).toBe(`/api/v1/examples?${asked.map((id) => `id=${id}`).join("&")}`);
+    expect(request?.headers["x-api-key"]).toBe(KEY);
+    expect(request?.headers["x-tenant-id"]).toBe(TENANT);
+    expect(request?.body).toBe("");
+  });
+
+  it("maps examples to found (dataset and the first 80 characters of the inputs' JSON), null inputs and outputs to already deleted, absent ids to not found", async () => {
+    const upper = (asked[0] as string).toUpperCase();
+    const { client } = await against({
+      status: 200,
+      body: [example(upper), example(asked[1] as string, { inputs: null, outputs: null })],
+    });
+    const inputs = JSON.stringify({ question: "q".repeat(100) }).slice(0, 80);
+    expect(await client.readItems?.(read)).toEqual({
+      type: "read",
+      httpStatus: 200,
+      items: [
+        {
+          id: asked[0],
+          state: "found",
+          summary: `dataset ${DATASET}: ${inputs}`,
+          version: "2026-02-01T00:00:00Z",
+        },
+        { id: asked[1], state: "already_deleted", summary: null, version: null },
+        { id: asked[2], state: "not_found", summary: null, version: null },
+      ],
+    });
+  });
+
+  it("an example with null inputs but outputs is found, its summary saying null", async () => {
+    const { client } = await against({ status: 200, body: [example(asked[0] as string, { inputs: null })] });
+    const outcome = await client.readItems?.({ ...read, ids: [asked[0] as string] });
+    expect(outcome).toMatchObject({
+      type: "read",
+      items: [{ state: "found", summary: `dataset ${DATASET}: null` }],
+    });
+  });
+
+  it("asks again for a 200 outside the contract: not a list, an id not asked for or twice, no dataset_id", async () => {
+    const bodies: [unknown, string][] = [
+      [{ examples: [] }, "the body is not a JSON array"],
+      ["<html>", "the body is not a JSON array"],
+      [[example("6f1e2d3c-0000-4968-8776-655443322110")], "an example that was not asked for"],
+      [[example(asked[0] as string), example(asked[0] as string)], "an example listed twice"],
+      [[{ id: asked[0] }], "an example without a string dataset_id and inputs"],
+      [["x"], "an entry without a string id"],
+    ];
+    for (const [body, why] of bodies) {
+      const { client } = await against({ status: 200, body });
+      expect(await client.readItems?.(read), why).toEqual({
+        type: "retry",
+        error: `HTTP 200 outside the LangSmith read contract: ${why}`,
+        httpStatus: 200,
+      });
+    }
+  });
+
+  it("retries 429 (with Retry-After) and 5xx, fails 401 and 403 saying what they mean", async () => {
+    const limited = await against({
+      status: 429,
+      headers: { "retry-after": "4" },
+      body: { error: "Too many" },
+    });
+    expect(await limited.client.readItems?.(read)).toEqual({
+      type: "retry",
+      error: "HTTP 429: Too many",
+      retryAfterMs: 4000,
+      httpStatus: 429,
+    });
+    const down = await against({ status: 502, body: "Bad Gateway" });
+    expect(await down.client.readItems?.(read)).toMatchObject({ type: "retry", httpStatus: 502 });
+    const denied = await against({ status: 401, body: { error: "Unauthorized: invalid API key" } });
+    expect(await denied.client.readItems?.(read)).toEqual({
+      type: "failed",
+      error: "HTTP 401: Unauthorized: invalid API key — the API key is missing, wrong or revoked",
+      httpStatus: 401,
+    });
+    const forbidden = await against({ status: 403, body: { error: "Invalid request: org-scoped" } });
+    expect(await forbidden.client.readItems?.(read)).toMatchObject({ type: "failed", httpStatus: 403 });
+  });
+
+  it("retries a refused connection, and refuses no id or more than 100 without a request", async () => {
+    const refused = connect(backendConfig(await refusingUrl()));
+    expect(await refused.readItems?.(read)).toMatchObject({ type: "retry" });
+    const { server, client } = await against({ status: 200, body: [] });
+    expect(await client.readItems?.({ ...read, ids: [] })).toMatchObject({ type: "failed" });
+    const many = Array.from({ length: 101 }, () => asked[0] as string);
+    expect(await client.readItems?.({ ...read, ids: many })).toEqual({
+      type: "failed",
+      error: "LangSmith reads 1..100 ids per request, got 101",
+    });
+    expect(server.requests).toHaveLength(0);
+  });
+});

@@ -313,3 +313,67 @@ describe("langsmith simulator: faults", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 });
+
+describe("langsmith simulator: read (GET /api/v1/examples)", () => {
+  const READ = "/api/v1/examples";
+  const read = (sim: LangsmithSimulator, query: string, init: RequestInit = {}) =>
+    fetch(`${sim.url}${READ}?${query}`, { headers: { "x-api-key": KEY }, ...init });
+  const ids = (list: string[]) => list.map((id) => `id=${id}`).join("&");
+
+  it("answers the asked examples that exist, leaving others out; a hard-deleted one keeps its id with null inputs and outputs", async () => {
+    const sim = await start({ examples: uuids(3) });
+    expect((await postDelete(sim, hardDelete([uuid(2)]))).status).toBe(200);
+    const res = await read(sim, ids([uuid(0).toUpperCase(), uuid(2), uuid(9)]));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>[];
+    expect(body.map((example) => example.id)).toEqual([uuid(0), uuid(2)]);
+    expect(Object.keys(body[0] ?? {}).sort()).toEqual(
+      ["created_at", "dataset_id", "id", "inputs", "metadata", "modified_at", "outputs"].sort(),
+    );
+    expect(body[0]?.inputs).toEqual(expect.objectContaining({ question: expect.any(String) }));
+    expect(body[1]).toMatchObject({ id: uuid(2), inputs: null, outputs: null, metadata: null });
+    expect(body[1]?.modified_at).not.toBe(body[1]?.created_at);
+    expect(sim.example(uuid(2))?.inputs).toBeNull();
+    expect(sim.requests.map((request) => request.route)).toEqual(["delete", "read"]);
+    expect(sim.received().get(uuid(0))).toBeUndefined();
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("seeds examples hard-deleted before the start: read with null inputs, not deleted again", async () => {
+    const sim = await start({ examples: uuids(2), hardDeleted: [uuid(5)] });
+    const body = (await (await read(sim, ids([uuid(5)]))).json()) as Record<string, unknown>[];
+    expect(body).toMatchObject([{ id: uuid(5), inputs: null, outputs: null }]);
+    expect(await (await postDelete(sim, hardDelete([uuid(5)]))).json()).toEqual({
+      count: 0,
+      example_ids: [],
+    });
+    expect(sim.deletions().size).toBe(0);
+  });
+
+  it("fails loudly outside the read contract: no id, over 100, not a UUID, another parameter, a body, POST, no key", async () => {
+    const sim = await start();
+    const cases: [Promise<Response>, number][] = [
+      [read(sim, ""), 422],
+      [read(sim, ids(uuids(101))), 422],
+      [read(sim, "id=example-1"), 422],
+      [read(sim, `${ids([uuid(1)])}&dataset=abc`), 422],
+      [fetch(`${sim.url}${READ}?${ids([uuid(1)])}`, { method: "POST", headers: headers(), body: "{}" }), 405],
+      [read(sim, ids([uuid(1)]), { headers: {} }), 401],
+    ];
+    for (const [response, status] of cases) expect((await response).status).toBe(status);
+    expect(sim.violations).toHaveLength(cases.length);
+    expect(sim.violations[1]).toContain("at most 100 id parameters, got 101");
+    expect((await read(sim, ids(uuids(100)))).status).toBe(200);
+    expect(sim.violations).toHaveLength(cases.length);
+  });
+
+  it("injects faults on the read route only: a 429 for a read leaves deletes alone", async () => {
+    const sim = await start();
+    sim.faults.add({ route: "read", fault: { type: "status", status: 429, retryAfterSeconds: 3 } });
+    expect((await postDelete(sim, hardDelete([uuid(1)]))).status).toBe(200);
+    const limited = await read(sim, ids([uuid(1)]));
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("3");
+    expect(sim.faults.pending).toBe(0);
+  });
+});

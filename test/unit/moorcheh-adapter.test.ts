@@ -365,3 +365,131 @@ describe("sendBatch response mapping", () => {
     });
   });
 });
+
+describe("readItems (preview)", () => {
+  const read = {
+    target: { namespace: "kb prod", type: "documents" },
+    ids: ["d1", "d2", "7"],
+    reason: REASON,
+  };
+  const found = (items: unknown[], status = 200): CannedResponse => ({
+    status,
+    body: { requested_ids: read.ids, found_items: items.length, items },
+  });
+  const long = "Ä".repeat(50) + "😀".repeat(50);
+
+  it("reads up to 100 documents per request; vectors have no read", () => {
+    expect(moorcheh.read?.maxIdsPerRequest).toBe(100);
+    expect(moorcheh.read?.supports({ namespace: "kb", type: "documents" })).toBe(true);
+    expect(moorcheh.read?.supports({ namespace: "kb", type: "vectors" })).toBe(false);
+  });
+
+  it("POSTs {ids} to {base}/namespaces/{namespace}/documents/get with x-api-key, no reason", async () => {
+    const { server, client } = await against(found([]));
+    await client.readItems?.(read);
+    const [request] = server.requests;
+    expect(request?.method).toBe("POST");
+    expect(request?.path).toBe("/v1/namespaces/kb%20prod/documents/get");
+    expect(request?.headers["x-api-key"]).toBe(API_KEY);
+    expect(JSON.parse(request?.body ?? "")).toEqual({ ids: read.ids });
+  });
+
+  it("maps items to found (the text's first 80 characters, a digest of text and metadata), the rest to not found; 207 alike", async () => {
+    const items = [
+      { id: "d1", text: long, metadata: { lang: "de" } },
+      { id: 7, text: "short", metadata: null },
+    ];
+    for (const status of [200, 207]) {
+      const { client } = await against(found(items, status));
+      const outcome = await client.readItems?.(read);
+      expect(outcome).toMatchObject({
+        type: "read",
+        httpStatus: status,
+        items: [
+          { id: "d1", state: "found", summary: Array.from(long).slice(0, 80).join("") },
+          { id: "d2", state: "not_found", summary: null, version: null },
+          { id: "7", state: "found", summary: "short" },
+        ],
+      });
+      const versions = outcome?.type === "read" ? outcome.items.map((item) => item.version) : [];
+      expect(versions[0]).toMatch(/^[0-9a-f]{16}$/);
+      expect(versions[2]).toMatch(/^[0-9a-f]{16}$/);
+      expect(versions[0]).not.toBe(versions[2]);
+    }
+  });
+
+  it("a change of metadata alone changes the version", async () => {
+    const versionOf = async (metadata: unknown) => {
+      const { client } = await against(found([{ id: "d1", text: "same", metadata }]));
+      const outcome = await client.readItems?.({ ...read, ids: ["d1"] });
+      return outcome?.type === "read" ? outcome.items[0]?.version : undefined;
+    };
+    expect(await versionOf({ v: 1 })).not.toBe(await versionOf({ v: 2 }));
+  });
+
+  it("asks again for a 200/207 outside the contract: no items list, an id not asked for or twice, no text, a wrong count", async () => {
+    const bodies: [unknown, string][] = [
+      [["d1"], "the body is not a JSON object"],
+      [{ found_items: 0 }, "items is not a list"],
+      [{ items: [{ id: "other", text: "x" }] }, "an item names an id that was not asked for"],
+      [
+        {
+          items: [
+            { id: "d1", text: "x" },
+            { id: "d1", text: "x" },
+          ],
+        },
+        "an item is listed twice",
+      ],
+      [{ items: [{ id: "d1", text: 5 }] }, "an item without a string text"],
+      [{ found_items: 2, items: [{ id: "d1", text: "x" }] }, "found_items differs from the items listed"],
+    ];
+    for (const [body, why] of bodies) {
+      const { client } = await against({ status: 207, body });
+      expect(await client.readItems?.(read), why).toEqual({
+        type: "retry",
+        error: `HTTP 207 outside the Moorcheh read contract: ${why}`,
+        httpStatus: 207,
+      });
+    }
+  });
+
+  it("retries 429 after Retry-After, fails 401 and 404 saying what they mean", async () => {
+    const limited = await against({
+      status: 429,
+      headers: { "retry-after": "60" },
+      body: { message: "Too Many Requests" },
+    });
+    expect(await limited.client.readItems?.(read)).toEqual({
+      type: "retry",
+      error: "HTTP 429: Too Many Requests",
+      retryAfterMs: 60_000,
+      httpStatus: 429,
+    });
+    const denied = await against({ status: 401, body: { message: "Invalid API key" } });
+    expect(await denied.client.readItems?.(read)).toEqual({
+      type: "failed",
+      error: "HTTP 401: Invalid API key (API key missing or invalid)",
+      httpStatus: 401,
+    });
+    const gone = await against({ status: 404, body: { message: "Namespace 'kb prod' not found" } });
+    expect(await gone.client.readItems?.(read)).toMatchObject({
+      type: "failed",
+      error: expect.stringContaining("namespace not found or not yours"),
+    });
+  });
+
+  it("reads no vectors and no more than 100 ids: failed without a request", async () => {
+    const { server, client } = await against(found([]));
+    expect(await client.readItems?.({ ...read, target: { namespace: "kb", type: "vectors" } })).toEqual({
+      type: "failed",
+      error: "Moorcheh reads documents only, not vectors",
+    });
+    expect(
+      await client.readItems?.({ ...read, ids: Array.from({ length: 101 }, (_, index) => `d${index}`) }),
+    ).toMatchObject({ type: "failed" });
+    expect(server.requests).toHaveLength(0);
+    const refused = connect(backendConfig(`${await refusingUrl()}/v1`));
+    expect(await refused.readItems?.(read)).toMatchObject({ type: "retry" });
+  });
+});

@@ -310,3 +310,62 @@ describe("moorcheh simulator: faults and latency", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 });
+
+describe("moorcheh simulator: read (POST documents/get)", () => {
+  const get = (sim: MoorchehSimulator, namespace: string, body: unknown, path = "documents/get") =>
+    fetch(`${sim.url}/namespaces/${encodeURIComponent(namespace)}/${path}`, {
+      method: "POST",
+      headers: headers(),
+      body: JSON.stringify(body),
+    });
+
+  it("answers 200 with every document asked for, and 207 leaving out the ones that do not exist or were deleted", async () => {
+    const sim = await start();
+    const all = await get(sim, "kb", { ids: ["d1", 42] });
+    expect(all.status).toBe(200);
+    const body = (await all.json()) as {
+      requested_ids: string[];
+      found_items: number;
+      items: { id: string }[];
+    };
+    expect(body).toMatchObject({ requested_ids: ["d1", "42"], found_items: 2 });
+    expect(body.items).toEqual([
+      { id: "d1", text: expect.stringContaining("d1"), metadata: { namespace: "kb", source: "simulator" } },
+      expect.objectContaining({ id: "42" }),
+    ]);
+    expect((await postDelete(sim, "kb", "documents", { ids: ["d2"] })).status).toBe(200);
+    const some = await get(sim, "kb", { ids: ["d2", "d3", "nope"] });
+    expect(some.status).toBe(207);
+    expect(await some.json()).toMatchObject({ found_items: 1, items: [{ id: "d3" }] });
+    expect(sim.requests.map((request) => request.route)).toEqual(["read", "delete", "read"]);
+    expect(sim.remaining("kb", "documents")).toEqual(new Set(["d1", "d3", "42"]));
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("answers an edited document's new text", async () => {
+    const sim = await start();
+    sim.editDocument("kb", "d1", "Edited by someone else");
+    const res = await get(sim, "kb", { ids: ["d1"] });
+    expect(await res.json()).toMatchObject({ items: [{ id: "d1", text: "Edited by someone else" }] });
+  });
+
+  it("fails loudly on more than 100 ids and on vectors (no read by id); a missing namespace is 404 without a violation", async () => {
+    const sim = await start();
+    const many = await get(sim, "kb", { ids: Array.from({ length: 101 }, (_, index) => `d${index}`) });
+    expect(many.status).toBe(400);
+    expect(await many.json()).toEqual({ message: "ids must contain 1..100 items, got 101" });
+    expect((await get(sim, "kb", { ids: ["v1"] }, "vectors/get")).status).toBe(404);
+    expect(sim.violations).toHaveLength(2);
+    expect((await get(sim, "gone", { ids: ["d1"] })).status).toBe(404);
+    expect(sim.violations).toHaveLength(2);
+  });
+
+  it("counts reads against the same rate limit as deletes", async () => {
+    const sim = await start({ rateLimit: { requestsPerSecond: 1, retryAfterSeconds: 1 } });
+    expect((await postDelete(sim, "kb", "documents", { ids: ["d1"] })).status).toBe(200);
+    const limited = await get(sim, "kb", { ids: ["d2"] });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("1");
+    expect(sim.rateLimited()).toBe(1);
+  });
+});

@@ -400,3 +400,122 @@ describe("sendBatch response mapping", () => {
     });
   });
 });
+
+describe("readItems (preview)", () => {
+  const read = { target: { collection: "customers" }, ids: [ID1], reason: REASON };
+  const objectPath = `/api/pvlt/1.0/data/collections/customers/objects/${ID1}`;
+
+  it("reads one object per request, for any target", () => {
+    expect(piianoVault.read?.maxIdsPerRequest).toBe(1);
+    expect(piianoVault.read?.supports({ collection: "customers", archived: true })).toBe(true);
+  });
+
+  it("GETs the object with props=id and the access reason as deletes send it, the bearer key and no body", async () => {
+    const { server, client } = await against({ status: 200, body: { id: ID1 } });
+    await client.readItems?.(read);
+    const [request] = server.requests;
+    expect(request?.method).toBe("GET");
+    const url = new URL(request?.path ?? "", "http://vault");
+    expect(url.pathname).toBe(objectPath);
+    expect([...url.searchParams]).toEqual([
+      ["reason", "Other"],
+      ["adhoc_reason", REASON],
+      ["props", "id"],
+    ]);
+    expect(request?.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(request?.body).toBe("");
+  });
+
+  it("reads an archived target's objects with options=archived, and another reason without adhoc_reason", async () => {
+    const { server, client } = await against(
+      { status: 200, body: { id: ID1 } },
+      { options: { accessReason: "DataSubjectRequest", tenantId: "t-1" } },
+    );
+    await client.readItems?.({ ...read, target: { collection: "pii emails", archived: true } });
+    const url = new URL(server.requests[0]?.path ?? "", "http://vault");
+    expect(url.pathname).toBe(`/api/pvlt/1.0/data/collections/pii%20emails/objects/${ID1}`);
+    expect([...url.searchParams]).toEqual([
+      ["reason", "DataSubjectRequest"],
+      ["options", "archived"],
+      ["props", "id"],
+    ]);
+    expect(server.requests[0]?.headers["x-tenant-id"]).toBe("t-1");
+  });
+
+  it("maps 200 to found with no summary or version (no personal data is read), and 404 to not found", async () => {
+    const found = await against({ status: 200, body: { id: ID1.toUpperCase() } });
+    expect(await found.client.readItems?.(read)).toEqual({
+      type: "read",
+      httpStatus: 200,
+      items: [{ id: ID1, state: "found", summary: null, version: null }],
+    });
+    const missing = await against({ status: 404, body: notFound });
+    expect(await missing.client.readItems?.(read)).toEqual({
+      type: "read",
+      httpStatus: 404,
+      items: [{ id: ID1, state: "not_found", summary: null, version: null }],
+    });
+  });
+
+  it("fails a 404 naming the collection (PV1004) or without Vault's error body, and 401 / 403", async () => {
+    const collection = await against({
+      status: 404,
+      body: { error_code: "PV1004", message: "Collection customers not found", context: {} },
+    });
+    expect(await collection.client.readItems?.(read)).toEqual({
+      type: "failed",
+      error:
+        "HTTP 404: Collection customers not found [PV1004: collection not found, or the API key may not access it]",
+      httpStatus: 404,
+    });
+    const proxy = await against({ status: 404, body: "Not Found" });
+    expect(await proxy.client.readItems?.(read)).toMatchObject({
+      type: "failed",
+      error: expect.stringContaining("not Vault's error body: is baseUrl right?"),
+    });
+    const denied = await against({ status: 401, body: { error_code: "PV1005", message: "no", context: {} } });
+    expect(await denied.client.readItems?.(read)).toMatchObject({ type: "failed", httpStatus: 401 });
+    const forbidden = await against({
+      status: 403,
+      body: { error_code: "PV1007", message: "Forbidden", context: {} },
+    });
+    expect(await forbidden.client.readItems?.(read)).toMatchObject({
+      type: "failed",
+      error: expect.stringContaining("a preview needs the CapDataReader capability"),
+    });
+  });
+
+  it("asks again for a 200 without the object's id, and retries 429 and 503", async () => {
+    for (const body of [{ id: ID2 }, { name: "x" }, [ID1], "ok"]) {
+      const { client } = await against({ status: 200, body });
+      expect(await client.readItems?.(read), JSON.stringify(body)).toEqual({
+        type: "retry",
+        error: `HTTP 200 without the object ${ID1}'s id: outside the read contract`,
+        httpStatus: 200,
+      });
+    }
+    const limited = await against({
+      status: 429,
+      headers: { "retry-after": "2" },
+      body: { error_code: "PV1000", message: "slow down", context: {} },
+    });
+    expect(await limited.client.readItems?.(read)).toMatchObject({
+      type: "retry",
+      retryAfterMs: 2000,
+      httpStatus: 429,
+    });
+    const timeout = await against({
+      status: 503,
+      body: { error_code: "PV1009", message: "timeout", context: {} },
+    });
+    expect(await timeout.client.readItems?.(read)).toMatchObject({ type: "retry", httpStatus: 503 });
+  });
+
+  it("refuses two ids without a request, and retries a refused connection", async () => {
+    const { server, client } = await against({ status: 200, body: { id: ID1 } });
+    expect(await client.readItems?.({ ...read, ids: [ID1, ID2] })).toMatchObject({ type: "failed" });
+    expect(server.requests).toHaveLength(0);
+    const refused = connect(backendConfig(await refusingUrl()));
+    expect(await refused.readItems?.(read)).toMatchObject({ type: "retry" });
+  });
+});

@@ -372,3 +372,71 @@ describe("piiano vault simulator: faults", () => {
     expect(Date.now() - began).toBeGreaterThanOrEqual(100);
   });
 });
+
+describe("piiano vault simulator: read (GET one object, props=id)", () => {
+  const reasonQuery = "reason=Other&adhoc_reason=preview";
+  async function get(
+    sim: PiianoVaultSimulator,
+    id: string,
+    query = `${reasonQuery}&props=id`,
+    collection = "customers",
+  ) {
+    const res = await fetch(`${sim.url}${BULK}/${collection}/objects/${id}?${query}`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: bodies are checked field by field
+    return { status: res.status, body: (await res.json()) as any };
+  }
+
+  it("answers an active object's id only; archived ones with options=archived only; a deleted one 404", async () => {
+    const sim = await start();
+    expect(await get(sim, uuid(1).toUpperCase())).toEqual({ status: 200, body: { id: uuid(1) } });
+    expect((await get(sim, uuid(100))).status).toBe(404);
+    expect(await get(sim, uuid(100), `${reasonQuery}&props=id&options=archived`)).toEqual({
+      status: 200,
+      body: { id: uuid(100) },
+    });
+    expect((await get(sim, uuid(1), `${reasonQuery}&props=id&options=archived`)).status).toBe(404);
+    expect((await bulkDelete(sim, { body: objects([uuid(2)]) })).status).toBe(200);
+    expect(await get(sim, uuid(2))).toEqual({
+      status: 404,
+      body: { error_code: "PV3205", message: "The object is not found.", context: { id: uuid(2) } },
+    });
+    expect((await get(sim, uuid(1), `${reasonQuery}&props=id`, "gone")).body.error_code).toBe("PV1004");
+    expect(sim.requests.map((request) => request.route)).toEqual([
+      "read",
+      "read",
+      "read",
+      "read",
+      "bulk-delete",
+      "read",
+      "read",
+    ]);
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("fails loudly without props=id, without a reason, on reload_cache, on an id that is not a UUID", async () => {
+    const sim = await start();
+    const cases: [string, string][] = [
+      [uuid(1), reasonQuery],
+      [uuid(1), `${reasonQuery}&props=name`],
+      [uuid(1), `${reasonQuery}&props=id&props=id`],
+      [uuid(1), "props=id"],
+      [uuid(1), `${reasonQuery}&props=id&reload_cache=true`],
+      ["cust-1", `${reasonQuery}&props=id`],
+    ];
+    for (const [id, query] of cases) expect((await get(sim, id, query)).status, query).toBe(400);
+    expect(sim.violations).toHaveLength(cases.length);
+    expect(sim.violations[0]).toContain('props must be "id" for a preview, got null');
+  });
+
+  it("injects faults on the read route only", async () => {
+    const sim = await start();
+    sim.faults.add({ route: "read", fault: { type: "status", status: 503 } });
+    expect((await bulkDelete(sim, { body: objects([uuid(1)]) })).status).toBe(200);
+    expect(await get(sim, uuid(2))).toEqual({
+      status: 503,
+      body: { error_code: "PV1009", message: "The operation timed out.", context: {} },
+    });
+  });
+});

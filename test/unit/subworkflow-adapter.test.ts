@@ -295,3 +295,117 @@ describe("sendBatch response mapping", () => {
     });
   });
 });
+
+describe("readItems (preview)", () => {
+  const read = { target: null, ids: ["ds_abc123"], reason: REASON };
+  const live = (overrides: Record<string, unknown> = {}) => marked({ expiresAt: null, ...overrides });
+
+  it("reads one dataset per request", () => {
+    expect(subworkflow.read?.maxIdsPerRequest).toBe(1);
+    expect(subworkflow.read?.supports(null)).toBe(true);
+  });
+
+  it("GETs /v1/datasets/{id} with x-api-key, no body, no query", async () => {
+    const { server, client } = await against(live());
+    await client.readItems?.(read);
+    expect(server.requests.map((request) => [request.method, request.path, request.body])).toEqual([
+      ["GET", "/v1/datasets/ds_abc123", ""],
+    ]);
+    expect(server.requests[0]?.headers["x-api-key"]).toBe(API_KEY);
+  });
+
+  it("maps a dataset without expiry, or one expiring later, to found with name, type, items and size; updatedAt is its version", async () => {
+    for (const expiresAt of [null, Date.now() + 3_600_000]) {
+      const { client } = await against(live({ expiresAt, fileName: "contract" }));
+      expect(await client.readItems?.(read)).toEqual({
+        type: "read",
+        httpStatus: 200,
+        items: [
+          {
+            id: "ds_abc123",
+            state: "found",
+            summary: "contract.pdf, doc, 12 items, 48213 bytes",
+            version: "1735776000000",
+          },
+        ],
+      });
+    }
+    // A name that already ends in its extension is not given it twice; a long one is cut to 80 characters.
+    const named = await against(live({ fileName: `${"n".repeat(100)}.pdf` }));
+    const outcome = await named.client.readItems?.(read);
+    expect(outcome).toMatchObject({ items: [{ summary: `${"n".repeat(80)}, doc, 12 items, 48213 bytes` }] });
+  });
+
+  it("maps a marked dataset (expiresAt ≤ now, within the clock skew) to already deleted, and 404 to not found", async () => {
+    for (const expiresAt of [1_735_776_000_000, Date.now() + CLOCK_SKEW_MS / 2]) {
+      const { client } = await against(marked({ expiresAt }));
+      expect(await client.readItems?.(read)).toEqual({
+        type: "read",
+        httpStatus: 200,
+        items: [{ id: "ds_abc123", state: "already_deleted", summary: null, version: null }],
+      });
+    }
+    const { client } = await against({ status: 404, body: { success: false, error: "Dataset not found" } });
+    expect(await client.readItems?.(read)).toEqual({
+      type: "read",
+      httpStatus: 404,
+      items: [{ id: "ds_abc123", state: "not_found", summary: null, version: null }],
+    });
+  });
+
+  it("asks again for a 200 outside the contract; fails a 404 that is not Subworkflow's", async () => {
+    const bodies: [unknown, string][] = [
+      [{ success: true }, 'without "success": true and data'],
+      [{ success: false, data: dataset() }, 'without "success": true and data'],
+      [{ success: true, data: dataset({ id: "ds_other" }) }, "for another dataset"],
+      [{ success: true, data: dataset({ expiresAt: "soon" }) }, "without a numeric or null data.expiresAt"],
+    ];
+    for (const [body, why] of bodies) {
+      const { client } = await against({ status: 200, body });
+      expect(await client.readItems?.(read), why).toEqual({
+        type: "retry",
+        error: `HTTP 200 ${why}: outside the Subworkflow read contract`,
+        httpStatus: 200,
+      });
+    }
+    const proxy = await against({ status: 404, body: "<html>Not Found</html>" });
+    expect(await proxy.client.readItems?.(read)).toEqual({
+      type: "failed",
+      error: "HTTP 404: <html>Not Found</html> (not Subworkflow's error body: is baseUrl right?)",
+      httpStatus: 404,
+    });
+  });
+
+  it("retries 429 and 5xx, fails 401 saying what it means", async () => {
+    const limited = await against({
+      status: 429,
+      headers: { "retry-after": "5" },
+      body: { success: false, error: "Rate limit exceeded" },
+    });
+    expect(await limited.client.readItems?.(read)).toEqual({
+      type: "retry",
+      error: "HTTP 429: Rate limit exceeded",
+      retryAfterMs: 5000,
+      httpStatus: 429,
+    });
+    const down = await against({ status: 503, body: { success: false, error: "down" } });
+    expect(await down.client.readItems?.(read)).toMatchObject({ type: "retry", httpStatus: 503 });
+    const denied = await against({ status: 401, body: { success: false, error: "Invalid API key" } });
+    expect(await denied.client.readItems?.(read)).toEqual({
+      type: "failed",
+      error: "HTTP 401: Invalid API key (the API key is missing, wrong or revoked)",
+      httpStatus: 401,
+    });
+  });
+
+  it("refuses two ids without a request, and retries a refused connection", async () => {
+    const { server, client } = await against(live());
+    expect(await client.readItems?.({ ...read, ids: ["ds_a", "ds_b"] })).toEqual({
+      type: "failed",
+      error: "Subworkflow reads one id per request, got 2",
+    });
+    expect(server.requests).toHaveLength(0);
+    const refused = connect(backendConfig(await refusingUrl()));
+    expect(await refused.readItems?.(read)).toMatchObject({ type: "retry" });
+  });
+});

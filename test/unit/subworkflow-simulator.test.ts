@@ -91,7 +91,7 @@ describe("subworkflow simulator: delete", () => {
       id: "ds_b",
       workspaceId: "wks_simulator",
       type: "audio",
-      fileName: "ds_b.mp3",
+      fileName: "ds_b",
       fileExt: "mp3",
       fileSize: 2048,
       itemCount: 2,
@@ -274,5 +274,54 @@ describe("subworkflow simulator: rate limit and faults", () => {
     const started = Date.now();
     await call(sim, "GET", "ds_a");
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+});
+
+describe("subworkflow simulator: read (GET /v1/datasets/{id})", () => {
+  it("answers a dataset before and after its DELETE: expiresAt null, then ≤ now; an unknown one 404", async () => {
+    const sim = await start();
+    const before = await json(await call(sim, "GET", "ds_a"));
+    expect((before.data as Record<string, unknown>).expiresAt).toBeNull();
+    expect((before.data as Record<string, unknown>).fileName).toBe("ds_a");
+    await call(sim, "DELETE", "ds_a");
+    const after = (await json(await call(sim, "GET", "ds_a"))).data as Record<string, unknown>;
+    expect(after.expiresAt).toBeLessThanOrEqual(Date.now());
+    expect((await call(sim, "GET", "ds_zzz")).status).toBe(404);
+    expect(sim.requests.map((request) => [request.method, request.route])).toEqual([
+      ["GET", "read"],
+      ["DELETE", "dataset"],
+      ["GET", "read"],
+      ["GET", "read"],
+    ]);
+    expect(sim.received("ds_a")).toBe(1);
+    expect(sim.violations).toEqual([]);
+  });
+
+  it("seeds datasets marked before the start: GET answers them expired, DELETE marks nothing again", async () => {
+    const sim = await start({ marked: ["ds_old"] });
+    const data = (await json(await call(sim, "GET", "ds_old"))).data as Record<string, unknown>;
+    expect(data.expiresAt).toBeLessThan(Date.now() - 60_000);
+    expect((await call(sim, "DELETE", "ds_old")).status).toBe(200);
+    expect(sim.deletions().size).toBe(0);
+    expect(sim.marked()).toEqual(new Set(["ds_old"]));
+  });
+
+  it("injects faults on the read route apart from the delete route", async () => {
+    const sim = await start();
+    sim.faults.add({ route: "read", fault: { type: "status", status: 429, retryAfterSeconds: 1 } });
+    expect((await call(sim, "DELETE", "ds_a")).status).toBe(200);
+    const limited = await call(sim, "GET", "ds_a");
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("1");
+  });
+
+  it("records a GET with a query string as a violation", async () => {
+    const sim = await start();
+    expect(
+      (await fetch(`${sim.url}/v1/datasets/ds_a?fields=all`, { headers: { "x-api-key": API_KEY } })).status,
+    ).toBe(200);
+    expect(sim.violations).toEqual([
+      "GET /v1/datasets/ds_a?fields=all: GET with a query string (?fields=all).",
+    ]);
   });
 });

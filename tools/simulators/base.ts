@@ -31,6 +31,8 @@ export interface RecordedRequest {
   answeredAt: number | null;
   /** The injected fault this request got, if any. */
   fault: FaultSpec | null;
+  /** The contract route it matched (e.g. "delete", "read"), or "unmatched": how a test tells reads from writes. */
+  route: string;
 }
 
 /** One incoming request, read whole, as a simulator's handler sees it. */
@@ -59,8 +61,8 @@ export interface Route<Name extends string> {
 export interface SimulatorSpec<Name extends string> {
   /** The service's name in violation messages, e.g. "Splendor". */
   service: string;
-  /** The route of a path, or null when the contract has no such path. */
-  route(pathname: string): Route<Name> | null;
+  /** The route of a path (by method where one path serves reads and writes), or null when the contract has no such path. */
+  route(pathname: string, method: string): Route<Name> | null;
   /** The body of an injected error status (the service's own error shape). */
   faultBody(status: number): unknown;
   /** The body of the simulator's own 404/405/413 answers. */
@@ -180,7 +182,7 @@ export async function startSimulatorServer<Name extends string>(
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "http://simulator");
-    const route = spec.route(url.pathname);
+    const route = spec.route(url.pathname, method);
     const record: RecordedRequest = {
       method,
       path: url.pathname + url.search,
@@ -190,6 +192,7 @@ export async function startSimulatorServer<Name extends string>(
       time: Date.now(),
       answeredAt: null,
       fault: null,
+      route: route?.name ?? "unmatched",
     };
     res.on("finish", () => {
       record.status = res.statusCode;

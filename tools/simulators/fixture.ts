@@ -1,6 +1,6 @@
 // What kind-independent code knows of one backend kind's simulator: how to start it, what it holds, and the cases
 // the contract test, the reliability suites, the demo and `npm run simulators` run against it (registry: index.ts).
-import type { Target } from "../../src/backends/types.js";
+import type { ReadState, Target } from "../../src/backends/types.js";
 import type { DemoPrint, DemoSection } from "../demo-section.js";
 import type { RecordedRequest } from "./base.js";
 import type { FaultInjector, FaultRequest } from "./faults.js";
@@ -14,6 +14,11 @@ export interface SimulatorStart {
    * simulator holds by default (nothing, or for simulators that track no items, anything).
    */
   items?: string[];
+  /**
+   * Items an earlier delete left behind (in the first target), for kinds that keep a trace of one (LangSmith's emptied
+   * examples, Subworkflow's marked datasets): they read as already deleted. Other kinds ignore it: deleted is gone.
+   */
+  deletedItems?: string[];
   host?: string;
   port?: number;
   /** Kinds whose deletes complete in backend jobs: how long each job stays pending, then running. */
@@ -31,6 +36,8 @@ export interface KindSimulator<Raw = unknown> {
   raw: Raw;
   /** The item ids a request names when it is a delete request, else null. */
   deleteIds(request: FaultRequest): string[] | null;
+  /** Kinds that read: the item ids a request names when it is a read request, else null. */
+  readIds?(request: FaultRequest): string[] | null;
   /** Id → how many processed delete requests named it (in the first target). */
   received(): Map<string, number>;
   /** Id → how many times the simulator deleted it (for kinds that mark items: marked it). */
@@ -77,6 +84,8 @@ export interface KindFixture<Raw = unknown> {
   ids(count: number): string[];
   /** Fault routes: the simulator's delete requests and, for kinds that poll, its job-status reads. */
   routes: { delete: string; poll?: string };
+  /** Kinds with a "Read" section: the fault route of its reads, and how an id reads once its delete is done. */
+  read?: { route: string; afterDelete: Exclude<ReadState, "found"> };
   /** The request header carrying the key, and its value for `secret`. */
   auth(secret: string): [header: string, value: string];
   /** True when the backend says which ids did not exist (counted not found); false: every id counts deleted. */

@@ -1,4 +1,4 @@
-// A stand-in LangSmith API (hard delete of dataset examples) that follows shared/backends/langsmith.md and reports every contract violation.
+// A stand-in LangSmith API (hard delete and read of dataset examples) that follows shared/backends/langsmith.md and reports every contract violation.
 
 import type { DemoPrint, DemoSection } from "../demo-section.js";
 import {
@@ -18,6 +18,10 @@ export type { RecordedRequest } from "./base.js";
 
 export const LANGSMITH_DELETE_PATH = "/v1/platform/datasets/examples/delete";
 export const LANGSMITH_MAX_IDS = 1000;
+export const LANGSMITH_READ_PATH = "/api/v1/examples";
+export const LANGSMITH_MAX_READ_IDS = 100;
+/** The dataset every simulated example belongs to. */
+export const LANGSMITH_DATASET_ID = "d5e7a1c0-3b2f-4c6d-9e8f-0a1b2c3d4e5f";
 
 export interface LangsmithSimulatorOptions {
   /** Expected X-API-Key. */
@@ -29,6 +33,8 @@ export interface LangsmithSimulatorOptions {
   tenantId?: string;
   /** Example ids (UUIDs, any case) that exist; omitted means every UUID exists until it is deleted once. */
   examples?: string[];
+  /** Examples hard-deleted before the simulator started: they exist with null inputs and outputs. */
+  hardDeleted?: string[];
   /** Default "127.0.0.1". */
   host?: string;
   /** Default 0 (OS-chosen). */
@@ -40,7 +46,7 @@ export interface LangsmithSimulatorOptions {
 export interface LangsmithSimulator {
   /** Base URL, e.g. http://127.0.0.1:54321. */
   url: string;
-  /** Route name: "delete"; unmatched requests use "unmatched". */
+  /** Route names: "delete", "read"; unmatched requests use "unmatched". */
   faults: FaultInjector;
   /** Every request received, in order, including rejected ones. */
   requests: RecordedRequest[];
@@ -54,10 +60,23 @@ export interface LangsmithSimulator {
   deletions(): Map<string, number>;
   /** Makes more examples exist (ignored when every UUID exists). */
   addExamples(ids: string[]): void;
+  /** The example as a read answers it now, or undefined when it does not exist. */
+  example(id: string): LangsmithExample | undefined;
   close(): Promise<void>;
 }
 
-type RouteName = "delete";
+type RouteName = "delete" | "read";
+
+/** An example as the read answers it; a hard delete nulls inputs, outputs and metadata and keeps the rest. */
+export interface LangsmithExample {
+  id: string;
+  dataset_id: string;
+  inputs: Record<string, unknown> | null;
+  outputs: Record<string, unknown> | null;
+  metadata: Record<string, unknown> | null;
+  created_at: string;
+  modified_at: string;
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const API_KEY_HEADER = "x-api-key";
@@ -75,12 +94,56 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
   const deleted = new Set<string>();
   const received = new Map<string, number>();
   const deletions = new Map<string, number>();
+  /** When each hard-deleted example was deleted (its modified_at from then on). */
+  const deletedAt = new Map<string, number>();
+  const createdAt = new Date(Date.now() - 86_400_000).toISOString();
+  for (const id of (opts.hardDeleted ?? []).map(canonical)) {
+    existing?.add(id);
+    deleted.add(id);
+    deletedAt.set(id, Date.now() - 3_600_000);
+  }
+
+  function example(id: string): LangsmithExample | undefined {
+    if (existing !== undefined && !existing.has(id)) return undefined;
+    const gone = deletedAt.get(id);
+    if (gone !== undefined) {
+      const at = new Date(gone).toISOString();
+      return {
+        id,
+        dataset_id: LANGSMITH_DATASET_ID,
+        inputs: null,
+        outputs: null,
+        metadata: null,
+        created_at: createdAt,
+        modified_at: at,
+      };
+    }
+    return {
+      id,
+      dataset_id: LANGSMITH_DATASET_ID,
+      inputs: {
+        question: `Which refund rules apply to order ${id}, shipped abroad and returned after 30 days?`,
+      },
+      outputs: { answer: "A store credit, minus the return shipping." },
+      metadata: { source: "simulator" },
+      created_at: createdAt,
+      modified_at: createdAt,
+    };
+  }
 
   function handle(
     request: SimRequest,
-    _route: Route<RouteName>,
+    route: Route<RouteName>,
     violate: (message: string) => void,
   ): SimReply {
+    return (
+      refuseAccess(request, violate) ??
+      (route.name === "read" ? read(request, violate) : hardDelete(request, violate))
+    );
+  }
+
+  /** The 401/403 the key and workspace headers earn, or undefined when they are right. */
+  function refuseAccess(request: SimRequest, violate: (message: string) => void): SimReply | undefined {
     const apiKey = request.header(API_KEY_HEADER);
     if (apiKey === undefined || apiKey === "") {
       violate("missing X-API-Key header (401).");
@@ -106,6 +169,20 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
         });
       }
     }
+    return undefined;
+  }
+
+  function read(request: SimRequest, violate: (message: string) => void): SimReply {
+    const ids = parseReadQuery(request);
+    if (typeof ids === "string") {
+      violate(`invalid read (422): ${truncate(ids, 300)}`);
+      return reply(422, { error: `Invalid request: ${ids}` });
+    }
+    const found = [...new Set(ids.map(canonical))].map(example).filter((entry) => entry !== undefined);
+    return { status: 200, body: found };
+  }
+
+  function hardDelete(request: SimRequest, violate: (message: string) => void): SimReply {
     const parsed = parseDeleteBody(request.text);
     if ("problem" in parsed) {
       violate(`invalid delete body (422): ${truncate(parsed.problem, 300)}`);
@@ -117,6 +194,7 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
       received.set(id, (received.get(id) ?? 0) + 1);
       if (deleted.has(id) || (existing !== undefined && !existing.has(id))) continue;
       deleted.add(id);
+      deletedAt.set(id, Date.now());
       deletions.set(id, (deletions.get(id) ?? 0) + 1);
       deletedNow.push(id);
     }
@@ -127,7 +205,11 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
     {
       service: "LangSmith",
       route: (pathname) =>
-        pathname === LANGSMITH_DELETE_PATH ? { name: "delete", allowed: ["POST"] } : null,
+        pathname === LANGSMITH_DELETE_PATH
+          ? { name: "delete", allowed: ["POST"] }
+          : pathname === LANGSMITH_READ_PATH
+            ? { name: "read", allowed: ["GET"] }
+            : null,
       faultBody,
       errorBody: (message) => ({ error: message }),
       handle,
@@ -146,6 +228,7 @@ export async function startLangsmithSimulator(opts: LangsmithSimulatorOptions): 
     addExamples(ids: string[]): void {
       for (const id of ids) existing?.add(canonical(id));
     },
+    example: (id) => example(canonical(id)),
     close: () => server.close(),
   };
 }
@@ -196,6 +279,23 @@ function parseDeleteBody(text: string): { ids: string[] } | { problem: string } 
   return { ids: items as string[] };
 }
 
+/** The read's `id` parameters (1..100 UUIDs, nothing else, no body), or what is wrong with the request. */
+function parseReadQuery(request: SimRequest): string[] | string {
+  if (request.text !== "") return "a GET carries no body";
+  const query = request.url.searchParams;
+  const extra = [...new Set(query.keys())].filter((name) => name !== "id");
+  if (extra.length > 0) return `query parameter(s) outside the read contract: ${extra.join(", ")}`;
+  const ids = query.getAll("id");
+  // Without ids LangSmith would list the workspace's examples: never a read by id.
+  if (ids.length === 0) return "at least one id parameter is required";
+  if (ids.length > LANGSMITH_MAX_READ_IDS) {
+    return `at most ${LANGSMITH_MAX_READ_IDS} id parameters, got ${ids.length}`;
+  }
+  const bad = ids.find((id) => !UUID.test(id));
+  if (bad !== undefined) return `id ${truncate(JSON.stringify(bad), 80)} is not a valid UUID`;
+  return ids;
+}
+
 /** Injected faults answer with the documented envelope; client errors carry the "Invalid request" prefix. */
 function faultBody(status: number): ErrorEnvelope {
   if (status === 429) return { error: "Too many requests: rate limit exceeded, retry later" };
@@ -214,6 +314,10 @@ function view(sim: LangsmithSimulator): KindSimulator<LangsmithSimulator> {
     violations: sim.violations,
     raw: sim,
     deleteIds: (request) => bodyIds(request, "example_ids"),
+    readIds: (request) => {
+      const url = new URL(request.path, "http://simulator");
+      return url.pathname === LANGSMITH_READ_PATH ? url.searchParams.getAll("id") : null;
+    },
     received: () => sim.received(),
     deletions: () => sim.deletions(),
     close: () => sim.close(),
@@ -277,6 +381,8 @@ export const langsmithFixture: KindFixture<LangsmithSimulator> = {
   targets: [],
   ids: (count) => Array.from({ length: count }, (_, index) => demoUuid(index)),
   routes: { delete: "delete" },
+  // A hard delete keeps the example's id with inputs and outputs null.
+  read: { route: "read", afterDelete: "already_deleted" },
   auth: (secret) => ["x-api-key", secret],
   reportsNotFound: true,
   resendIsNotFound: true,
@@ -286,6 +392,7 @@ export const langsmithFixture: KindFixture<LangsmithSimulator> = {
       host: options.host,
       port: options.port,
       examples: options.items,
+      hardDeleted: options.deletedItems,
     });
     return view(sim);
   },

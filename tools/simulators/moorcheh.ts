@@ -1,4 +1,4 @@
-// A stand-in Moorcheh API (delete documents or vectors of a namespace) that follows shared/backends/moorcheh.md and reports every contract violation.
+// A stand-in Moorcheh API (delete documents or vectors of a namespace, read documents) that follows shared/backends/moorcheh.md and reports every contract violation.
 
 import { bodyList, type DemoPrint, type DemoSection } from "../demo-section.js";
 import {
@@ -31,7 +31,7 @@ export interface MoorchehSimulatorOptions {
   /** Added to every request; default 0. */
   latencyMs?: number;
   /**
-   * Above this rate delete requests get 429 `{"message":"Too Many Requests"}` (Retry-After only when
+   * Above this rate requests (deletes and reads alike, one plan limit) get 429 `{"message":"Too Many Requests"}` (Retry-After only when
    * `retryAfterSeconds` is set: the contract says to honour it "if sent") and are not processed.
    */
   rateLimit?: RateLimit;
@@ -45,7 +45,7 @@ export interface MoorchehSimulatorOptions {
 export interface MoorchehSimulator {
   /** The API base URL, ending in /v1 like https://api.moorcheh.ai/v1, e.g. http://127.0.0.1:54321/v1. */
   url: string;
-  /** Route name: "delete" (documents and vectors alike); unmatched requests use "unmatched". */
+  /** Route names: "delete" (documents and vectors alike), "read"; unmatched requests use "unmatched". */
   faults: FaultInjector;
   /** Every request received, in order, including rejected ones; paths include the /v1 prefix. */
   requests: RecordedRequest[];
@@ -63,6 +63,8 @@ export interface MoorchehSimulator {
   remainingCount(namespace: string, type: MoorchehItemType): number;
   /** Adds items to a namespace (created when missing). */
   addItems(namespace: string, type: MoorchehItemType, ids: Iterable<string>): void;
+  /** Replaces the text of a document (adding it when missing), as an edit by someone else would. */
+  editDocument(namespace: string, id: string, text: string): void;
   /** How many requests the rate limit answered 429. */
   rateLimited(): number;
   /**
@@ -84,11 +86,20 @@ interface DeleteResponse {
   unprocessed_ids?: string[];
 }
 
-type RouteName = "delete";
+/** A document as a read answers it. */
+export interface MoorchehDocument {
+  id: string;
+  text: string;
+  metadata: Record<string, unknown>;
+}
+
+type RouteName = "delete" | "read";
 
 export const MOORCHEH_MAX_IDS = 1000;
+export const MOORCHEH_MAX_READ_IDS = 100;
 const API_PREFIX = "/v1";
 const DELETE_PATH = /^\/v1\/namespaces\/([^/]+)\/(documents|vectors)\/delete$/;
+const READ_PATH = /^\/v1\/namespaces\/([^/]+)\/documents\/get$/;
 
 /** Starts the simulator; resolves once it is listening. */
 export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Promise<MoorchehSimulator> {
@@ -98,6 +109,8 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
   const receivedIds = new Map<string, Map<string, number>>();
   /** Id → how many more processed requests leave it unprocessed. */
   const unprocessed = new Map<string, number>();
+  /** Texts edited by `editDocument`; other documents hold a text made from their id. */
+  const edited = new Map<string, string>();
 
   for (const [name, items] of Object.entries(opts.namespaces ?? {})) {
     stores.set(name, { documents: new Set(items.documents ?? []), vectors: new Set(items.vectors ?? []) });
@@ -121,7 +134,7 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
     }
     const namespace = route.params?.namespace ?? "";
     const type = route.params?.type as MoorchehItemType;
-    const parsed = parseIds(request);
+    const parsed = parseIds(request, route.name === "read" ? MOORCHEH_MAX_READ_IDS : MOORCHEH_MAX_IDS);
     if (typeof parsed === "string") {
       violate(`${parsed} (400).`);
       return { status: 400, body: { message: parsed } };
@@ -129,7 +142,25 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
     const store = stores.get(namespace);
     // A documented answer, not a contract break: the gate may be asked to delete from a namespace that is gone.
     if (store === undefined) return { status: 404, body: { message: `Namespace '${namespace}' not found` } };
+    if (route.name === "read") return read(namespace, store.documents, parsed);
     return remove(namespace, type, store[type], parsed);
+  }
+
+  function documentOf(namespace: string, id: string): MoorchehDocument {
+    const text =
+      edited.get(`${namespace}\u0000${id}`) ??
+      `Help-center article ${id}: how to reset a password, step by step, with screenshots for admins.`;
+    return { id, text, metadata: { namespace, source: "simulator" } };
+  }
+
+  /** The documents that exist among `ids`; a 207 when some do not (they are left out of `items`). */
+  function read(namespace: string, documents: Set<string>, ids: string[]): SimReply {
+    const items = [...new Set(ids)].filter((id) => documents.has(id)).map((id) => documentOf(namespace, id));
+    const missing = new Set(ids).size - items.length;
+    return {
+      status: missing > 0 ? 207 : 200,
+      body: { requested_ids: ids, found_items: items.length, items },
+    };
   }
 
   function remove(namespace: string, type: MoorchehItemType, items: Set<string>, ids: string[]): SimReply {
@@ -216,6 +247,12 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
       stores.set(namespace, store);
       for (const id of ids) store[type].add(id);
     },
+    editDocument(namespace, id, text) {
+      const store = stores.get(namespace) ?? { documents: new Set<string>(), vectors: new Set<string>() };
+      stores.set(namespace, store);
+      store.documents.add(id);
+      edited.set(`${namespace}\u0000${id}`, text);
+    },
     rateLimited: () => server.rateLimited(),
     unprocessNext(ids, times = 1) {
       if (!(times > 0)) throw new RangeError(`unprocessNext times must be > 0, got ${times}`);
@@ -226,19 +263,23 @@ export async function startMoorchehSimulator(opts: MoorchehSimulatorOptions): Pr
 }
 
 function matchRoute(pathname: string): Route<RouteName> | null {
-  const match = DELETE_PATH.exec(pathname);
+  const remove = DELETE_PATH.exec(pathname);
+  const read = READ_PATH.exec(pathname);
+  const match = remove ?? read;
   if (!match) return null;
   try {
     const namespace = decodeURIComponent(match[1] as string);
-    return { name: "delete", allowed: ["POST"], params: { namespace, type: match[2] as string } };
+    return remove
+      ? { name: "delete", allowed: ["POST"], params: { namespace, type: match[2] as string } }
+      : { name: "read", allowed: ["POST"], params: { namespace, type: "documents" } };
   } catch {
     // A malformed escape cannot name a namespace; treat it as an unknown path rather than a simulator crash.
     return null;
   }
 }
 
-/** The ids of a delete body (numbers become strings, as Moorcheh converts them), or what is wrong with it. */
-function parseIds(request: SimRequest): string[] | string {
+/** The ids of a delete or read body (numbers become strings, as Moorcheh converts them), or what is wrong with it. */
+function parseIds(request: SimRequest, max: number): string[] | string {
   const mediaType = request.header("content-type")?.split(";")[0]?.trim().toLowerCase();
   if (mediaType !== "application/json")
     return `Content-Type must be application/json, got ${mediaType ?? "none"}`;
@@ -248,9 +289,7 @@ function parseIds(request: SimRequest): string[] | string {
   if (extra.length > 0) return `unknown body field(s): ${truncate(extra.join(", "), 200)}`;
   const ids = body.ids;
   if (!Array.isArray(ids)) return "ids must be a list";
-  if (ids.length < 1 || ids.length > MOORCHEH_MAX_IDS) {
-    return `ids must contain 1..${MOORCHEH_MAX_IDS} items, got ${ids.length}`;
-  }
+  if (ids.length < 1 || ids.length > max) return `ids must contain 1..${max} items, got ${ids.length}`;
   const out: string[] = [];
   for (const [index, id] of ids.entries()) {
     if (typeof id === "number" && Number.isFinite(id)) out.push(String(id));
@@ -268,6 +307,10 @@ function faultBody(status: number): unknown {
 
 // ─── The fixture: the kind as the contract test, the reliability suites and the demos use it ─────────────────
 
+function pathOf(request: { path: string }): string {
+  return new URL(request.path, "http://simulator").pathname;
+}
+
 function view(
   sim: MoorchehSimulator,
   namespace: string,
@@ -279,7 +322,8 @@ function view(
     requests: sim.requests,
     violations: sim.violations,
     raw: sim,
-    deleteIds: (request) => bodyIds(request, "ids"),
+    deleteIds: (request) => (DELETE_PATH.test(pathOf(request)) ? bodyIds(request, "ids") : null),
+    readIds: (request) => (READ_PATH.test(pathOf(request)) ? bodyIds(request, "ids") : null),
     received: () => sim.received(namespace, type),
     deletions: () => sim.deletions(namespace, type),
     close: () => sim.close(),
@@ -372,6 +416,8 @@ export const moorchehFixture: KindFixture<MoorchehSimulator> = {
   allowTargets: ["kb-*", "docs"],
   ids: (count) => Array.from({ length: count }, (_, index) => `doc-${index}`),
   routes: { delete: "delete" },
+  // Moorcheh deletes permanently: a deleted document is left out of a read like one that never existed.
+  read: { route: "read", afterDelete: "not_found" },
   auth: (secret) => ["x-api-key", secret],
   reportsNotFound: true,
   resendIsNotFound: true,

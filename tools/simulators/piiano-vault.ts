@@ -1,4 +1,4 @@
-// A stand-in Piiano Vault (bulk delete of objects) that follows shared/backends/piiano-vault.md and reports every contract violation.
+// A stand-in Piiano Vault (bulk delete and read of objects) that follows shared/backends/piiano-vault.md and reports every contract violation.
 
 import type { DemoPrint, DemoSection } from "../demo-section.js";
 import {
@@ -45,7 +45,7 @@ export interface PiianoVaultSimulatorOptions {
 export interface PiianoVaultSimulator {
   /** Base URL, e.g. http://127.0.0.1:54321. */
   url: string;
-  /** Route name: "bulk-delete"; unmatched requests use "unmatched". */
+  /** Route names: "bulk-delete", "read" (GET of one object); unmatched requests use "unmatched". */
   faults: FaultInjector;
   /** Every request received, in order, including rejected ones. */
   requests: RecordedRequest[];
@@ -64,7 +64,7 @@ export interface PiianoVaultSimulator {
   close(): Promise<void>;
 }
 
-type RouteName = "bulk-delete";
+type RouteName = "bulk-delete" | "read";
 
 export const ACCESS_REASONS = new Set([
   "AppFunctionality",
@@ -101,8 +101,13 @@ export const OBJECT_NOT_FOUND_MESSAGE = "The object is not found.";
 
 const PREFIX = "/api/pvlt/1.0/data/collections/";
 const SUFFIX = "/bulk/objects";
+const OBJECT_PATH = /^\/api\/pvlt\/1\.0\/data\/collections\/([^/]+)\/objects\/([^/]+)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const QUERY_KEYS = new Set(["reason", "adhoc_reason", "options", "reload_cache"]);
+/** The query parameters each route's contract names. */
+const QUERY_KEYS: Record<RouteName, Set<string>> = {
+  "bulk-delete": new Set(["reason", "adhoc_reason", "options", "reload_cache"]),
+  read: new Set(["reason", "adhoc_reason", "options", "props"]),
+};
 
 interface VaultError {
   error_code: string;
@@ -186,7 +191,7 @@ export async function startPiianoVaultSimulator(
     }
     const query = request.url.searchParams;
     for (const name of new Set(query.keys())) {
-      if (!QUERY_KEYS.has(name)) {
+      if (!QUERY_KEYS[route.name].has(name)) {
         return reject(violate, 400, SIM_CODES.badRequest, `Unknown query parameter ${name}.`);
       }
       if (query.getAll(name).length > 1) {
@@ -232,6 +237,9 @@ export async function startPiianoVaultSimulator(
       };
     }
 
+    if (route.name === "read") {
+      return read(request, collection, route.params?.id ?? "", options === "archived", violate);
+    }
     const ids = parseBody(request);
     if (typeof ids === "string") return reject(violate, 400, SIM_CODES.badRequest, ids);
     if (ids.length > maxPageSize) {
@@ -244,6 +252,40 @@ export async function startPiianoVaultSimulator(
       );
     }
     return bulkDelete(collection, ids, options === "archived");
+  }
+
+  /** One object by id with `props=id` only (the gate reads no personal data); 404 unless it is in the scope asked. */
+  function read(
+    request: SimRequest,
+    collection: Collection,
+    id: string,
+    archived: boolean,
+    violate: (message: string) => void,
+  ): SimReply {
+    const props = request.url.searchParams.get("props");
+    if (props !== "id") {
+      return reject(
+        violate,
+        400,
+        SIM_CODES.badRequest,
+        `props must be "id" for a preview, got ${truncate(JSON.stringify(props), 80)}.`,
+      );
+    }
+    if (request.text !== "") return reject(violate, 400, SIM_CODES.badRequest, "A GET carries no body.");
+    if (!UUID.test(id)) {
+      return reject(
+        violate,
+        400,
+        SIM_CODES.badRequest,
+        `Object id ${truncate(JSON.stringify(id), 80)} is not a UUID.`,
+      );
+    }
+    // As Vault scopes reads: archived objects only with options=archived, active ones only without.
+    const pool = archived ? collection.archived : collection.active;
+    if (!pool.has(key(id))) {
+      return { status: 404, body: vaultError(SIM_CODES.objectNotFound, OBJECT_NOT_FOUND_MESSAGE, { id }) };
+    }
+    return { status: 200, body: { id: key(id) } };
   }
 
   /** All-or-nothing: every object deletable → all deleted; else nothing deleted and the failing ones carry an error. */
@@ -311,6 +353,22 @@ export async function startPiianoVaultSimulator(
 }
 
 function matchRoute(pathname: string): Route<RouteName> | null {
+  const object = OBJECT_PATH.exec(pathname);
+  if (object) {
+    try {
+      return {
+        name: "read",
+        allowed: ["GET"],
+        params: {
+          collection: decodeURIComponent(object[1] as string),
+          id: decodeURIComponent(object[2] as string),
+        },
+      };
+    } catch {
+      // A malformed escape cannot name an object: an unknown path rather than a simulator crash.
+      return null;
+    }
+  }
   if (!pathname.startsWith(PREFIX) || !pathname.endsWith(SUFFIX)) return null;
   const raw = pathname.slice(PREFIX.length, pathname.length - SUFFIX.length);
   if (raw === "" || raw.includes("/")) return null;
@@ -378,6 +436,10 @@ function view(sim: PiianoVaultSimulator, collection: string): KindSimulator<Piia
     violations: sim.violations,
     raw: sim,
     deleteIds: objectIds,
+    readIds: (request) => {
+      const match = request.method === "GET" ? OBJECT_PATH.exec(request.path.split("?")[0] ?? "") : null;
+      return match ? [decodeURIComponent(match[2] as string)] : null;
+    },
     received: () => sim.received(collection),
     deletions: () => sim.deletions(collection),
     close: () => sim.close(),
@@ -461,6 +523,8 @@ export const piianoVaultFixture: KindFixture<PiianoVaultSimulator> = {
   allowTargets: ["customers", "pii-*"],
   ids: (count) => Array.from({ length: count }, (_, index) => demoUuid(index)),
   routes: { delete: "bulk-delete" },
+  // A deleted object is gone: its read answers 404.
+  read: { route: "read", afterDelete: "not_found" },
   auth: (secret) => ["authorization", `Bearer ${secret}`],
   reportsNotFound: true,
   resendIsNotFound: true,

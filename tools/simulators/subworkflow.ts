@@ -19,6 +19,8 @@ export interface SubworkflowSimulatorOptions {
   apiKey: string;
   /** Datasets that exist (unmarked); any other id answers 404. */
   datasets?: string[];
+  /** Datasets marked for deletion (an hour ago) before the simulator started; GET still answers them. */
+  marked?: string[];
   /** Dataset id → the `error` its DELETE answers with 400 (e.g. "dataset is locked"); it is never marked. */
   rejected?: Record<string, string>;
   /** Writes (DELETEs) allowed per window; above it DELETE answers 429. Default unlimited. */
@@ -57,7 +59,7 @@ export interface SubworkflowDataset {
 export interface SubworkflowSimulator {
   /** Base URL, e.g. http://127.0.0.1:54321. */
   url: string;
-  /** Route name: "dataset" (GET and DELETE /v1/datasets/{id}); unmatched requests use "unmatched". */
+  /** Route names: "dataset" (DELETE /v1/datasets/{id}), "read" (GET of the same path); unmatched requests use "unmatched". */
   faults: FaultInjector;
   /** Every request received, in order, including rejected ones. */
   requests: RecordedRequest[];
@@ -78,7 +80,7 @@ export interface SubworkflowSimulator {
   close(): Promise<void>;
 }
 
-type RouteName = "dataset";
+type RouteName = "dataset" | "read";
 
 const DATASETS_PATH = "/v1/datasets/";
 const ID_RULE = /^ds_[A-Za-z0-9_-]+$/;
@@ -103,7 +105,8 @@ function seedDataset(id: string, workspaceId: string, index: number, now: number
     id,
     workspaceId,
     type: kind.type,
-    fileName: `${id}.${kind.ext}`,
+    // Without its extension: the Read section's summary joins `fileName.fileExt`.
+    fileName: id,
     fileExt: kind.ext,
     fileSize: 1024 * (index + 1),
     itemCount: index + 1,
@@ -126,6 +129,11 @@ export async function startSubworkflowSimulator(
   (opts.datasets ?? []).forEach((id, index) => {
     datasets.set(id, seedDataset(id, workspaceId, index, start));
   });
+  for (const id of opts.marked ?? []) {
+    const dataset = seedDataset(id, workspaceId, datasets.size, start);
+    dataset.expiresAt = dataset.updatedAt = start - 3_600_000;
+    datasets.set(id, dataset);
+  }
   const rejected = new Map(Object.entries(opts.rejected ?? {}));
   const receivedCounts = new Map<string, number>();
   const markCounts = new Map<string, number>();
@@ -148,7 +156,7 @@ export async function startSubworkflowSimulator(
     }
     const id = route.params?.id ?? "";
     if (request.method === "DELETE") return handleDelete(request, id, violate);
-    return handleGet(id, violate);
+    return handleGet(request, id, violate);
   }
 
   function handleDelete(request: SimRequest, id: string, violate: (message: string) => void): SimReply {
@@ -182,7 +190,9 @@ export async function startSubworkflowSimulator(
     return { status: 200, body: { success: true, total: 1, data: structuredClone(dataset) } };
   }
 
-  function handleGet(id: string, violate: (message: string) => void): SimReply {
+  function handleGet(request: SimRequest, id: string, violate: (message: string) => void): SimReply {
+    if (request.text !== "") violate("GET with a body; the contract sends none.");
+    if (request.url.search !== "") violate(`GET with a query string (${request.url.search}).`);
     if (!ID_RULE.test(id)) {
       violate(`"${id}" is not a dataset id (ds_…) (400).`);
       return { status: 400, body: failure("Invalid dataset id") };
@@ -236,12 +246,14 @@ export async function startSubworkflowSimulator(
   };
 }
 
-function matchRoute(pathname: string): Route<RouteName> | null {
+/** One path, two routes: GET reads a dataset, DELETE marks it (so faults and records tell reads from writes). */
+function matchRoute(pathname: string, method: string): Route<RouteName> | null {
   if (!pathname.startsWith(DATASETS_PATH)) return null;
   const rest = pathname.slice(DATASETS_PATH.length);
   if (rest === "" || rest.includes("/")) return null;
   try {
-    return { name: "dataset", allowed: ["GET", "DELETE"], params: { id: decodeURIComponent(rest) } };
+    const name = method === "GET" ? "read" : "dataset";
+    return { name, allowed: ["GET", "DELETE"], params: { id: decodeURIComponent(rest) } };
   } catch {
     // A malformed escape cannot name a dataset; treat it as an unknown path rather than a simulator crash.
     return null;
@@ -260,6 +272,10 @@ function view(sim: SubworkflowSimulator, datasets: readonly string[]): KindSimul
     raw: sim,
     deleteIds: (request) =>
       request.method === "DELETE" && request.path.startsWith(DATASETS_PATH)
+        ? [decodeURIComponent(request.path.slice(DATASETS_PATH.length))]
+        : null,
+    readIds: (request) =>
+      request.method === "GET" && request.path.startsWith(DATASETS_PATH)
         ? [decodeURIComponent(request.path.slice(DATASETS_PATH.length))]
         : null,
     received: () =>
@@ -339,6 +355,8 @@ export const subworkflowFixture: KindFixture<SubworkflowSimulator> = {
   targets: [],
   ids: (count) => Array.from({ length: count }, (_, index) => `ds_f${String(index).padStart(4, "0")}`),
   routes: { delete: "dataset" },
+  // A DELETE marks the dataset (expiresAt now); a GET still answers it until the purge.
+  read: { route: "read", afterDelete: "already_deleted" },
   auth: (secret) => ["x-api-key", secret],
   reportsNotFound: true,
   // A DELETE on a dataset already marked answers 200 again.
@@ -350,6 +368,7 @@ export const subworkflowFixture: KindFixture<SubworkflowSimulator> = {
       host: options.host,
       port: options.port,
       datasets,
+      marked: options.deletedItems,
     });
     return view(sim, datasets);
   },
