@@ -189,7 +189,12 @@ describe("a million ids from a file", () => {
     // A server of its own, so its peak is this dry run's, not an earlier test's.
     const fresh = await startSession(configPath, { clientName: "million-agent" });
     const plan = structured(
-      await fresh.call("dry_run_delete", { backend: "splendor-test", target: TARGET, reason: REASON, ids_file: path }),
+      await fresh.call("dry_run_delete", {
+        backend: "splendor-test",
+        target: TARGET,
+        reason: REASON,
+        ids_file: path,
+      }),
     );
     const peakMb = processMemoryKb(fresh.pid() as number).peak / 1024;
     await fresh.close();
