@@ -15,7 +15,7 @@ export const PREVIEW_TIME_MS = 20_000;
 const SHOWN = 10;
 /** Found ids the plan keeps for the stale check: a uniform sample of at least 100 (SPEC §3), all when fewer. */
 export const RECHECKED = 100;
-const SUMMARY_LENGTH = 120;
+const SUMMARY_LENGTH = 160;
 /** Characters that could make a backend's text display as other text: they become spaces. */
 const HIDING = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu;
 const LONE_SURROGATES = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;

@@ -184,7 +184,7 @@ describe("shuffledSample and cleanSummary", () => {
   it("makes backend text one plain short line", () => {
     expect(cleanSummary("a\u202eb\nc\u0000d\u200b")).toBe("a b c d");
     expect(cleanSummary("\ud800x")).toBe("\ufffdx");
-    expect(cleanSummary("y".repeat(500))).toBe(`${"y".repeat(120)}…`);
+    expect(cleanSummary("y".repeat(500))).toBe(`${"y".repeat(160)}…`);
     expect(cleanSummary(null)).toBeNull();
   });
 });
