@@ -28,7 +28,7 @@ import {
   weakerThan,
 } from "./confirmation.js";
 import { GateError } from "./errors.js";
-import { readIdFile } from "./id-file.js";
+import { readIdFile } from "./id-file/index.js";
 import {
   displayId,
   type InvalidId,

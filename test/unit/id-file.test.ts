@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GateError } from "../../src/gate/errors.js";
-import { type IdFile, readIdFile } from "../../src/gate/id-file.js";
+import { type IdFile, readIdFile } from "../../src/gate/id-file/index.js";
 
 let base: string;
 let root: string;
