@@ -442,9 +442,13 @@ describe("input schemas that strict function-calling converters accept", () => {
     expect(text).not.toContain("propertyNames");
     const dryRun = tools.find((tool) => tool.name === "dry_run_delete")?.inputSchema as unknown as {
       required: string[];
-      properties: { target: { properties: Record<string, unknown>; additionalProperties: boolean } };
+      properties: Record<string, unknown> & {
+        target: { properties: Record<string, unknown>; additionalProperties: boolean };
+      };
     };
-    expect(dryRun.required).toEqual(expect.arrayContaining(["backend", "ids", "reason"]));
+    // Exactly one of ids and ids_file (SPEC §4): neither is required by the schema, the gate asks for one.
+    expect(dryRun.required.sort()).toEqual(["backend", "reason"]);
+    expect(Object.keys(dryRun.properties)).toEqual(expect.arrayContaining(["ids", "ids_file", "preview"]));
     expect(Object.keys(dryRun.properties.target.properties).sort()).toEqual(
       ["archived", "collection", "dataset_id", "namespace", "type"].sort(),
     );

@@ -166,12 +166,13 @@ describe.each(READERS)("preview on $kind", (fixture) => {
       .map((request) => request.time)
       .sort((a, b) => a - b);
     expect(times).toHaveLength(6);
-    // Never more than `rate` starts in any rolling second, and 6 starts at 4 a second span at least 1.25 s. These
-    // are arrival times at the simulator: the first request also opened the connection, so allow it 100 ms.
+    // The lane starts at most `rate` in any rolling second, so 6 starts at 4 a second span at least 1.25 s (unpaced,
+    // they would all arrive within a few ms). These are arrival times at the simulator, which a loaded machine
+    // delays unevenly (the first request also opens the connection): the bounds leave it a quarter of a second.
     for (let index = rate; index < times.length; index++) {
-      expect((times[index] as number) - (times[index - rate] as number)).toBeGreaterThanOrEqual(900);
+      expect((times[index] as number) - (times[index - rate] as number)).toBeGreaterThanOrEqual(750);
     }
-    expect((times[5] as number) - (times[0] as number)).toBeGreaterThanOrEqual(1_150);
+    expect((times[5] as number) - (times[0] as number)).toBeGreaterThanOrEqual(1_000);
   });
 
   it("reads again after 429 answers and still checks every id", async () => {
