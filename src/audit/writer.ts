@@ -115,12 +115,22 @@ function writeAll(fd: number, bytes: Buffer): void {
   }
 }
 
+/** The lock stays with this process this long after its last append, in case another line follows. */
+const LOCK_IDLE_MS = 2;
+/** ... and at most this long in all, so another process's append waits no longer. */
+const LOCK_HOLD_MS = 20;
+
+/** Per file, the writer of this process keeping its lock between appends (tests open several writers on one file). */
+const HOLDERS = new Map<string, ChainedSink>();
+
 /** A file (opened for append; the chain goes on from its last line) or stderr (chained from genesis). */
 class ChainedSink {
   private fd: number | null = null;
   private head: ChainHead | null = null;
   /** The file's size after this process's last append: a different size means another process appended. */
   private end = 0;
+  /** The cross-process lock while this process holds it across a burst of appends, and since when. */
+  private held: { release: () => void; since: number; timer: NodeJS.Timeout | null } | null = null;
 
   constructor(private readonly path: string | null) {
     if (path === null) {
@@ -141,19 +151,51 @@ class ChainedSink {
       this.writeLine(2, this.head as ChainHead, build);
       return;
     }
-    const release = lockFile(this.path);
+    const fresh = this.held === null;
+    if (fresh) {
+      // Another writer of this process may be keeping the lock: it is between appends, so it lets go now.
+      HOLDERS.get(this.path)?.releaseLock();
+      this.held = { release: lockFile(this.path), since: Date.now(), timer: null };
+      HOLDERS.set(this.path, this);
+    }
     try {
       if (this.fd === null) this.fd = openSync(this.path, "a+");
       const fd = this.fd;
-      if (this.head === null || fstatSync(fd).size !== this.end) this.syncHead(fd);
+      // Held since the last append, nobody else can have appended: the head is still right.
+      if (this.head === null || (fresh && fstatSync(fd).size !== this.end)) this.syncHead(fd);
       this.writeLine(fd, this.head as ChainHead, build);
     } catch (error) {
       // Part of a line may be on disk: read the file's tail again before the next line.
       this.close();
       throw error;
-    } finally {
-      release();
     }
+    this.keepLock();
+  }
+
+  /**
+   * Keeps the lock for the appends that follow within LOCK_IDLE_MS (a job writes two lines per batch), at most
+   * LOCK_HOLD_MS in all: taking and dropping it (create, write, remove a file) cost more than the line itself,
+   * and another process waits at most that long.
+   */
+  private keepLock(): void {
+    const held = this.held;
+    if (!held) return;
+    if (held.timer) clearTimeout(held.timer);
+    if (Date.now() - held.since >= LOCK_HOLD_MS) {
+      this.releaseLock();
+      return;
+    }
+    held.timer = setTimeout(() => this.releaseLock(), LOCK_IDLE_MS);
+    held.timer.unref();
+  }
+
+  private releaseLock(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    if (this.path !== null && HOLDERS.get(this.path) === this) HOLDERS.delete(this.path);
+    if (held.timer) clearTimeout(held.timer);
+    held.release();
   }
 
   /** Reads where the chain goes on from the file's tail; a torn last line is ended so verify names it. */
@@ -182,6 +224,7 @@ class ChainedSink {
   }
 
   close(): void {
+    this.releaseLock();
     if (this.path === null || this.fd === null) return;
     const fd = this.fd;
     this.fd = null;
