@@ -20,6 +20,8 @@ const TARGET = { dataset_id: "bench-records" };
 const REASON = "Benchmark: dry run latency, nothing is executed";
 const CALL_TIMEOUT_MS = 300_000;
 const MB = 1024 * 1024;
+/** Issue 12's goal for the latency ratio (the RSS rows keep 1.5×). */
+const GOAL = 1.3;
 
 interface Run {
   /** The timed calls, in ms. */
@@ -127,7 +129,8 @@ async function run(server: Server, count: number, runs: number, dir: string): Pr
 
 export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]> {
   const sizes = quick ? [1_000] : [10_000, 100_000];
-  const runs = quick ? 2 : 5;
+  // 15 calls: on a shared 2-core VM single calls vary by ±30 %, and a median of 5 moved the ratio by 0.3.
+  const runs = quick ? 2 : 15;
   const rows: BenchRow[] = [];
   for (const count of sizes) {
     const results = {} as Record<Server, Run>;
@@ -150,7 +153,7 @@ export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]>
     const peak = { value: deletegate.rssPeak / MB, baseline: bare.rssPeak / MB };
     const after = { value: deletegate.rssAfter / MB, baseline: bare.rssAfter / MB };
     const label = "echo tool, same payload, bare SDK server";
-    const common = { measure: "2. dry run", goal: "≤ 1.5×", samples: runs, baselineLabel: label };
+    const common = { measure: "2. dry run", goal: `≤ ${GOAL}×`, samples: runs, baselineLabel: label };
     const size = count.toLocaleString("en-US");
     rows.push({
       ...common,
@@ -159,7 +162,7 @@ export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]>
       baseline: ms.baseline,
       unit: "ms",
       ratio: ms.value / ms.baseline,
-      met: ms.value / ms.baseline <= 1.5,
+      met: ms.value / ms.baseline <= GOAL,
       notes:
         `client-side, token mode, sqlite store; first call of the process ${deletegate.firstMs.toFixed(0)} ms ` +
         `vs ${bare.firstMs.toFixed(0)} ms`,
@@ -171,6 +174,7 @@ export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]>
       baseline: peak.baseline,
       unit: "MB",
       ratio: peak.value / peak.baseline,
+      goal: "≤ 1.5×",
       met: peak.value / peak.baseline <= 1.5 && after.value / after.baseline <= 1.5,
       notes:
         `RSS after the last call ${after.value.toFixed(0)} MB vs ${after.baseline.toFixed(0)} MB ` +
