@@ -1,6 +1,12 @@
 // LangSmith (dataset examples, hard delete): one synchronous POST per batch of ≤1000 UUIDs; the answer's count is what was deleted.
 import { z } from "zod";
-import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
+import {
+  type FailedOutcome,
+  type HttpClient,
+  type HttpResponse,
+  type RetryOutcome,
+  retryIfTransient,
+} from "./http.js";
 import { alreadyDeleted, firstChars, notFound, outsideReadRange } from "./read.js";
 import type {
   BackendClient,
@@ -44,6 +50,27 @@ function refusal(http: HttpClient, response: HttpResponse): string {
   }
   const meaning = MEANINGS[response.status];
   return meaning ? `${text} — ${meaning}` : text;
+}
+
+/**
+ * Any answer but the one the request's contract documents: 429/5xx are sent again, other 4xx are refusals, and
+ * 1xx/2xx/3xx outside the contract confirm nothing, so they are asked again (bounded by maxAttempts).
+ */
+function otherAnswer(
+  http: HttpClient,
+  response: HttpResponse,
+  contract: string,
+): RetryOutcome | FailedOutcome {
+  const transient = retryIfTransient(response, http.errorText(response));
+  if (transient) return transient;
+  if (response.status >= 400 && response.status < 500) {
+    return { type: "failed", error: refusal(http, response), httpStatus: response.status };
+  }
+  return {
+    type: "retry",
+    error: `${http.errorText(response)} (not an answer the ${contract} documents)`,
+    httpStatus: response.status,
+  };
 }
 
 /** The 200 body's `count` when the body has the documented shape and the count fits the batch, else null. */
@@ -109,16 +136,7 @@ async function readExampleIds(http: HttpClient, ids: string[]): Promise<ReadOutc
     }
     return { type: "read", items: ids.map((id) => exampleItem(id, examples.get(id))), httpStatus: 200 };
   }
-  const transient = retryIfTransient(response, http.errorText(response));
-  if (transient) return transient;
-  if (response.status >= 400 && response.status < 500) {
-    return { type: "failed", error: refusal(http, response), httpStatus: response.status };
-  }
-  return {
-    type: "retry",
-    error: `${http.errorText(response)} (not an answer the LangSmith read contract documents)`,
-    httpStatus: response.status,
-  };
+  return otherAnswer(http, response, "LangSmith read contract");
 }
 
 export const langsmith: BackendKind<LangsmithOptions> = {
@@ -179,17 +197,7 @@ export const langsmith: BackendKind<LangsmithOptions> = {
             httpStatus: 200,
           };
         }
-        const transient = retryIfTransient(response, http.errorText(response));
-        if (transient) return transient;
-        if (response.status >= 400 && response.status < 500) {
-          return { type: "failed", error: refusal(http, response), httpStatus: response.status };
-        }
-        // 1xx/2xx/3xx other than 200 are outside the contract: nothing was confirmed, so ask again (bounded).
-        return {
-          type: "retry",
-          error: `${http.errorText(response)} (not an answer the LangSmith contract documents)`,
-          httpStatus: response.status,
-        };
+        return otherAnswer(http, response, "LangSmith contract");
       },
 
       readItems: ({ ids }: ReadRequest) => readExampleIds(http, ids),
