@@ -59,6 +59,8 @@ export const redisKeys = {
   lease: (jobId: string) => `${PREFIX}:{${jobId}}:lease`,
   plan: (planId: string) => `${PREFIX}:{${planId}}:plan`,
   planIds: (planId: string, index: number) => `${PREFIX}:{${planId}}:ids:${index}`,
+  secret: (name: string) => `${PREFIX}:{secret:${name}}`,
+  usedOnce: (id: string) => `${PREFIX}:{once:${id}}`,
 };
 const KEYS = redisKeys;
 
@@ -306,6 +308,22 @@ export class RedisStore implements Store {
 
   async releaseLease(jobId: string, holder: string): Promise<void> {
     await this.run((client) => client.releaseLease([KEYS.lease(jobId)], [holder]));
+  }
+
+  async secret(name: string, create: () => string): Promise<string> {
+    return this.run(async (client) => {
+      // SET NX: the first writer wins; every process then reads the same value.
+      await client.set(KEYS.secret(name), create(), { condition: "NX" });
+      return (await client.get(KEYS.secret(name))) as string;
+    });
+  }
+
+  async useOnce(id: string, expiresAt: number): Promise<boolean> {
+    const ms = Math.max(1, expiresAt - Date.now());
+    const set = await this.run((client) =>
+      client.set(KEYS.usedOnce(id), "1", { condition: "NX", expiration: { type: "PX", value: ms } }),
+    );
+    return set === "OK";
   }
 
   async close(): Promise<void> {

@@ -89,6 +89,14 @@ CREATE TABLE IF NOT EXISTS daily_usage (
   PRIMARY KEY (backend, plan_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS daily_usage_at ON daily_usage (backend, at);
+CREATE TABLE IF NOT EXISTS secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS used_once (
+  id TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
   job_id TEXT PRIMARY KEY,
   holder TEXT NOT NULL,
@@ -452,6 +460,25 @@ export class SqliteStore implements Store {
     this.run("DELETE FROM leases WHERE job_id = ? AND holder = ?", jobId, holder);
   }
 
+  async secret(name: string, create: () => string): Promise<string> {
+    // The first writer wins; every process then reads the same value.
+    this.run("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, create());
+    return (
+      this.get<{ value: string }>("SELECT value FROM secrets WHERE name = ?", name) as { value: string }
+    ).value;
+  }
+
+  async useOnce(id: string, expiresAt: number): Promise<boolean> {
+    return (
+      this.run(
+        "INSERT INTO used_once (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE used_once.expires_at <= ?",
+        id,
+        expiresAt,
+        Date.now(),
+      ).changes === 1
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -464,6 +491,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       let dropped = this.run("DELETE FROM plans WHERE expires_at <= ?", now).changes;
       dropped += this.run("DELETE FROM plan_ids WHERE expires_at <= ?", now).changes;
+      dropped += this.run("DELETE FROM used_once WHERE expires_at <= ?", now).changes;
       const gone = this.all<{ id: string; plan_id: string; listed: number }>(
         `SELECT id, plan_id, listed FROM jobs WHERE (listed = 0 AND created_at <= ?) OR finished_at <= ?`,
         now - UNCLAIMED_JOB_MS,

@@ -203,6 +203,13 @@ export interface Store {
   /** Extends the lease by `ms`; false when `holder` no longer holds it and must stop working on the job. */
   renewLease(jobId: string, holder: string, ms: number): Promise<boolean>;
   releaseLease(jobId: string, holder: string): Promise<void>;
+  /**
+   * The secret stored under `name`, made by `create` the first time any process asks (one value for every process
+   * on the store, whoever asks first).
+   */
+  secret(name: string, create: () => string): Promise<string>;
+  /** True the first time `id` is used before `expiresAt` (ms since the epoch); false ever after, across processes. */
+  useOnce(id: string, expiresAt: number): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -233,6 +233,26 @@ for (const spec of ["memory", "sqlite", "redis"] as const) {
       await other.releaseLease(job(1), "b");
       expect(await store.acquireLease(job(1), "a", 300)).toBe(true);
     });
+
+    it("keeps one secret for every connection, made by whoever asks first", async () => {
+      const [store, other] = pair(spec);
+      const first = await store.secret("k", () => "made-by-first");
+      const second = await other.secret("k", () => "made-by-second");
+      expect(first).toBe("made-by-first");
+      expect(second).toBe("made-by-first");
+      expect(await store.secret("another", () => "x")).toBe("x");
+    });
+
+    it("lets an id be used once across connections, and again only after it expired", async () => {
+      const [store, other] = pair(spec);
+      const soon = Date.now() + 200;
+      expect(await store.useOnce("state-1", soon)).toBe(true);
+      expect(await other.useOnce("state-1", soon)).toBe(false);
+      expect(await store.useOnce("state-1", soon)).toBe(false);
+      expect(await other.useOnce("state-2", soon)).toBe(true);
+      await new Promise((done) => setTimeout(done, 300));
+      expect(await other.useOnce("state-1", Date.now() + 200)).toBe(true);
+    });
   });
 }
 
