@@ -15,6 +15,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../simulators/splendor.js";
+import { LightClient } from "./light-client.js";
 import { type LatencyStats, markdownTable, ms, processMemoryKb, summarize, table } from "./stats.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
@@ -42,6 +43,8 @@ const USAGE = `Usage: npx tsx tools/bench/load.ts [options]
   --json FILE      write the figures as JSON
   --store S        sqlite (default) or memory, the server's store
   --profile DIR    write a V8 CPU profile of the server (.cpuprofile) into DIR
+  --client C       sdk (default: the SDK Client over Node's fetch) or http (a small node:http client that
+                   leaves the server more of the machine; see tools/bench/light-client.ts)
   --keep           keep the temp directory (config, sqlite store, audit log, server log)`;
 
 interface Options {
@@ -55,6 +58,7 @@ interface Options {
   keep: boolean;
   store: "sqlite" | "memory";
   profile: string | undefined;
+  client: "sdk" | "http";
 }
 
 function positive(name: string, raw: string | undefined, fallback: number, max: number): number {
@@ -83,6 +87,7 @@ function options(): Options {
         keep: { type: "boolean" },
         store: { type: "string" },
         profile: { type: "string" },
+        client: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -108,7 +113,12 @@ function options(): Options {
     keep: values.keep === true,
     store: str("store") === "memory" ? "memory" : "sqlite",
     profile: str("profile") === undefined ? undefined : resolve(str("profile") as string),
+    client: str("client") === "http" ? "http" : "sdk",
   };
+  if (str("client") !== undefined && !["sdk", "http"].includes(str("client") as string)) {
+    process.stderr.write(`load: --client must be sdk or http\n${USAGE}\n`);
+    process.exit(2);
+  }
   if (str("store") !== undefined && !["sqlite", "memory"].includes(str("store") as string)) {
     process.stderr.write(`load: --store must be sqlite or memory\n${USAGE}\n`);
     process.exit(2);
@@ -183,7 +193,7 @@ type Check = (structured: Record<string, unknown>) => string | null;
 /** Calls a tool, records its latency and any error: an isError result, a wrong result, or a throw. */
 async function timedCall(
   recorder: Recorder,
-  client: Client,
+  client: ToolCaller,
   tool: string,
   args: Record<string, unknown>,
   check: Check,
@@ -390,9 +400,21 @@ function machineCpu(): { busy: number; total: number } | null {
 
 // ─── Sessions ───────────────────────────────────────────────────────────────────────────────────────
 
+/** What a session calls tools with: the SDK Client, or the light client. */
+interface ToolCaller {
+  callTool(
+    params: { name: string; arguments: Record<string, unknown> },
+    schema?: undefined,
+    options?: { timeout: number },
+  ): Promise<unknown>;
+}
+
 interface Session {
-  client: Client;
-  transport: StreamableHTTPClientTransport;
+  client: ToolCaller;
+  /** Ends the session (DELETE /mcp) and its connection. */
+  close(): Promise<void>;
+  /** Drops it without ending it (on an error exit). */
+  abort(): Promise<void>;
 }
 
 async function openSession(
@@ -401,7 +423,13 @@ async function openSession(
   name: string,
   recorder: Recorder,
   closing: () => boolean,
+  kind: Options["client"],
 ): Promise<Session> {
+  if (kind === "http") {
+    const light = new LightClient(url, token, name);
+    await light.connect();
+    return { client: light, close: () => light.close(), abort: () => light.close().catch(() => undefined) };
+  }
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers: { Authorization: `Bearer ${token}` } },
   });
@@ -411,16 +439,18 @@ async function openSession(
     if (!closing()) recorder.record(TRANSPORT, null, `transport: ${describeError(error)}`);
   };
   await client.connect(transport);
-  return { client, transport };
+  return {
+    client,
+    close: async () => {
+      await transport.terminateSession();
+      await client.close();
+    },
+    abort: () => client.close().catch(() => undefined),
+  };
 }
 
 async function closeSession(session: Session, recorder: Recorder): Promise<void> {
-  try {
-    await session.transport.terminateSession();
-  } catch (error) {
-    recorder.record(TRANSPORT, null, `terminate session: ${describeError(error)}`);
-  }
-  await session.client.close().catch((error: unknown) => {
+  await session.close().catch((error: unknown) => {
     recorder.record(TRANSPORT, null, `close: ${describeError(error)}`);
   });
 }
@@ -474,7 +504,7 @@ async function drive(
 }
 
 /** Executes `count` small plans and waits until each job is terminal; returns their ids. */
-async function makeJobs(client: Client, count: number): Promise<string[]> {
+async function makeJobs(client: ToolCaller, count: number): Promise<string[]> {
   const jobIds: string[] = [];
   for (let index = 0; index < count; index++) {
     const ids = Array.from({ length: 20 }, (_, i) => `setup-${index}-${i}`);
@@ -507,7 +537,7 @@ async function makeJobs(client: Client, count: number): Promise<string[]> {
   return jobIds;
 }
 
-async function call(client: Client, name: string, args: Record<string, unknown>) {
+async function call(client: ToolCaller, name: string, args: Record<string, unknown>) {
   const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
   if (result.isError) {
     const first = result.content[0];
@@ -589,7 +619,7 @@ async function run(opts: Options, cleanup: (task: () => Promise<void> | void) =>
 
   let closing = false;
   const isClosing = () => closing;
-  const setup = await openSession(server.url, bearer, "load-setup", recorder, isClosing);
+  const setup = await openSession(server.url, bearer, "load-setup", recorder, isClosing, opts.client);
   const jobIds = await makeJobs(setup.client, opts.jobs);
   await closeSession(setup, recorder);
   const before = memory(server.pid);
@@ -600,14 +630,21 @@ async function run(opts: Options, cleanup: (task: () => Promise<void> | void) =>
   const sessions: Session[] = [];
   cleanup(async () => {
     closing = true;
-    await Promise.all(sessions.map((session) => session.client.close().catch(() => undefined)));
+    await Promise.all(sessions.map((session) => session.abort()));
   });
   const connectStarted = performance.now();
   const connectTimes: number[] = [];
   const opened = await Promise.allSettled(
     Array.from({ length: opts.sessions }, async (_, index) => {
       const started = performance.now();
-      const session = await openSession(server.url, bearer, `load-${index}`, recorder, isClosing);
+      const session = await openSession(
+        server.url,
+        bearer,
+        `load-${index}`,
+        recorder,
+        isClosing,
+        opts.client,
+      );
       connectTimes.push(performance.now() - started);
       sessions.push(session);
     }),
