@@ -4,6 +4,7 @@ import { Webhooks } from "./approval/webhooks.js";
 import { type Audit, createAudit } from "./audit/index.js";
 import { type Config, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
+import { RequestStates } from "./gate/request-state.js";
 import { Lanes } from "./jobs/lanes.js";
 import { openStore } from "./jobs/open-store.js";
 import { Runner } from "./jobs/runner.js";
@@ -94,7 +95,7 @@ export function createApp(
     approvalUrl,
   });
   const webhooks = new Webhooks(() => live.current.approval?.notify ?? [], logger);
-  const gate = new DeletionGate(live, store, runner, audit, webhooks, lanes);
+  const gate = new DeletionGate(live, store, runner, audit, webhooks, lanes, new RequestStates(store));
   const approvals = new Approvals(live, store, runner, gate, audit, webhooks, logger);
   for (const warning of config.warnings) logger.warn({ warning }, "config warning");
   const reload = (): ReloadResult | null => {

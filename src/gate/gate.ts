@@ -20,6 +20,8 @@ import type { LiveConfig } from "../live-config.js";
 import {
   type AskHuman,
   type ConfirmationMode,
+  type HumanAnswer,
+  type HumanPrompt,
   humanPrompt,
   issueToken,
   judgeHumanAnswer,
@@ -40,6 +42,7 @@ import {
 } from "./plan.js";
 import { checkDailyBudget, checkJobSize, checkReason, checkTarget, checkWritable } from "./policy.js";
 import { checkStale, type PreviewRecord, type PreviewView, preview } from "./preview.js";
+import { InputRequired, type RequestStates } from "./request-state.js";
 
 const MAX_LISTED_INVALID = 100;
 const SAMPLE_SIZE = 10;
@@ -55,6 +58,27 @@ export interface Caller {
   signal?: AbortSignal;
   /** Asks the client to open a link (URL-mode elicitation), not awaited; missing when the client cannot. */
   openUrl?: (url: string, message: string) => void;
+  /**
+   * A 2026-07-28 client that declares form elicitation in this request: the person is asked by answering
+   * input_required (InputRequired), and their answer comes back with the sealed state in the retried call.
+   */
+  inputRound?: InputRound;
+}
+
+/** What a retried call brought back: the sealed state deletegate gave out, and the person's answer to the form. */
+export interface InputRound {
+  requestState?: unknown;
+  answer?: HumanAnswer;
+}
+
+/** Who a sealed state belongs to: the actor and, over HTTP, the token that owns the plan. */
+function callerKey(caller: Caller): string {
+  return JSON.stringify([caller.actor, caller.owner]);
+}
+
+/** Whether the person can be asked through this client at all, by a form request or by input_required. */
+function canAskHuman(caller: Caller): boolean {
+  return caller.askHuman !== null || caller.inputRound !== undefined;
 }
 
 export interface DryRunRequest {
@@ -165,11 +189,13 @@ export class DeletionGate {
     private readonly webhooks: Webhooks,
     /** The backends' lanes, shared with the runner: previews and stale checks are paced with the deletes. */
     private readonly lanes: Lanes,
+    /** Seals and opens the requestState of 2026-07-28 confirmations. */
+    private readonly states: RequestStates,
   ) {}
 
   /** The mode this caller gets on this backend under the config in force now. */
   private modeFor(backend: BackendConfig, caller: Caller): ConfirmationMode {
-    return resolveMode(configuredMode(this.live.current, backend), caller.askHuman !== null);
+    return resolveMode(configuredMode(this.live.current, backend), canAskHuman(caller));
   }
 
   listBackends(caller: Caller): BackendSummary[] {
@@ -211,7 +237,7 @@ export class DeletionGate {
     const reason = checkReason(backend, request.reason);
     const mode = this.modeFor(backend, caller);
     // Told now, with no plan stored, rather than after the agent has shown the person a plan nobody can confirm.
-    if (mode === "human" && !caller.askHuman) throw humanUnavailable();
+    if (mode === "human" && !canAskHuman(caller)) throw humanUnavailable();
     const { planned, file } = await this.plannedIds(request, kind);
     if (planned.toDelete.length === 0) {
       const why = planned.invalid
@@ -537,7 +563,7 @@ export class DeletionGate {
       }
       return;
     }
-    if (!caller.askHuman) throw humanUnavailable();
+    if (!canAskHuman(caller)) throw humanUnavailable();
     const prompt = humanPrompt({
       backend: plan.backend,
       target: plan.target,
@@ -548,9 +574,30 @@ export class DeletionGate {
       preview: plan.preview?.view ?? null,
       idsFile: plan.ids_file,
     });
-    const answer = await caller.askHuman(prompt);
+    if (caller.inputRound) {
+      await this.confirmByInputRound(plan, prompt, caller, caller.inputRound);
+      return;
+    }
+    const answer = await (caller.askHuman as NonNullable<AskHuman>)(prompt);
     checkCallAlive(caller);
     judgeHumanAnswer(prompt, answer);
+  }
+
+  /**
+   * MCP 2026-07-28: the first call answers input_required with the form and a sealed state bound to this plan, its
+   * digest and the caller; the retried call counts only with that state, once, and the person's exact number.
+   */
+  private async confirmByInputRound(
+    plan: PlanRecord,
+    prompt: HumanPrompt,
+    caller: Caller,
+    round: InputRound,
+  ): Promise<void> {
+    const binding = { planId: plan.id, digest: plan.digest, caller: callerKey(caller) };
+    if (round.requestState === undefined) throw new InputRequired(prompt, await this.states.seal(binding));
+    await this.states.open(round.requestState, binding);
+    checkCallAlive(caller);
+    judgeHumanAnswer(prompt, round.answer ?? { action: "cancel" });
   }
 
   private async startJob(jobId: string): Promise<string> {

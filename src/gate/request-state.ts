@@ -5,6 +5,7 @@
 // (a replay is refused, across every process on the store). It holds no secret: sealing keeps it unforgeable, and
 // unreadable only so the agent learns nothing from it.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomUUID } from "node:crypto";
+import type { HumanPrompt } from "./confirmation.js";
 import { GateError } from "./errors.js";
 
 /** A state is accepted this long after it was sealed (the person's time to answer the form). */
@@ -32,6 +33,20 @@ interface Sealed extends StateBinding {
   /** Unique per state: its single use is recorded under it. */
   nonce: string;
   expiresAt: number;
+}
+
+/**
+ * What a human confirmation needs from a 2026-07-28 client, which is asked by answering `input_required`: this
+ * form, and the sealed state the client must send back with the person's answer in its retried call.
+ */
+export class InputRequired extends Error {
+  constructor(
+    readonly prompt: HumanPrompt,
+    readonly requestState: string,
+  ) {
+    super("the person's confirmation is asked with input_required");
+    this.name = "InputRequired";
+  }
 }
 
 /** Where keys and used states live: the store, shared by every process. */
