@@ -10,6 +10,7 @@ import {
 } from "node:http";
 import type { Duplex } from "node:stream";
 import {
+  type NodeIncomingMessageLike,
   type NodeMcpRequestHandler,
   NodeStreamableHTTPServerTransport,
   toNodeHandler,
@@ -57,6 +58,11 @@ function headersOnly(req: IncomingMessage): Request {
     for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
   }
   return new Request(`http://deletegate${MCP_PATH}`, { method: req.method ?? "POST", headers });
+}
+
+/** One JSON-RPC message's shape: an object, not a batch. */
+function isMessage(json: unknown): boolean {
+  return typeof json === "object" && json !== null && !Array.isArray(json);
 }
 
 export interface HttpOptions {
@@ -123,11 +129,10 @@ export class HttpTransportServer {
           owner: () => owner,
         });
       },
-      // 2025-11-25 requests never reach it (they go to the sessions); the body was read and capped already, and is
-      // passed on parsed (its JSON again, which may differ a little in length from what was sent).
-      { legacy: "reject", onerror, maxRequestBodySize: 2 * this.bodyLimit },
+      // 2025-11-25 requests never reach it (they go to the sessions).
+      { legacy: "reject", onerror, maxRequestBodySize: this.bodyLimit },
     );
-    this.serveStateless = toNodeHandler(this.stateless, { onerror, maxRequestBodySize: 2 * this.bodyLimit });
+    this.serveStateless = toNodeHandler(this.stateless, { onerror, maxRequestBodySize: this.bodyLimit });
   }
 
   get sessionCount(): number {
@@ -172,15 +177,27 @@ export class HttpTransportServer {
     await transport.handleRequest(req, res, body);
   }
 
-  /** Hands a 2026-07-28 request to the SDK's stateless handler; what it refuses is logged too. */
+  /**
+   * Hands a 2026-07-28 request to the SDK's stateless handler, with the body's bytes as they came (already read and
+   * capped here; the SDK parses them again rather than this re-serializing them); what it refuses is logged too.
+   */
   private async forwardStateless(
     req: IncomingMessage,
     res: ServerResponse,
     client: string | null,
-    body: unknown,
+    bytes: Buffer,
   ): Promise<void> {
     this.logRefusalOf(req, res, client);
-    await this.serveStateless(Object.assign(req, { auth: callerAuth(client) }), res, body);
+    const request: NodeIncomingMessageLike = {
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      auth: callerAuth(client),
+      async *[Symbol.asyncIterator]() {
+        yield bytes;
+      },
+    };
+    await this.serveStateless(request, res);
   }
 
   private logRefusalOf(req: IncomingMessage, res: ServerResponse, client: string | null): void {
@@ -228,9 +245,10 @@ export class HttpTransportServer {
     }
     const body = await this.readBody(req, res, owner);
     if (!body) return;
-    // A request that names its revision in its own _meta (2026-07-28) needs no session.
-    if (!(await isLegacyRequest(headersOnly(req), body.json))) {
-      return this.forwardStateless(req, res, owner, body.json);
+    // One message that names its revision in its own _meta (2026-07-28) needs no session. Anything else (a batch
+    // included) is 2025-11-25 traffic, which must open a session first.
+    if (isMessage(body.json) && !(await isLegacyRequest(headersOnly(req), body.json))) {
+      return this.forwardStateless(req, res, owner, body.bytes);
     }
     if (!isInitializeRequest(body.json)) {
       return guards.refuse(req, res, 400, "Bad Request: no session; the first request must be initialize", {
@@ -251,7 +269,7 @@ export class HttpTransportServer {
     req: IncomingMessage,
     res: ServerResponse,
     client: string | null,
-  ): Promise<{ json: unknown } | undefined> {
+  ): Promise<{ json: unknown; bytes: Buffer } | undefined> {
     // Checked before reading, so a form post or a text body costs nothing (and no session is built for it).
     if (!(req.headers["content-type"] ?? "").includes("application/json")) {
       this.guards.refuse(req, res, 415, "Unsupported Media Type: send Content-Type: application/json", {
@@ -269,7 +287,7 @@ export class HttpTransportServer {
       this.guards.refuse(req, res, 400, "Parse error: the body is not JSON", { client });
       return undefined;
     }
-    return { json: body };
+    return body;
   }
 
   private async openSession(owner: string | null, req: IncomingMessage, res: ServerResponse, body: unknown) {
