@@ -6,6 +6,10 @@ import {
   CLIENT_INFO_META_KEY,
   type ClientCapabilities,
   type Implementation,
+  type InputRequiredResult,
+  inputRequired,
+  inputResponse,
+  isInputRequiredResult,
   ProtocolError,
   ProtocolErrorCode,
   SdkError,
@@ -19,6 +23,7 @@ import type { App } from "./app.js";
 import type { AuditEntry } from "./audit/index.js";
 import type { AskHuman, HumanAnswer, HumanPrompt } from "./gate/confirmation.js";
 import { GateError } from "./gate/errors.js";
+import { type FormBinding, FormStates } from "./gate/form-state.js";
 import { displayId } from "./gate/plan.js";
 import { TOOLS } from "./tools/index.js";
 import { type AnyTool, type CallContext, isIdList, type ToolContext } from "./tools/tool.js";
@@ -179,7 +184,7 @@ export function clientName(server: Server, ctx: ServerContext): string | undefin
 
 /**
  * Whether this call may push requests to its client (elicitation). Only a 2025-11-25 connection can: MCP 2026-07-28
- * has no server-to-client requests; its forms come as `input_required` results, not served yet (SPEC §5).
+ * has no server-to-client requests; its forms come as `input_required` results (SPEC §5).
  */
 function canPush(ctx: ServerContext): boolean {
   return ctx.mcpReq.envelope === undefined;
@@ -213,6 +218,82 @@ function progressReporter(ctx: ServerContext, app: App): ProgressReporter | null
   };
 }
 
+/** The form's one required field: the number of ids, which the person types to confirm (SPEC §5). */
+function formSchema(prompt: HumanPrompt) {
+  return {
+    type: "object" as const,
+    properties: {
+      confirm_count: {
+        type: "integer" as const,
+        title: "Number of ids to delete",
+        description: `Type ${prompt.expectedCount} to confirm the delete`,
+      },
+    },
+    required: ["confirm_count"],
+  };
+}
+
+/** The key of the form among a 2026-07-28 call's input requests. */
+const FORM_KEY = "confirm";
+/** The sealed states of forms asked of 2026-07-28 clients, good as long as a person may take to answer. */
+const FORM_STATES = new FormStates(HUMAN_CONFIRMATION_TIMEOUT_MS);
+
+/** Raised by the first round of a 2026-07-28 confirmation: the call ends asking for the form, nothing else done. */
+class FormRound extends Error {
+  constructor(
+    readonly prompt: HumanPrompt,
+    readonly binding: FormBinding,
+  ) {
+    super("the person's confirmation is asked with input_required");
+  }
+}
+
+/** The input_required result that asks the form, with the sealed state the retried call must bring back. */
+function askForm(round: FormRound): InputRequiredResult {
+  return inputRequired({
+    inputRequests: {
+      [FORM_KEY]: inputRequired.elicit({
+        mode: "form",
+        message: round.prompt.message,
+        requestedSchema: formSchema(round.prompt),
+      }),
+    },
+    requestState: FORM_STATES.seal(round.binding),
+  });
+}
+
+/**
+ * Asks the person of a 2026-07-28 client, which has no server-to-client requests: the first call ends with the form
+ * (FormRound); the answer counts only in a retried call that brings back a state sealed for this plan and caller,
+ * unexpired and unused (SPEC §5).
+ */
+async function askThroughInputRequired(
+  ctx: ServerContext,
+  prompt: HumanPrompt,
+  caller: { actor: string; owner: string | null },
+): Promise<HumanAnswer> {
+  if (!prompt.plan) throw new Error("a form asked without its plan cannot be bound to it");
+  const binding: FormBinding = { planId: prompt.plan.id, digest: prompt.plan.digest, ...caller };
+  const state = ctx.mcpReq.requestState();
+  if (state === undefined) throw new FormRound(prompt, binding);
+  if (!FORM_STATES.redeem(state, binding)) {
+    throw new GateError(
+      "CONFIRMATION_INVALID",
+      "The requestState this call brought back was not issued by deletegate for this plan and caller, or it expired or was used already; nothing was sent. Call execute_delete again without it to ask the person again.",
+    );
+  }
+  const view = inputResponse(ctx.mcpReq.inputResponses, FORM_KEY);
+  if (view.kind !== "elicit") {
+    throw new GateError(
+      "CONFIRMATION_INVALID",
+      "The retried execute_delete brought no answer to the confirmation form; nothing was sent. Call execute_delete again to ask again.",
+    );
+  }
+  return view.action === "accept"
+    ? { action: "accept", count: view.content?.confirm_count }
+    : { action: view.action };
+}
+
 /**
  * Asks the person through the client's form. The request lives only as long as the call: when the client
  * cancels the call (or times it out), the form request is cancelled too and its answer, if any, counts for
@@ -234,17 +315,7 @@ async function askThroughForm(
       {
         mode: "form",
         message: prompt.message,
-        requestedSchema: {
-          type: "object",
-          properties: {
-            confirm_count: {
-              type: "integer",
-              title: "Number of ids to delete",
-              description: `Type ${prompt.expectedCount} to confirm the delete`,
-            },
-          },
-          required: ["confirm_count"],
-        },
+        requestedSchema: formSchema(prompt),
       },
       { relatedRequestId: ctx.mcpReq.id, timeout: HUMAN_CONFIRMATION_TIMEOUT_MS, signal: ctx.mcpReq.signal },
     );
@@ -307,22 +378,27 @@ export function createServer(app: App, options: ServerOptions): Server {
 
   const canElicit = (ctx: ServerContext) => {
     const elicitation = clientCapabilities(server, ctx)?.elicitation;
-    return canPush(ctx) && Boolean(elicitation && (elicitation.form || !elicitation.url));
+    return Boolean(elicitation && (elicitation.form || !elicitation.url));
   };
 
   const callTool = async (
     entry: NonNullable<ReturnType<typeof TOOL_TABLE.get>>,
     args: Record<string, unknown>,
     ctx: ServerContext,
-  ): Promise<CallToolResult> => {
+  ): Promise<CallToolResult | InputRequiredResult> => {
     const { tool } = entry;
     const actor = capActor(options.actor(server, ctx));
     const progress = progressReporter(ctx, app);
-    const askHuman: AskHuman = canElicit(ctx) ? (prompt) => askThroughForm(ctx, prompt, progress) : null;
+    const owner = options.owner(ctx);
+    const askHuman: AskHuman = !canElicit(ctx)
+      ? null
+      : canPush(ctx)
+        ? (prompt) => askThroughForm(ctx, prompt, progress)
+        : (prompt) => askThroughInputRequired(ctx, prompt, { actor, owner });
     const call: CallContext = {
       caller: {
         actor,
-        owner: options.owner(ctx),
+        owner,
         askHuman,
         signal: ctx.mcpReq.signal,
         ...(canPush(ctx) && clientCapabilities(server, ctx)?.elicitation?.url
@@ -344,6 +420,7 @@ export function createServer(app: App, options: ServerOptions): Server {
         structuredContent: output,
       };
     } catch (error) {
+      if (error instanceof FormRound) return askForm(error);
       const refusal =
         error instanceof GateError
           ? error
@@ -361,7 +438,7 @@ export function createServer(app: App, options: ServerOptions): Server {
   server.setRequestHandler("tools/list", () => ({ tools }));
   server.setRequestHandler("tools/call", async (request, ctx) => {
     const entry = TOOL_TABLE.get(request.params.name);
-    const result: CallToolResult = entry
+    const result: CallToolResult | InputRequiredResult = entry
       ? await callTool(entry, request.params.arguments ?? {}, ctx)
       : {
           content: [
@@ -372,6 +449,7 @@ export function createServer(app: App, options: ServerOptions): Server {
           ],
           isError: true,
         };
+    if (isInputRequiredResult(result)) return result;
     return server.projectCallToolResult(result, entry?.listing.outputSchema);
   });
   return server;

@@ -539,6 +539,8 @@ export class DeletionGate {
     }
     if (!caller.askHuman) throw humanUnavailable();
     const prompt = humanPrompt({
+      id: plan.id,
+      digest: plan.digest,
       backend: plan.backend,
       target: plan.target,
       count: plan.counts.to_delete,

@@ -1,5 +1,6 @@
 // MCP 2026-07-28 clients (the v2 SDK Client pinned to that revision) over stdio and over HTTP at /mcp: they list the
-// tools and run a dry run and a delete, beside 2025-11-25 clients of the same server (SPEC §9).
+// tools and run a dry run and a delete, beside 2025-11-25 clients of the same server (SPEC §9), and confirm in human
+// mode through input_required with a sealed, single-use requestState (SPEC §5).
 import {
   Client,
   type StreamableHTTPClientTransport as HttpTransport,
@@ -48,10 +49,38 @@ afterAll(async () => {
   await sim.close();
 });
 
-function modernClient(name: string): Client {
-  const client = new Client({ name, version: "1.0.0" }, { versionNegotiation: { mode: { pin: REVISION } } });
+/** A 2026-07-28 client; `confirm` makes it declare forms and answer each with that (input_required rounds). */
+function modernClient(
+  name: string,
+  options: { confirm?: number | "decline"; manual?: boolean } = {},
+): Client {
+  const { confirm } = options;
+  const client = new Client(
+    { name, version: "1.0.0" },
+    {
+      versionNegotiation: { mode: { pin: REVISION } },
+      ...(confirm === undefined ? {} : { capabilities: { elicitation: { form: {} } } }),
+      ...(options.manual ? { inputRequired: { autoFulfill: false } } : {}),
+    },
+  );
+  if (confirm !== undefined) {
+    client.setRequestHandler("elicitation/create", async () =>
+      confirm === "decline"
+        ? { action: "decline" }
+        : { action: "accept", content: { confirm_count: confirm } },
+    );
+  }
   clients.push(client);
   return client;
+}
+
+function stdioTransport(configPath: string) {
+  return new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, "--config", configPath],
+    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
+    stderr: "ignore",
+  });
 }
 
 /** The calls of the shared harness (a Session's `call`), on a 2026-07-28 client. */
@@ -185,6 +214,32 @@ describe("MCP 2026-07-28 over HTTP", () => {
     }
   });
 
+  it("asks a 2026-07-28 client's person over HTTP too: the retried request, on a fresh server, redeems the state", async () => {
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    addHttpTokens(config.path, { "agent-a": "TOKEN_AGENT_A", "agent-b": "TOKEN_AGENT_B" });
+    const server = await startHttpServer(config.path, {
+      env: { TOKEN_AGENT_A: TOKENS["agent-a"], TOKEN_AGENT_B: TOKENS["agent-b"] },
+    });
+    servers.push(server);
+    const ids = range(3, "m26-http-human-");
+    const client = modernClient("modern-http-human", { confirm: ids.length });
+    await client.connect(transport(server.url, TOKENS["agent-a"]));
+    const plan = structured(
+      await caller(client).call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids,
+        reason: REASON,
+      }),
+    );
+    expect(plan.confirmation.mode).toBe("human");
+    expect(
+      structured(await caller(client).call("execute_delete", { plan_id: plan.plan_id })).job_id,
+    ).toBeTruthy();
+    const confirmed = readAudit(config.auditLog).find((line) => line.event === "delete.confirmed");
+    expect(confirmed?.actor).toBe("agent-a");
+  });
+
   it("refuses a 2026-07-28 client without a valid token (401), before any MCP", async () => {
     const server = await startServer();
     const modern = modernClient("modern-http");
@@ -203,5 +258,95 @@ describe("a 2025-11-25 stdio client still gets the legacy session", () => {
     } finally {
       await session.close();
     }
+  });
+});
+
+describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", () => {
+  async function humanPlan(client: Client, ids: string[]) {
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    await client.connect(stdioTransport(config.path));
+    const plan = structured(
+      await caller(client).call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids,
+        reason: REASON,
+      }),
+    );
+    return { plan, auditLog: config.auditLog };
+  }
+
+  it("asks the form as input_required; the right number in the retried call runs the job", async () => {
+    const ids = range(3, "m26-human-");
+    const client = modernClient("modern-human", { confirm: ids.length });
+    const { plan, auditLog } = await humanPlan(client, ids);
+    expect(plan.confirmation.mode).toBe("human");
+    expect(plan.confirmation.token).toBeUndefined();
+    const job = structured(await caller(client).call("execute_delete", { plan_id: plan.plan_id }));
+    expect(job.job_id).toBeTruthy();
+    const confirmed = readAudit(auditLog).find((line) => line.event === "delete.confirmed");
+    expect(confirmed?.actor).toBe("modern-human");
+  });
+
+  it("refuses a wrong number and a decline, and sends nothing", async () => {
+    const ids = range(3, "m26-wrong-");
+    const wrong = modernClient("modern-wrong", { confirm: ids.length + 1 });
+    const { plan } = await humanPlan(wrong, ids);
+    expect(errorText(await caller(wrong).call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
+      /^CONFIRMATION_INVALID: /,
+    );
+    const declining = modernClient("modern-decline", { confirm: "decline" });
+    const declined = await humanPlan(declining, range(2, "m26-decline-"));
+    expect(
+      errorText(await caller(declining).call("execute_delete", { plan_id: declined.plan.plan_id })),
+    ).toMatch(/^CONFIRMATION_DECLINED: /);
+  });
+
+  it("counts a state once, for its own plan only: replayed, tampered or moved states are refused", async () => {
+    const ids = range(2, "m26-replay-");
+    const client = modernClient("modern-manual", { confirm: ids.length, manual: true });
+    const { plan } = await humanPlan(client, ids);
+    const other = structured(
+      await caller(client).call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids: range(2, "m26-other-"),
+        reason: REASON,
+      }),
+    );
+    const asked = (await client.callTool(
+      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+      { allowInputRequired: true },
+    )) as unknown as { resultType: string; requestState: string; inputRequests: Record<string, unknown> };
+    expect(asked.resultType).toBe("input_required");
+    expect(Object.keys(asked.inputRequests)).toEqual(["confirm"]);
+    const answer = (count: number) => ({ confirm: { action: "accept", content: { confirm_count: count } } });
+    // The retried call of the 2026-07-28 flow, by hand: the answer and the state the first call returned.
+    const retry = (planId: string, requestState: string, count = ids.length) =>
+      client.callTool({
+        name: "execute_delete",
+        arguments: { plan_id: planId },
+        inputResponses: answer(count),
+        requestState,
+      } as Parameters<Client["callTool"]>[0]) as Promise<CallToolResult>;
+    const tampered = `${asked.requestState.slice(0, -2)}${asked.requestState.endsWith("A") ? "B" : "A"}A`;
+    expect(errorText(await retry(plan.plan_id, tampered))).toMatch(/^CONFIRMATION_INVALID: .*requestState/);
+    expect(errorText(await retry(other.plan_id, asked.requestState))).toMatch(
+      /^CONFIRMATION_INVALID: .*requestState/,
+    );
+    // Redeemed by a wrong number: the state is spent, so the right number with it counts for nothing.
+    expect(errorText(await retry(plan.plan_id, asked.requestState, ids.length + 1))).toMatch(
+      /^CONFIRMATION_INVALID: The person typed/,
+    );
+    expect(errorText(await retry(plan.plan_id, asked.requestState))).toMatch(
+      /^CONFIRMATION_INVALID: .*requestState/,
+    );
+    // Asked again, the new state counts once.
+    const askedAgain = (await client.callTool(
+      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+      { allowInputRequired: true },
+    )) as unknown as { requestState: string };
+    expect(askedAgain.requestState).not.toBe(asked.requestState);
+    expect(structured(await retry(plan.plan_id, askedAgain.requestState)).job_id).toBeTruthy();
   });
 });
