@@ -1,18 +1,29 @@
-// createServer: an McpServer with every tool registered through one wrapper that maps errors and audits refusals.
+// createServer: an MCP server whose every tool call passes through one wrapper that maps errors and audits refusals.
 import { randomUUID } from "node:crypto";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import {
-  ErrorCode,
-  McpError,
-  type ServerNotification,
-  type ServerRequest,
-} from "@modelcontextprotocol/sdk/types.js";
+  type CallToolResult,
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  type ClientCapabilities,
+  type Implementation,
+  type InputRequiredResult,
+  inputRequired,
+  inputResponse,
+  isInputRequiredResult,
+  ProtocolError,
+  ProtocolErrorCode,
+  SdkError,
+  SdkErrorCode,
+  Server,
+  type ServerContext,
+  type Tool,
+} from "@modelcontextprotocol/server";
 import { z } from "zod";
 import type { App } from "./app.js";
 import type { AuditEntry } from "./audit/index.js";
 import type { AskHuman, HumanAnswer, HumanPrompt } from "./gate/confirmation.js";
 import { GateError } from "./gate/errors.js";
+import { type FormBinding, FormStates } from "./gate/form-state.js";
 import { displayId } from "./gate/plan.js";
 import { TOOLS } from "./tools/index.js";
 import { type AnyTool, type CallContext, isIdList, type ToolContext } from "./tools/tool.js";
@@ -47,9 +58,9 @@ export function capActor(actor: string): string {
 export interface ServerOptions {
   version: string;
   /** The audit actor of a call: the client's name on stdio, the token's name over HTTP. */
-  actor(server: McpServer, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): string;
+  actor(server: Server, ctx: ServerContext): string;
   /** Whose plans and jobs a call may see: null on stdio (one client), the token's name over HTTP. */
-  owner(extra: RequestHandlerExtra<ServerRequest, ServerNotification>): string | null;
+  owner(ctx: ServerContext): string | null;
 }
 
 function clip(value: unknown, max: number): unknown {
@@ -69,24 +80,32 @@ function clip(value: unknown, max: number): unknown {
 const MAX_LISTED_PROBLEMS = 5;
 
 /**
- * What the SDK lists and parses for a tool: the tool's own schema as JSON Schema, over a parser that lets any object
- * through, so the wrapper validates the raw arguments itself and refuses bad ones with INVALID_INPUT (SPEC §6) rather
- * than the SDK's uncoded message; raw values also keep own `__proto__` keys that zod's records would silently drop.
+ * What tools/list shows for a tool's input: its own schema as JSON Schema, with the arguments it refuses itself
+ * (listedRequired) marked required. The wrapper validates the raw arguments and refuses bad ones with INVALID_INPUT
+ * (SPEC §6).
  */
-function listedInputSchema(tool: AnyTool) {
-  const { $schema: _dialect, ...json } = z.toJSONSchema(z.strictObject(tool.inputSchema), {
-    target: "draft-7",
-    io: "input",
-  });
+function listedInputSchema(tool: AnyTool): Tool["inputSchema"] {
+  const json = z.toJSONSchema(z.strictObject(tool.inputSchema), { target: "draft-2020-12", io: "input" });
   const required = [
     ...new Set([...((json.required as string[] | undefined) ?? []), ...(tool.listedRequired ?? [])]),
   ];
-  return z.looseObject({}).meta({ ...json, ...(required.length > 0 ? { required } : {}) });
+  return { ...json, type: "object", ...(required.length > 0 ? { required } : {}) } as Tool["inputSchema"];
 }
 
-/** Per tool, built once for every session: what the SDK lists, and the strict schema the wrapper validates with. */
-const INPUT_SCHEMAS = new Map(
-  TOOLS.map((tool) => [tool, { listed: listedInputSchema(tool), strict: z.strictObject(tool.inputSchema) }]),
+/** Per tool, built once for every server: its tools/list entry, and the strict schemas calls are checked with. */
+const TOOL_TABLE = new Map(
+  TOOLS.map((tool) => {
+    const output = z.object(tool.outputSchema);
+    const listing: Tool = {
+      name: tool.name,
+      title: tool.title,
+      description: tool.description,
+      inputSchema: listedInputSchema(tool),
+      outputSchema: z.toJSONSchema(output, { target: "draft-2020-12", io: "output" }) as Tool["outputSchema"],
+      annotations: { title: tool.title, ...tool.annotations },
+    };
+    return [tool.name, { tool, listing, strict: z.strictObject(tool.inputSchema), output }];
+  }),
 );
 
 /**
@@ -143,7 +162,33 @@ function refusalEntry(
   };
 }
 
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+/** A 2026-07-28 request's `_meta` envelope (the SDK types it as an empty object); undefined for 2025-11-25. */
+function envelope(ctx: ServerContext): Record<string, unknown> | undefined {
+  return ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+}
+
+/**
+ * What the calling client declared it can do: per request for MCP 2026-07-28 (its `_meta` envelope), per connection
+ * for 2025-11-25 (initialize).
+ */
+function clientCapabilities(server: Server, ctx: ServerContext): ClientCapabilities | undefined {
+  const perRequest = envelope(ctx)?.[CLIENT_CAPABILITIES_META_KEY] as ClientCapabilities | undefined;
+  return perRequest ?? server.getClientCapabilities();
+}
+
+/** The calling client's name: per request for MCP 2026-07-28, from initialize for 2025-11-25. */
+export function clientName(server: Server, ctx: ServerContext): string | undefined {
+  const perRequest = envelope(ctx)?.[CLIENT_INFO_META_KEY] as Implementation | undefined;
+  return (perRequest ?? server.getClientVersion())?.name;
+}
+
+/**
+ * Whether this call may push requests to its client (elicitation). Only a 2025-11-25 connection can: MCP 2026-07-28
+ * has no server-to-client requests; its forms come as `input_required` results (SPEC §5).
+ */
+function canPush(ctx: ServerContext): boolean {
+  return ctx.mcpReq.envelope === undefined;
+}
 
 /** Progress of one call: job progress, and ticks while a person reads the form, always increasing (MCP requires it). */
 interface ProgressReporter {
@@ -151,8 +196,8 @@ interface ProgressReporter {
   tick(message: string): void;
 }
 
-function progressReporter(extra: Extra, app: App): ProgressReporter | null {
-  const progressToken = extra._meta?.progressToken;
+function progressReporter(ctx: ServerContext, app: App): ProgressReporter | null {
+  const progressToken = ctx.mcpReq._meta?.progressToken;
   if (progressToken === undefined) return null;
   // Ticks while waiting come first; job progress is counted on from them.
   let ticks = 0;
@@ -160,8 +205,8 @@ function progressReporter(extra: Extra, app: App): ProgressReporter | null {
   const send = (progress: number, total: number | undefined, message: string) => {
     if (progress <= last) return;
     last = progress;
-    extra
-      .sendNotification({
+    ctx.mcpReq
+      .notify({
         method: "notifications/progress",
         params: { progressToken, progress, ...(total === undefined ? {} : { total }), message },
       })
@@ -173,14 +218,89 @@ function progressReporter(extra: Extra, app: App): ProgressReporter | null {
   };
 }
 
+/** The form's one required field: the number of ids, which the person types to confirm (SPEC §5). */
+function formSchema(prompt: HumanPrompt) {
+  return {
+    type: "object" as const,
+    properties: {
+      confirm_count: {
+        type: "integer" as const,
+        title: "Number of ids to delete",
+        description: `Type ${prompt.expectedCount} to confirm the delete`,
+      },
+    },
+    required: ["confirm_count"],
+  };
+}
+
+/** The key of the form among a 2026-07-28 call's input requests. */
+const FORM_KEY = "confirm";
+/** The sealed states of forms asked of 2026-07-28 clients, good as long as a person may take to answer. */
+const FORM_STATES = new FormStates(HUMAN_CONFIRMATION_TIMEOUT_MS);
+
+/** Raised by the first round of a 2026-07-28 confirmation: the call ends asking for the form, nothing else done. */
+class FormRound extends Error {
+  constructor(
+    readonly prompt: HumanPrompt,
+    readonly binding: FormBinding,
+  ) {
+    super("the person's confirmation is asked with input_required");
+  }
+}
+
+/** The input_required result that asks the form, with the sealed state the retried call must bring back. */
+function askForm(round: FormRound): InputRequiredResult {
+  return inputRequired({
+    inputRequests: {
+      [FORM_KEY]: inputRequired.elicit({
+        mode: "form",
+        message: round.prompt.message,
+        requestedSchema: formSchema(round.prompt),
+      }),
+    },
+    requestState: FORM_STATES.seal(round.binding),
+  });
+}
+
+/**
+ * Asks the person of a 2026-07-28 client, which has no server-to-client requests: the first call ends with the form
+ * (FormRound); the answer counts only in a retried call that brings back a state sealed for this plan and caller,
+ * unexpired and unused (SPEC §5).
+ */
+async function askThroughInputRequired(
+  ctx: ServerContext,
+  prompt: HumanPrompt,
+  caller: { actor: string; owner: string | null },
+): Promise<HumanAnswer> {
+  if (!prompt.plan) throw new Error("a form asked without its plan cannot be bound to it");
+  const binding: FormBinding = { planId: prompt.plan.id, digest: prompt.plan.digest, ...caller };
+  const state = ctx.mcpReq.requestState();
+  if (state === undefined) throw new FormRound(prompt, binding);
+  if (!FORM_STATES.redeem(state, binding)) {
+    throw new GateError(
+      "CONFIRMATION_INVALID",
+      "The requestState this call brought back was not issued by deletegate for this plan and caller, or it expired or was used already; nothing was sent. Call execute_delete again without it to ask the person again.",
+    );
+  }
+  const view = inputResponse(ctx.mcpReq.inputResponses, FORM_KEY);
+  if (view.kind !== "elicit") {
+    throw new GateError(
+      "CONFIRMATION_INVALID",
+      "The retried execute_delete brought no answer to the confirmation form; nothing was sent. Call execute_delete again to ask again.",
+    );
+  }
+  return view.action === "accept"
+    ? { action: "accept", count: view.content?.confirm_count }
+    : { action: view.action };
+}
+
 /**
  * Asks the person through the client's form. The request lives only as long as the call: when the client
  * cancels the call (or times it out), the form request is cancelled too and its answer, if any, counts for
  * nothing (SPEC §5).
  */
 async function askThroughForm(
-  server: McpServer,
-  extra: Extra,
+  ctx: ServerContext,
   prompt: HumanPrompt,
   progress: ProgressReporter | null,
 ): Promise<HumanAnswer> {
@@ -191,42 +311,32 @@ async function askThroughForm(
       )
     : null;
   try {
-    const result = await server.server.elicitInput(
+    const result = await ctx.mcpReq.elicitInput(
       {
         mode: "form",
         message: prompt.message,
-        requestedSchema: {
-          type: "object",
-          properties: {
-            confirm_count: {
-              type: "integer",
-              title: "Number of ids to delete",
-              description: `Type ${prompt.expectedCount} to confirm the delete`,
-            },
-          },
-          required: ["confirm_count"],
-        },
+        requestedSchema: formSchema(prompt),
       },
-      { relatedRequestId: extra.requestId, timeout: HUMAN_CONFIRMATION_TIMEOUT_MS, signal: extra.signal },
+      { relatedRequestId: ctx.mcpReq.id, timeout: HUMAN_CONFIRMATION_TIMEOUT_MS, signal: ctx.mcpReq.signal },
     );
     return result.action === "accept"
       ? { action: "accept", count: result.content?.confirm_count }
       : ({ action: result.action } as HumanAnswer);
   } catch (error) {
-    if (extra.signal.aborted) {
+    if (ctx.mcpReq.signal.aborted) {
       throw new GateError(
         "CONFIRMATION_DECLINED",
         "The execute_delete call was cancelled or timed out before the person answered; nothing was sent.",
       );
     }
-    if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+    if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
       throw new GateError(
         "CONFIRMATION_DECLINED",
         "The person did not answer the confirmation in time; nothing was sent.",
       );
     }
     // The client declared elicitation but does not implement it.
-    if (error instanceof McpError && error.code === ErrorCode.MethodNotFound) {
+    if (error instanceof ProtocolError && error.code === ProtocolErrorCode.MethodNotFound) {
       throw new GateError(
         "HUMAN_CONFIRMATION_UNAVAILABLE",
         "This client declares form elicitation but does not answer form requests, so no person can confirm; nothing was sent. Use a client that shows forms, or ask the operator for another confirmation mode.",
@@ -245,92 +355,102 @@ async function askThroughForm(
  * Asks the client to open the approval page (URL-mode elicitation). Not awaited and not consent: the console is
  * the consent; this only saves the person copying the link.
  */
-function openThroughClient(server: McpServer, extra: Extra, url: string, message: string, app: App): void {
-  server.server
+function openThroughClient(ctx: ServerContext, url: string, message: string, app: App): void {
+  ctx.mcpReq
     .elicitInput(
       { mode: "url", url, message, elicitationId: randomUUID() },
-      { relatedRequestId: extra.requestId },
+      { relatedRequestId: ctx.mcpReq.id },
     )
     .catch((error: Error) => app.logger.debug({ err: error }, "approval link not opened by the client"));
 }
 
-export function createServer(app: App, options: ServerOptions): McpServer {
-  const server = new McpServer(
+/**
+ * The server, with tools/list and tools/call answered here rather than through McpServer: SPEC §4 makes every
+ * failed call a tool result, an unknown tool's included, which McpServer answers with a JSON-RPC error.
+ */
+export function createServer(app: App, options: ServerOptions): Server {
+  const server = new Server(
     { name: SERVER_NAME, version: options.version },
-    { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
+    { capabilities: { tools: { listChanged: true } }, instructions: INSTRUCTIONS },
   );
   const context: ToolContext = { gate: app.gate, runner: app.runner, approvals: app.approvals };
+  const tools = [...TOOL_TABLE.values()].map((entry) => entry.listing);
 
-  const canElicit = () => {
-    const elicitation = server.server.getClientCapabilities()?.elicitation;
+  const canElicit = (ctx: ServerContext) => {
+    const elicitation = clientCapabilities(server, ctx)?.elicitation;
     return Boolean(elicitation && (elicitation.form || !elicitation.url));
   };
 
-  for (const [tool, schemas] of INPUT_SCHEMAS) {
-    server.registerTool(
-      tool.name,
-      {
-        title: tool.title,
-        description: tool.description,
-        inputSchema: schemas.listed,
-        outputSchema: tool.outputSchema,
-        annotations: { title: tool.title, ...tool.annotations },
+  const callTool = async (
+    entry: NonNullable<ReturnType<typeof TOOL_TABLE.get>>,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+  ): Promise<CallToolResult | InputRequiredResult> => {
+    const { tool } = entry;
+    const actor = capActor(options.actor(server, ctx));
+    const progress = progressReporter(ctx, app);
+    const owner = options.owner(ctx);
+    const askHuman: AskHuman = !canElicit(ctx)
+      ? null
+      : canPush(ctx)
+        ? (prompt) => askThroughForm(ctx, prompt, progress)
+        : (prompt) => askThroughInputRequired(ctx, prompt, { actor, owner });
+    const call: CallContext = {
+      caller: {
+        actor,
+        owner,
+        askHuman,
+        signal: ctx.mcpReq.signal,
+        ...(canPush(ctx) && clientCapabilities(server, ctx)?.elicitation?.url
+          ? { openUrl: (url: string, message: string) => openThroughClient(ctx, url, message, app) }
+          : {}),
       },
-      async (
-        args: Record<string, unknown>,
-        extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
-      ) => {
-        const actor = capActor(options.actor(server, extra));
-        const progress = progressReporter(extra, app);
-        const askHuman: AskHuman = canElicit()
-          ? (prompt) => askThroughForm(server, extra, prompt, progress)
-          : null;
-        const call: CallContext = {
-          caller: {
-            actor,
-            owner: options.owner(extra),
-            askHuman,
-            signal: extra.signal,
-            ...(server.server.getClientCapabilities()?.elicitation?.url
-              ? {
-                  openUrl: (url: string, message: string) =>
-                    openThroughClient(server, extra, url, message, app),
-                }
-              : {}),
-          },
-          reportProgress: progress?.report ?? null,
+      reportProgress: progress?.report ?? null,
+    };
+    try {
+      const input = parseArguments(tool, entry.strict, args);
+      if (!input.success) throw invalidInput(tool, input.error.issues);
+      const output = await tool.handler(input.data, context, call);
+      // A result that breaks the tool's own output schema is a bug here, never sent as if valid.
+      const checked = entry.output.safeParse(output);
+      if (!checked.success)
+        throw new Error(`${tool.name} output breaks its schema: ${checked.error.message}`);
+      return {
+        content: [{ type: "text", text: `${tool.summarize(output)}\n\n${JSON.stringify(output, null, 2)}` }],
+        structuredContent: output,
+      };
+    } catch (error) {
+      if (error instanceof FormRound) return askForm(error);
+      const refusal =
+        error instanceof GateError
+          ? error
+          : new GateError(
+              "INTERNAL_ERROR",
+              "deletegate failed to handle this call; the operator's log (stderr) has the details.",
+            );
+      if (!(error instanceof GateError))
+        app.logger.error({ err: error, tool: tool.name }, "tool handler failed");
+      if (tool.refusalEvent) app.audit.record(refusalEntry(tool, args, actor, refusal));
+      return { content: [{ type: "text", text: `${refusal.code}: ${refusal.message}` }], isError: true };
+    }
+  };
+
+  server.setRequestHandler("tools/list", () => ({ tools }));
+  server.setRequestHandler("tools/call", async (request, ctx) => {
+    const entry = TOOL_TABLE.get(request.params.name);
+    const result: CallToolResult | InputRequiredResult = entry
+      ? await callTool(entry, request.params.arguments ?? {}, ctx)
+      : {
+          content: [
+            {
+              type: "text",
+              text: `INVALID_INPUT: No tool named ${JSON.stringify(displayId(request.params.name))}; tools/list names the tools.`,
+            },
+          ],
+          isError: true,
         };
-        try {
-          const input = parseArguments(tool, schemas.strict, args);
-          if (!input.success) throw invalidInput(tool, input.error.issues);
-          const output = await tool.handler(input.data, context, call);
-          return {
-            content: [
-              {
-                type: "text" as const,
-                text: `${tool.summarize(output)}\n\n${JSON.stringify(output, null, 2)}`,
-              },
-            ],
-            structuredContent: output,
-          };
-        } catch (error) {
-          const refusal =
-            error instanceof GateError
-              ? error
-              : new GateError(
-                  "INTERNAL_ERROR",
-                  "deletegate failed to handle this call; the operator's log (stderr) has the details.",
-                );
-          if (!(error instanceof GateError))
-            app.logger.error({ err: error, tool: tool.name }, "tool handler failed");
-          if (tool.refusalEvent) app.audit.record(refusalEntry(tool, args, actor, refusal));
-          return {
-            content: [{ type: "text" as const, text: `${refusal.code}: ${refusal.message}` }],
-            isError: true,
-          };
-        }
-      },
-    );
-  }
+    if (isInputRequiredResult(result)) return result;
+    return server.projectCallToolResult(result, entry?.listing.outputSchema);
+  });
   return server;
 }

@@ -1,5 +1,5 @@
 // What a tool is: one object with name, description, schemas, annotations and a handler that sees a small context.
-import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { ToolAnnotations } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import type { Approvals } from "../approval/approvals.js";
 import type { AuditEventName } from "../audit/index.js";

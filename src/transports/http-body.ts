@@ -63,15 +63,15 @@ export function readBody(
   });
 }
 
-/** A JSON body of at most `limit` bytes (see readBody); "invalid" when it is not JSON. */
+/** A JSON body of at most `limit` bytes (see readBody), parsed and as sent; "invalid" when it is not JSON. */
 export async function readJson(
   req: IncomingMessage,
   limit: number,
-): Promise<unknown | "too-large" | "invalid" | typeof ABORTED> {
-  const body = await readBody(req, limit);
-  if (!Buffer.isBuffer(body)) return body;
+): Promise<{ json: unknown; bytes: Buffer } | "too-large" | "invalid" | typeof ABORTED> {
+  const bytes = await readBody(req, limit);
+  if (!Buffer.isBuffer(bytes)) return bytes;
   try {
-    return JSON.parse(body.toString("utf8"));
+    return { json: JSON.parse(bytes.toString("utf8")), bytes };
   } catch {
     return "invalid";
   }

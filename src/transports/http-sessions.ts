@@ -1,12 +1,12 @@
-// The MCP sessions of HTTP mode: each owned by the token that opened it, closed when idle, and at most so many open
+// The MCP 2025-11-25 sessions of HTTP mode (2026-07-28 has none): each owned by the token that opened it, closed when idle, and at most so many open
 // at once, so abandoned sessions cannot pile up.
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
+import type { Server } from "@modelcontextprotocol/server";
 import type { Logger } from "../logger.js";
 
 export interface Session {
-  transport: StreamableHTTPServerTransport;
-  server: McpServer;
+  transport: NodeStreamableHTTPServerTransport;
+  server: Server;
   /** The token name that opened the session; no other token may use it. */
   owner: string | null;
   lastSeen: number;

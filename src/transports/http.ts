@@ -1,5 +1,6 @@
-// HTTP mode: Streamable HTTP at /mcp and the approval console at /console/, behind the guards of http-guards.ts, with
-// the sessions of http-sessions.ts.
+// HTTP mode: Streamable HTTP at /mcp and the approval console at /console/, behind the guards of http-guards.ts. At
+// /mcp, MCP 2025-11-25 clients get the sessions of http-sessions.ts, and 2026-07-28 requests (which carry their
+// revision in each request) are served one by one, statelessly, by the SDK's handler.
 import { randomUUID } from "node:crypto";
 import {
   createServer as createHttpServer,
@@ -8,12 +9,23 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { Duplex } from "node:stream";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type NodeIncomingMessageLike,
+  type NodeMcpRequestHandler,
+  NodeStreamableHTTPServerTransport,
+  toNodeHandler,
+} from "@modelcontextprotocol/node";
+import {
+  type AuthInfo,
+  createMcpHandler,
+  isInitializeRequest,
+  isLegacyRequest,
+  type McpHttpHandler,
+} from "@modelcontextprotocol/server";
 import { type App, shutdownOnSignals } from "../app.js";
 import { maxMessageBytes } from "../config.js";
 import { CONSOLE_PATH, ConsoleServer } from "../console/api.js";
-import { createServer } from "../server.js";
+import { clientName, createServer } from "../server.js";
 import { ABORTED, drain, readJson } from "./http-body.js";
 import { HttpGuards, jsonRpcError } from "./http-guards.js";
 import { Sessions } from "./http-sessions.js";
@@ -25,6 +37,33 @@ export const MCP_PATH = "/mcp";
 /** A client has this long to send its headers, and this long for the whole request, before it is cut off. */
 export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The caller as the SDK's handler carries it to the per-request server: the token's name as clientId ("" without
+ * tokens; names are never empty). The token itself is never passed on.
+ */
+function callerAuth(owner: string | null): AuthInfo {
+  return { token: "", clientId: owner ?? "", scopes: [] };
+}
+
+function ownerOf(auth: AuthInfo | undefined): string | null {
+  return auth?.clientId ? auth.clientId : null;
+}
+
+/** The headers of a request, for the SDK's routing check (which reads the body already parsed, not the stream). */
+function headersOnly(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+  }
+  return new Request(`http://deletegate${MCP_PATH}`, { method: req.method ?? "POST", headers });
+}
+
+/** One JSON-RPC message's shape: an object, not a batch. */
+function isMessage(json: unknown): boolean {
+  return typeof json === "object" && json !== null && !Array.isArray(json);
+}
 
 export interface HttpOptions {
   host: string;
@@ -46,6 +85,9 @@ export class HttpTransportServer {
   private readonly bodyLimit: number;
   /** The approval console at /console/ (SPEC §10). */
   private readonly console: ConsoleServer;
+  /** MCP 2026-07-28: one server per request, no session. */
+  private readonly stateless: McpHttpHandler;
+  private readonly serveStateless: NodeMcpRequestHandler;
 
   constructor(
     private readonly app: App,
@@ -77,6 +119,20 @@ export class HttpTransportServer {
       this.guards.clientError(error, socket),
     );
     this.sessions = new Sessions(app.logger, { idleMs: options.sessionIdleMs, max: options.maxSessions });
+    const onerror = (error: Error) => app.logger.debug({ err: error }, "mcp request not served");
+    this.stateless = createMcpHandler(
+      ({ authInfo }) => {
+        const owner = ownerOf(authInfo);
+        return createServer(app, {
+          version: options.version,
+          actor: (mcp, ctx) => owner ?? clientName(mcp, ctx) ?? "unknown-client",
+          owner: () => owner,
+        });
+      },
+      // 2025-11-25 requests never reach it (they go to the sessions).
+      { legacy: "reject", onerror, maxRequestBodySize: this.bodyLimit },
+    );
+    this.serveStateless = toNodeHandler(this.stateless, { onerror, maxRequestBodySize: this.bodyLimit });
   }
 
   get sessionCount(): number {
@@ -97,6 +153,7 @@ export class HttpTransportServer {
 
   async close(): Promise<void> {
     await this.sessions.closeAll();
+    await this.stateless.close();
     // Open keep-alive and SSE connections would hold close() for seconds: end them first.
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
@@ -110,17 +167,44 @@ export class HttpTransportServer {
 
   /** Hands a request to the MCP transport; what it refuses (bad JSON-RPC, wrong Accept …) is logged too. */
   private async forward(
-    transport: StreamableHTTPServerTransport,
+    transport: NodeStreamableHTTPServerTransport,
     req: IncomingMessage,
     res: ServerResponse,
     client: string | null,
     body?: unknown,
   ): Promise<void> {
+    this.logRefusalOf(req, res, client);
+    await transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * Hands a 2026-07-28 request to the SDK's stateless handler, with the body's bytes as they came (already read and
+   * capped here; the SDK parses them again rather than this re-serializing them); what it refuses is logged too.
+   */
+  private async forwardStateless(
+    req: IncomingMessage,
+    res: ServerResponse,
+    client: string | null,
+    bytes: Buffer,
+  ): Promise<void> {
+    this.logRefusalOf(req, res, client);
+    const request: NodeIncomingMessageLike = {
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      auth: callerAuth(client),
+      async *[Symbol.asyncIterator]() {
+        yield bytes;
+      },
+    };
+    await this.serveStateless(request, res);
+  }
+
+  private logRefusalOf(req: IncomingMessage, res: ServerResponse, client: string | null): void {
     res.once("finish", () => {
       if (res.statusCode >= 400)
         this.guards.logRefusal(req, res.statusCode, client, "refused by the MCP transport");
     });
-    await transport.handleRequest(req, res, body);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -161,6 +245,11 @@ export class HttpTransportServer {
     }
     const body = await this.readBody(req, res, owner);
     if (!body) return;
+    // One message that names its revision in its own _meta (2026-07-28) needs no session. Anything else (a batch
+    // included) is 2025-11-25 traffic, which must open a session first.
+    if (isMessage(body.json) && !(await isLegacyRequest(headersOnly(req), body.json))) {
+      return this.forwardStateless(req, res, owner, body.bytes);
+    }
     if (!isInitializeRequest(body.json)) {
       return guards.refuse(req, res, 400, "Bad Request: no session; the first request must be initialize", {
         client: owner,
@@ -180,7 +269,7 @@ export class HttpTransportServer {
     req: IncomingMessage,
     res: ServerResponse,
     client: string | null,
-  ): Promise<{ json: unknown } | undefined> {
+  ): Promise<{ json: unknown; bytes: Buffer } | undefined> {
     // Checked before reading, so a form post or a text body costs nothing (and no session is built for it).
     if (!(req.headers["content-type"] ?? "").includes("application/json")) {
       this.guards.refuse(req, res, 415, "Unsupported Media Type: send Content-Type: application/json", {
@@ -198,17 +287,17 @@ export class HttpTransportServer {
       this.guards.refuse(req, res, 400, "Parse error: the body is not JSON", { client });
       return undefined;
     }
-    return { json: body };
+    return body;
   }
 
   private async openSession(owner: string | null, req: IncomingMessage, res: ServerResponse, body: unknown) {
     const server = createServer(this.app, {
       version: this.options.version,
       // Over HTTP the token's name is the actor; without tokens (loopback only) the client's name, as on stdio.
-      actor: (mcp) => owner ?? mcp.server.getClientVersion()?.name ?? "unknown-client",
+      actor: (mcp, ctx) => owner ?? clientName(mcp, ctx) ?? "unknown-client",
       owner: () => owner,
     });
-    const transport = new StreamableHTTPServerTransport({
+    const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: this.bodyLimit,
       onsessioninitialized: (id) => {

@@ -1,8 +1,7 @@
 // Splits stdin into JSON-RPC messages, one per line, holding the chunks of a long line as a list: the SDK's own
 // buffer copies everything it holds on every chunk, which for a dry run of a million ids (megabytes on one line)
 // is quadratic work and hundreds of megabytes of garbage.
-import { deserializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { deserializeMessage, type JSONRPCMessage } from "@modelcontextprotocol/server";
 
 const NEWLINE = 0x0a;
 

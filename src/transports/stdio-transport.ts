@@ -2,9 +2,7 @@
 // length, capped in bytes) and written to another, through the SDK's public Transport interface. One client per
 // process, so no session id.
 import type { Readable, Writable } from "node:stream";
-import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { type JSONRPCMessage, serializeMessage, type Transport } from "@modelcontextprotocol/server";
 import { LineBuffer } from "./line-buffer.js";
 
 export class StdioTransport implements Transport {
@@ -14,9 +12,13 @@ export class StdioTransport implements Transport {
   /** stdio has one client per process: no session id. */
   readonly sessionId: string | undefined = undefined;
 
+  /** Settles when the transport closes, whoever closed it (the SDK's serving entry owns `onclose`). */
+  readonly closed: Promise<void>;
+
   private readonly buffer: LineBuffer;
   private started = false;
-  private closed = false;
+  private isClosed = false;
+  private settleClosed: () => void = () => undefined;
 
   /** `maxMessageBytes` bounds the unread bytes held: a longer line is dropped and the transport closes. */
   constructor(
@@ -25,6 +27,9 @@ export class StdioTransport implements Transport {
     maxMessageBytes: number,
   ) {
     this.buffer = new LineBuffer(maxMessageBytes);
+    this.closed = new Promise((resolve) => {
+      this.settleClosed = resolve;
+    });
   }
 
   async start(): Promise<void> {
@@ -38,7 +43,7 @@ export class StdioTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    if (this.closed) return Promise.reject(new Error("StdioTransport is closed"));
+    if (this.isClosed) return Promise.reject(new Error("StdioTransport is closed"));
     return new Promise((resolve) => {
       if (this.output.write(serializeMessage(message))) resolve();
       else this.output.once("drain", resolve);
@@ -46,8 +51,8 @@ export class StdioTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.input.off("data", this.onData);
     this.input.off("error", this.onInputError);
     this.input.off("end", this.onInputEnd);
@@ -55,7 +60,11 @@ export class StdioTransport implements Transport {
     // Paused only when no one else reads it, as the SDK's transport does.
     if (this.input.listenerCount("data") === 0) this.input.pause();
     this.buffer.clear();
-    this.onclose?.();
+    try {
+      this.onclose?.();
+    } finally {
+      this.settleClosed();
+    }
   }
 
   private readonly onData = (chunk: Buffer): void => {

@@ -1,23 +1,31 @@
-// stdio mode: one client, JSON-RPC on stdout and nothing else; the actor is the client's name from initialize.
+// stdio mode: one client, JSON-RPC on stdout and nothing else; the actor is the client's name (from initialize for
+// MCP 2025-11-25, from each request for 2026-07-28). The SDK's serveStdio reads the first message to tell which.
+import { serveStdio as serveMcpStdio } from "@modelcontextprotocol/server/stdio";
 import { type App, shutdownOnSignals } from "../app.js";
 import { maxMessageBytes } from "../config.js";
-import { createServer } from "../server.js";
+import { clientName, createServer } from "../server.js";
 import { StdioTransport } from "./stdio-transport.js";
 
 export async function serveStdio(app: App, version: string): Promise<void> {
-  const server = createServer(app, {
-    version,
-    actor: (mcp) => mcp.server.getClientVersion()?.name ?? "unknown-client",
-    owner: () => null,
-  });
   // A message takes what maxIdsPerCall allows, as the HTTP body cap does; a longer line closes the session.
   const transport = new StdioTransport(process.stdin, process.stdout, maxMessageBytes(app.config));
-  const shutdown = shutdownOnSignals(app, () => server.close());
-  // Before connect() starts the transport, so an ended stdin is logged as such (the transport then closes too).
+  const handle = serveMcpStdio(
+    () =>
+      createServer(app, {
+        version,
+        actor: (mcp, ctx) => clientName(mcp, ctx) ?? "unknown-client",
+        owner: () => null,
+      }),
+    {
+      transport,
+      onerror: (error) => app.logger.debug({ err: error }, "stdio message not served"),
+    },
+  );
+  const shutdown = shutdownOnSignals(app, () => handle.close());
+  // An ended stdin is logged as such (the transport then closes too, and the second reason is not logged).
   process.stdin.on("end", () => void shutdown("stdin closed"));
-  await server.connect(transport);
-  // The protocol calls this when the transport closes (the client went away).
-  server.server.onclose = () => void shutdown("client disconnected");
+  // The transport closed: the client went away, or sent a line over the cap.
+  void transport.closed.then(() => shutdown("client disconnected"));
   app.logger.info(
     { backends: Object.keys(app.config.backends), store: app.store.kind },
     "deletegate ready on stdio",

@@ -1,7 +1,7 @@
 // HTTP sessions: a session answers only the token that opened it, idle ones are reaped, and the limit makes room
 // by reaping before it refuses.
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
+import type { Server } from "@modelcontextprotocol/server";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Session, Sessions } from "../../src/transports/http-sessions.js";
@@ -24,8 +24,8 @@ function session(closed: string[], name: string, owner: string | null, lastSeen 
     close: async () => {
       closed.push(name);
     },
-  } as unknown as McpServer;
-  return { server, transport: {} as StreamableHTTPServerTransport, owner, lastSeen };
+  } as unknown as Server;
+  return { server, transport: {} as NodeStreamableHTTPServerTransport, owner, lastSeen };
 }
 
 describe("Sessions", () => {

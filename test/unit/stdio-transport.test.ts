@@ -1,7 +1,7 @@
 // The stdio transport on in-memory streams: messages split across chunks and several per chunk, one line per
 // message written, a line over the cap, lines that are not JSON-RPC, the end of input, close() and start() once.
 import { PassThrough, Writable } from "node:stream";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/server";
 import { afterEach, describe, expect, it } from "vitest";
 import { StdioTransport } from "../../src/transports/stdio-transport.js";
 

@@ -1,0 +1,352 @@
+// MCP 2026-07-28 clients (the v2 SDK Client pinned to that revision) over stdio and over HTTP at /mcp: they list the
+// tools and run a dry run and a delete, beside 2025-11-25 clients of the same server (SPEC §9), and confirm in human
+// mode through input_required with a sealed, single-use requestState (SPEC §5).
+import {
+  Client,
+  type StreamableHTTPClientTransport as HttpTransport,
+  StreamableHTTPClientTransport,
+} from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
+import {
+  CLI,
+  errorText,
+  range,
+  readAudit,
+  SPLENDOR_TENANT,
+  SPLENDOR_TOKEN,
+  startSession,
+  structured,
+  tempDir,
+  writeConfig,
+} from "./harness.js";
+import { addHttpTokens, connectHttp, type HttpServer, startHttpServer } from "./http-harness.js";
+
+const REVISION = "2026-07-28";
+const REASON = "Revision test: delete synthetic records";
+const TERMINAL = ["succeeded", "partially_failed", "failed", "cancelled"];
+const TOKENS = { "agent-a": "tok-a-5e81c0", "agent-b": "tok-b-0c3d9f" };
+
+let sim: SplendorSimulator;
+const clients: Client[] = [];
+const servers: HttpServer[] = [];
+
+beforeAll(async () => {
+  sim = await startSplendorSimulator({
+    token: SPLENDOR_TOKEN,
+    tenantId: SPLENDOR_TENANT,
+    jobPendingMs: 20,
+    jobRunningMs: 20,
+  });
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+});
+afterAll(async () => {
+  await sim.close();
+});
+
+/** A 2026-07-28 client; `confirm` makes it declare forms and answer each with that (input_required rounds). */
+function modernClient(
+  name: string,
+  options: { confirm?: number | "decline"; manual?: boolean } = {},
+): Client {
+  const { confirm } = options;
+  const client = new Client(
+    { name, version: "1.0.0" },
+    {
+      versionNegotiation: { mode: { pin: REVISION } },
+      ...(confirm === undefined ? {} : { capabilities: { elicitation: { form: {} } } }),
+      ...(options.manual ? { inputRequired: { autoFulfill: false } } : {}),
+    },
+  );
+  if (confirm !== undefined) {
+    client.setRequestHandler("elicitation/create", async () =>
+      confirm === "decline"
+        ? { action: "decline" }
+        : { action: "accept", content: { confirm_count: confirm } },
+    );
+  }
+  clients.push(client);
+  return client;
+}
+
+function stdioTransport(configPath: string) {
+  return new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, "--config", configPath],
+    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
+    stderr: "ignore",
+  });
+}
+
+/** The calls of the shared harness (a Session's `call`), on a 2026-07-28 client. */
+function caller(client: Client) {
+  return {
+    call: (name: string, args: Record<string, unknown> = {}) =>
+      client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
+  };
+}
+
+/** Lists the tools, previews a delete, runs it with the plan's token and waits for the job. */
+async function listDryRunAndDelete(client: Client, ids: string[]) {
+  const { tools } = await client.listTools();
+  expect(tools.map((tool) => tool.name).sort()).toEqual(
+    [
+      "cancel_delete_job",
+      "dry_run_delete",
+      "execute_delete",
+      "get_delete_job",
+      "list_backends",
+      "list_delete_jobs",
+    ].sort(),
+  );
+  const session = caller(client);
+  const backends = structured(await session.call("list_backends")).backends;
+  expect(backends[0].confirmation_mode).toBe("token");
+  const plan = structured(
+    await session.call("dry_run_delete", {
+      backend: "splendor-test",
+      target: { dataset_id: "app-logs" },
+      ids,
+      reason: REASON,
+    }),
+  );
+  expect(plan.counts.unique).toBe(ids.length);
+  expect(plan.confirmation.token).toMatch(/^dg_/);
+  const job = structured(
+    await session.call("execute_delete", {
+      plan_id: plan.plan_id,
+      confirmation_token: plan.confirmation.token,
+    }),
+  );
+  let status = job.status;
+  for (const deadline = Date.now() + 30_000; !TERMINAL.includes(status) && Date.now() < deadline; ) {
+    await new Promise((done) => setTimeout(done, 50));
+    status = structured(await session.call("get_delete_job", { job_id: job.job_id })).status;
+  }
+  expect(status).toBe("succeeded");
+  return { plan, job };
+}
+
+describe("MCP 2026-07-28 over stdio", () => {
+  it("lists the tools, dry-runs and deletes; the actor is the client's name from each request", async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, sim.url);
+    const client = modernClient("modern-stdio");
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, "--config", config.path],
+        env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
+        stderr: "ignore",
+      }),
+    );
+    expect(client.getProtocolEra()).toBe("modern");
+    const { plan } = await listDryRunAndDelete(client, range(5, "m26-stdio-"));
+    const planned = readAudit(config.auditLog).find((line) => line.event === "plan.created");
+    expect(planned?.plan_id).toBe(plan.plan_id);
+    expect(planned?.actor).toBe("modern-stdio");
+  });
+
+  it("answers an unknown tool and an unknown job with error results, as for 2025-11-25", async () => {
+    const config = writeConfig(tempDir(), sim.url);
+    const client = modernClient("modern-stdio");
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, "--config", config.path],
+        env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
+        stderr: "ignore",
+      }),
+    );
+    const session = caller(client);
+    expect((await session.call("drop_everything")).isError).toBe(true);
+    expect(errorText(await session.call("get_delete_job", { job_id: "job_nope" }))).toMatch(
+      /^JOB_NOT_FOUND: /,
+    );
+  });
+});
+
+describe("MCP 2026-07-28 over HTTP", () => {
+  async function startServer() {
+    const config = writeConfig(tempDir(), sim.url);
+    addHttpTokens(config.path, { "agent-a": "TOKEN_AGENT_A", "agent-b": "TOKEN_AGENT_B" });
+    const server = await startHttpServer(config.path, {
+      env: { TOKEN_AGENT_A: TOKENS["agent-a"], TOKEN_AGENT_B: TOKENS["agent-b"] },
+    });
+    servers.push(server);
+    return { ...server, auditLog: config.auditLog };
+  }
+
+  function transport(url: string, token: string): HttpTransport {
+    return new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    });
+  }
+
+  it("serves a 2026-07-28 client and a 2025-11-25 session at the same /mcp, each seeing its own token's jobs", async () => {
+    const server = await startServer();
+    const modern = modernClient("modern-http");
+    await modern.connect(transport(server.url, TOKENS["agent-a"]));
+    expect(modern.getProtocolEra()).toBe("modern");
+    const { job } = await listDryRunAndDelete(modern, range(4, "m26-http-"));
+
+    const audit = readAudit(server.auditLog).find((line) => line.event === "plan.created");
+    expect(audit?.actor).toBe("agent-a");
+
+    // The same job from a 2025-11-25 session: its own token's job is visible, another token's is not.
+    const legacyA = await connectHttp(server.url, TOKENS["agent-a"]);
+    const legacyB = await connectHttp(server.url, TOKENS["agent-b"]);
+    try {
+      expect(structured(await legacyA.call("get_delete_job", { job_id: job.job_id })).status).toBe(
+        "succeeded",
+      );
+      expect(errorText(await legacyB.call("get_delete_job", { job_id: job.job_id }))).toMatch(
+        /^JOB_NOT_FOUND: /,
+      );
+    } finally {
+      await legacyA.close();
+      await legacyB.close();
+    }
+  });
+
+  it("asks a 2026-07-28 client's person over HTTP too: the retried request, on a fresh server, redeems the state", async () => {
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    addHttpTokens(config.path, { "agent-a": "TOKEN_AGENT_A", "agent-b": "TOKEN_AGENT_B" });
+    const server = await startHttpServer(config.path, {
+      env: { TOKEN_AGENT_A: TOKENS["agent-a"], TOKEN_AGENT_B: TOKENS["agent-b"] },
+    });
+    servers.push(server);
+    const ids = range(3, "m26-http-human-");
+    const client = modernClient("modern-http-human", { confirm: ids.length });
+    await client.connect(transport(server.url, TOKENS["agent-a"]));
+    const plan = structured(
+      await caller(client).call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids,
+        reason: REASON,
+      }),
+    );
+    expect(plan.confirmation.mode).toBe("human");
+    expect(
+      structured(await caller(client).call("execute_delete", { plan_id: plan.plan_id })).job_id,
+    ).toBeTruthy();
+    const confirmed = readAudit(config.auditLog).find((line) => line.event === "delete.confirmed");
+    expect(confirmed?.actor).toBe("agent-a");
+  });
+
+  it("refuses a 2026-07-28 client without a valid token (401), before any MCP", async () => {
+    const server = await startServer();
+    const modern = modernClient("modern-http");
+    await expect(modern.connect(transport(server.url, "not-a-token"))).rejects.toThrow();
+    expect(server.stderr()).toContain('"status":401');
+  });
+});
+
+describe("a 2025-11-25 stdio client still gets the legacy session", () => {
+  it("connects with initialize as before", async () => {
+    const config = writeConfig(tempDir(), sim.url);
+    const session = await startSession(config.path);
+    try {
+      expect(session.client.getServerVersion()?.name).toBe("deletegate");
+      expect(structured(await session.call("list_backends")).backends).toHaveLength(1);
+    } finally {
+      await session.close();
+    }
+  });
+});
+
+describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", () => {
+  async function humanPlan(client: Client, ids: string[]) {
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    await client.connect(stdioTransport(config.path));
+    const plan = structured(
+      await caller(client).call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids,
+        reason: REASON,
+      }),
+    );
+    return { plan, auditLog: config.auditLog };
+  }
+
+  it("asks the form as input_required; the right number in the retried call runs the job", async () => {
+    const ids = range(3, "m26-human-");
+    const client = modernClient("modern-human", { confirm: ids.length });
+    const { plan, auditLog } = await humanPlan(client, ids);
+    expect(plan.confirmation.mode).toBe("human");
+    expect(plan.confirmation.token).toBeUndefined();
+    const job = structured(await caller(client).call("execute_delete", { plan_id: plan.plan_id }));
+    expect(job.job_id).toBeTruthy();
+    const confirmed = readAudit(auditLog).find((line) => line.event === "delete.confirmed");
+    expect(confirmed?.actor).toBe("modern-human");
+  });
+
+  it("refuses a wrong number and a decline, and sends nothing", async () => {
+    const ids = range(3, "m26-wrong-");
+    const wrong = modernClient("modern-wrong", { confirm: ids.length + 1 });
+    const { plan } = await humanPlan(wrong, ids);
+    expect(errorText(await caller(wrong).call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
+      /^CONFIRMATION_INVALID: /,
+    );
+    const declining = modernClient("modern-decline", { confirm: "decline" });
+    const declined = await humanPlan(declining, range(2, "m26-decline-"));
+    expect(
+      errorText(await caller(declining).call("execute_delete", { plan_id: declined.plan.plan_id })),
+    ).toMatch(/^CONFIRMATION_DECLINED: /);
+  });
+
+  it("counts a state once, for its own plan only: replayed, tampered or moved states are refused", async () => {
+    const ids = range(2, "m26-replay-");
+    const client = modernClient("modern-manual", { confirm: ids.length, manual: true });
+    const { plan } = await humanPlan(client, ids);
+    const other = structured(
+      await caller(client).call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids: range(2, "m26-other-"),
+        reason: REASON,
+      }),
+    );
+    const asked = (await client.callTool(
+      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+      { allowInputRequired: true },
+    )) as unknown as { resultType: string; requestState: string; inputRequests: Record<string, unknown> };
+    expect(asked.resultType).toBe("input_required");
+    expect(Object.keys(asked.inputRequests)).toEqual(["confirm"]);
+    const answer = (count: number) => ({ confirm: { action: "accept", content: { confirm_count: count } } });
+    // The retried call of the 2026-07-28 flow, by hand: the answer and the state the first call returned.
+    const retry = (planId: string, requestState: string, count = ids.length) =>
+      client.callTool({
+        name: "execute_delete",
+        arguments: { plan_id: planId },
+        inputResponses: answer(count),
+        requestState,
+      } as Parameters<Client["callTool"]>[0]) as Promise<CallToolResult>;
+    const tampered = `${asked.requestState.slice(0, -2)}${asked.requestState.endsWith("A") ? "B" : "A"}A`;
+    expect(errorText(await retry(plan.plan_id, tampered))).toMatch(/^CONFIRMATION_INVALID: .*requestState/);
+    expect(errorText(await retry(other.plan_id, asked.requestState))).toMatch(
+      /^CONFIRMATION_INVALID: .*requestState/,
+    );
+    // Redeemed by a wrong number: the state is spent, so the right number with it counts for nothing.
+    expect(errorText(await retry(plan.plan_id, asked.requestState, ids.length + 1))).toMatch(
+      /^CONFIRMATION_INVALID: The person typed/,
+    );
+    expect(errorText(await retry(plan.plan_id, asked.requestState))).toMatch(
+      /^CONFIRMATION_INVALID: .*requestState/,
+    );
+    // Asked again, the new state counts once.
+    const askedAgain = (await client.callTool(
+      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+      { allowInputRequired: true },
+    )) as unknown as { requestState: string };
+    expect(askedAgain.requestState).not.toBe(asked.requestState);
+    expect(structured(await retry(plan.plan_id, askedAgain.requestState)).job_id).toBeTruthy();
+  });
+});
