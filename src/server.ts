@@ -23,8 +23,9 @@ import type { App } from "./app.js";
 import type { AuditEntry } from "./audit/index.js";
 import type { AskHuman, HumanAnswer, HumanPrompt } from "./gate/confirmation.js";
 import { GateError } from "./gate/errors.js";
-import { type FormBinding, FormStates } from "./gate/form-state.js";
+import type { InputRound } from "./gate/gate.js";
 import { displayId } from "./gate/plan.js";
+import { InputRequired } from "./gate/request-state.js";
 import { TOOLS } from "./tools/index.js";
 import { type AnyTool, type CallContext, isIdList, type ToolContext } from "./tools/tool.js";
 
@@ -235,63 +236,34 @@ function formSchema(prompt: HumanPrompt) {
 
 /** The key of the form among a 2026-07-28 call's input requests. */
 const FORM_KEY = "confirm";
-/** The sealed states of forms asked of 2026-07-28 clients, good as long as a person may take to answer. */
-const FORM_STATES = new FormStates(HUMAN_CONFIRMATION_TIMEOUT_MS);
-
-/** Raised by the first round of a 2026-07-28 confirmation: the call ends asking for the form, nothing else done. */
-class FormRound extends Error {
-  constructor(
-    readonly prompt: HumanPrompt,
-    readonly binding: FormBinding,
-  ) {
-    super("the person's confirmation is asked with input_required");
-  }
-}
-
-/** The input_required result that asks the form, with the sealed state the retried call must bring back. */
-function askForm(round: FormRound): InputRequiredResult {
+/** The input_required result that asks the form, with the state the gate sealed for the retried call. */
+function askForm(asked: InputRequired): InputRequiredResult {
   return inputRequired({
     inputRequests: {
       [FORM_KEY]: inputRequired.elicit({
         mode: "form",
-        message: round.prompt.message,
-        requestedSchema: formSchema(round.prompt),
+        message: asked.prompt.message,
+        requestedSchema: formSchema(asked.prompt),
       }),
     },
-    requestState: FORM_STATES.seal(round.binding),
+    requestState: asked.requestState,
   });
 }
 
 /**
- * Asks the person of a 2026-07-28 client, which has no server-to-client requests: the first call ends with the form
- * (FormRound); the answer counts only in a retried call that brings back a state sealed for this plan and caller,
- * unexpired and unused (SPEC §5).
+ * What a 2026-07-28 call brings back for the gate to judge: the state it was given and the person's answer, if
+ * any. The gate opens the state (sealed, bound, single use) before the answer counts (SPEC §5).
  */
-async function askThroughInputRequired(
-  ctx: ServerContext,
-  prompt: HumanPrompt,
-  caller: { actor: string; owner: string | null },
-): Promise<HumanAnswer> {
-  if (!prompt.plan) throw new Error("a form asked without its plan cannot be bound to it");
-  const binding: FormBinding = { planId: prompt.plan.id, digest: prompt.plan.digest, ...caller };
-  const state = ctx.mcpReq.requestState();
-  if (state === undefined) throw new FormRound(prompt, binding);
-  if (!FORM_STATES.redeem(state, binding)) {
-    throw new GateError(
-      "CONFIRMATION_INVALID",
-      "The requestState this call brought back was not issued by deletegate for this plan and caller, or it expired or was used already; nothing was sent. Call execute_delete again without it to ask the person again.",
-    );
-  }
+function inputRound(ctx: ServerContext): InputRound {
+  const requestState = ctx.mcpReq.requestState();
   const view = inputResponse(ctx.mcpReq.inputResponses, FORM_KEY);
-  if (view.kind !== "elicit") {
-    throw new GateError(
-      "CONFIRMATION_INVALID",
-      "The retried execute_delete brought no answer to the confirmation form; nothing was sent. Call execute_delete again to ask again.",
-    );
-  }
-  return view.action === "accept"
-    ? { action: "accept", count: view.content?.confirm_count }
-    : { action: view.action };
+  const answer: HumanAnswer | undefined =
+    view.kind !== "elicit"
+      ? undefined
+      : view.action === "accept"
+        ? { action: "accept", count: view.content?.confirm_count }
+        : { action: view.action };
+  return { ...(requestState === undefined ? {} : { requestState }), ...(answer ? { answer } : {}) };
 }
 
 /**
@@ -390,16 +362,17 @@ export function createServer(app: App, options: ServerOptions): Server {
     const actor = capActor(options.actor(server, ctx));
     const progress = progressReporter(ctx, app);
     const owner = options.owner(ctx);
-    const askHuman: AskHuman = !canElicit(ctx)
-      ? null
-      : canPush(ctx)
-        ? (prompt) => askThroughForm(ctx, prompt, progress)
-        : (prompt) => askThroughInputRequired(ctx, prompt, { actor, owner });
+    // 2025-11-25 sessions are asked by a form request; 2026-07-28 clients, which take no server-to-client requests,
+    // by answering input_required (the gate's InputRequired) and a retried call.
+    const elicits = canElicit(ctx);
+    const askHuman: AskHuman =
+      elicits && canPush(ctx) ? (prompt) => askThroughForm(ctx, prompt, progress) : null;
     const call: CallContext = {
       caller: {
         actor,
         owner,
         askHuman,
+        ...(elicits && !canPush(ctx) ? { inputRound: inputRound(ctx) } : {}),
         signal: ctx.mcpReq.signal,
         ...(canPush(ctx) && clientCapabilities(server, ctx)?.elicitation?.url
           ? { openUrl: (url: string, message: string) => openThroughClient(ctx, url, message, app) }
@@ -420,7 +393,7 @@ export function createServer(app: App, options: ServerOptions): Server {
         structuredContent: output,
       };
     } catch (error) {
-      if (error instanceof FormRound) return askForm(error);
+      if (error instanceof InputRequired) return askForm(error);
       const refusal =
         error instanceof GateError
           ? error

@@ -44,8 +44,6 @@ export function tokenMatches(token: string, digest: string, storedHash: string):
 export interface HumanPrompt {
   message: string;
   expectedCount: number;
-  /** The plan asked about, to bind an answer that comes in a later call to it (MCP 2026-07-28). */
-  plan?: { id: string; digest: string };
 }
 
 export type HumanAnswer = { action: "accept"; count: unknown } | { action: "decline" | "cancel" };
@@ -64,8 +62,6 @@ function quoted(value: unknown): string {
  * write a line that reads as deletegate's (SPEC §5). The sample ids were drawn by deletegate at random.
  */
 export function humanPrompt(plan: {
-  id?: string;
-  digest?: string;
   backend: string;
   target: unknown;
   count: number;
@@ -91,13 +87,7 @@ export function humanPrompt(plan: {
     "",
     `To confirm, type the number of ids to delete (${plan.count}). Decline to refuse.`,
   ];
-  return {
-    message: lines.join("\n"),
-    expectedCount: plan.count,
-    ...(plan.id !== undefined && plan.digest !== undefined
-      ? { plan: { id: plan.id, digest: plan.digest } }
-      : {}),
-  };
+  return { message: lines.join("\n"), expectedCount: plan.count };
 }
 
 /**

@@ -565,8 +565,6 @@ export class DeletionGate {
     }
     if (!canAskHuman(caller)) throw humanUnavailable();
     const prompt = humanPrompt({
-      id: plan.id,
-      digest: plan.digest,
       backend: plan.backend,
       target: plan.target,
       count: plan.counts.to_delete,

@@ -58,7 +58,7 @@ export interface StateStore {
 function refused(why: string): GateError {
   return new GateError(
     "CONFIRMATION_INVALID",
-    `The confirmation state is ${why}; nothing was sent. Call execute_delete again without it to be asked again.`,
+    `The requestState is ${why}; nothing was sent. Call execute_delete again without it to be asked again.`,
   );
 }
 

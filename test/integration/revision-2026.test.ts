@@ -349,4 +349,46 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
     expect(askedAgain.requestState).not.toBe(asked.requestState);
     expect(structured(await retry(plan.plan_id, askedAgain.requestState)).job_id).toBeTruthy();
   });
+
+  it("counts a state sealed by one process in another on the same store, once: the key and its use are shared", async () => {
+    const ids = range(2, "m26-two-");
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    const first = modernClient("modern-two", { confirm: ids.length, manual: true });
+    await first.connect(stdioTransport(config.path));
+    const plan = structured(
+      await caller(first).call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids,
+        reason: REASON,
+      }),
+    );
+    const asked = (await first.callTool(
+      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+      { allowInputRequired: true },
+    )) as unknown as { requestState: string };
+    // The retried calls reach another deletegate process too (a second stdio server on the same sqlite store).
+    const second = modernClient("modern-two", { confirm: ids.length, manual: true });
+    await second.connect(stdioTransport(config.path));
+    const retry = (client: Client, requestState: string, count = ids.length) =>
+      client.callTool({
+        name: "execute_delete",
+        arguments: { plan_id: plan.plan_id },
+        inputResponses: { confirm: { action: "accept", content: { confirm_count: count } } },
+        requestState,
+      } as Parameters<Client["callTool"]>[0]) as Promise<CallToolResult>;
+    // Spent in the second process by a wrong number, it counts for nothing in the first.
+    expect(errorText(await retry(second, asked.requestState, ids.length + 1))).toMatch(
+      /^CONFIRMATION_INVALID: The person typed/,
+    );
+    expect(errorText(await retry(first, asked.requestState))).toMatch(
+      /^CONFIRMATION_INVALID: .*already used/,
+    );
+    // A state the first process seals opens in the second.
+    const again = (await first.callTool(
+      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+      { allowInputRequired: true },
+    )) as unknown as { requestState: string };
+    expect(structured(await retry(second, again.requestState)).job_id).toBeTruthy();
+  });
 });
