@@ -9,7 +9,9 @@ import {
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { hashPassword } from "../../src/approval/password.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
+import { approve, finalJob, login, requestApproval, writeApprovalConfig } from "./console-harness.js";
 import {
   CLI,
   errorText,
@@ -390,5 +392,32 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
       { allowInputRequired: true },
     )) as unknown as { requestState: string };
     expect(structured(await retry(second, again.requestState)).job_id).toBeTruthy();
+  });
+});
+
+describe("MCP 2026-07-28 in approval mode", () => {
+  it("gets the job awaiting approval with its console link; an approver approves it there and it runs", async () => {
+    const hash = await hashPassword("dana's approval password");
+    const config = writeApprovalConfig(sim.url, { dana: hash }, { agentToken: true });
+    const server = await startHttpServer(config.path, { env: { DELETEGATE_TOKEN_AGENT: TOKENS["agent-a"] } });
+    servers.push(server);
+    const client = modernClient("modern-approval", { confirm: 3 });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(server.url), {
+        requestInit: { headers: { authorization: `Bearer ${TOKENS["agent-a"]}` } },
+      }),
+    );
+    expect(client.getProtocolEra()).toBe("modern");
+    const before = sim.requests.length;
+    const { plan, job } = await requestApproval(caller(client), "crm-2026", REASON, 3);
+    expect(plan.confirmation.mode).toBe("approval");
+    expect(job.status).toBe("awaiting_approval");
+    expect(job.approval.url).toMatch(/\/console\/approvals\/job_/);
+    expect(sim.requests.length).toBe(before);
+    const origin = new URL(server.url).origin;
+    const signed = await login(origin, "dana", "dana's approval password");
+    expect((await approve(origin, signed, job.job_id, "Matches the ticket")).status).toBe(200);
+    const final = await finalJob(caller(client), job.job_id);
+    expect(final.status).toBe("succeeded");
   });
 });
