@@ -165,7 +165,7 @@ describe("ids_file refusals", () => {
     const big = join(root, "too-many.txt");
     const out = createWriteStream(big);
     for (let index = 0; index <= 1_000_000; index += 10_000)
-      out.write(Array.from({ length: 10_000 }, (_, n) => `big-${index + n}`).join("\n") + "\n");
+      out.write(`${Array.from({ length: 10_000 }, (_, n) => `big-${index + n}`).join("\n")}\n`);
     out.end();
     await once(out, "finish");
     expect(errorText(await dryRun({ ids_file: big }))).toMatch(/^TOO_MANY_IDS: /);
