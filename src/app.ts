@@ -76,6 +76,7 @@ export function createApp(
   protectSecrets([
     ...Object.values(config.backends).map((backend) => backend.credential),
     ...config.http.tokens.map((token) => token.token),
+    config.requestStateKey ?? undefined,
   ]);
   const store = openStore(config.store, {
     retentionDays: config.retention.jobDays,
@@ -95,7 +96,15 @@ export function createApp(
     approvalUrl,
   });
   const webhooks = new Webhooks(() => live.current.approval?.notify ?? [], logger);
-  const gate = new DeletionGate(live, store, runner, audit, webhooks, lanes, new RequestStates(store));
+  const gate = new DeletionGate(
+    live,
+    store,
+    runner,
+    audit,
+    webhooks,
+    lanes,
+    new RequestStates(store, config.requestStateKey),
+  );
   const approvals = new Approvals(live, store, runner, gate, audit, webhooks, logger);
   for (const warning of config.warnings) logger.warn({ warning }, "config warning");
   const reload = (): ReloadResult | null => {

@@ -149,6 +149,8 @@ const configSchema = z.strictObject({
     .strictObject({
       mode: z.enum(CONFIGURED_MODES).default("auto"),
       ttlSeconds: z.int().min(10).max(86_400).default(900),
+      // The variable holding the key that seals 2026-07-28 confirmation states; omitted: generated into the store.
+      stateKeyEnv: envName.optional(),
     })
     .default({ mode: "auto", ttlSeconds: 900 }),
   approval: approvalSchema.optional(),
@@ -201,7 +203,9 @@ export interface Config {
   path: string;
   store: string;
   auditLog: string;
-  confirmation: { mode: ConfiguredMode; ttlSeconds: number };
+  confirmation: { mode: ConfiguredMode; ttlSeconds: number; stateKeyEnv?: string };
+  /** The master key of 2026-07-28 confirmation states, from `confirmation.stateKeyEnv`; null: kept in the store. */
+  requestStateKey: string | null;
   /** Who approves jobs in approval mode (SPEC §3, §10); null when no backend uses it. */
   approval: ApprovalConfig | null;
   limits: {
@@ -418,12 +422,14 @@ export function parseConfig(
   }
 
   const idFileRoots = realRoots(file.limits.idFileRoots, problems);
+  const requestStateKey = stateKey(file.confirmation.stateKeyEnv, env, problems);
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return {
     path,
     store: file.store,
     auditLog: file.auditLog,
     confirmation: file.confirmation,
+    requestStateKey,
     approval: file.approval
       ? {
           approvers: file.approval.approvers,
@@ -442,6 +448,23 @@ export function parseConfig(
     backends,
     warnings,
   };
+}
+
+/** The state key from its variable: 32 bytes, base64. The value never appears in a message. */
+function stateKey(name: string | undefined, env: NodeJS.ProcessEnv, problems: string[]): string | null {
+  if (name === undefined) return null;
+  const value = env[name];
+  if (!value) {
+    problems.push(`confirmation.stateKeyEnv: environment variable ${name} is not set`);
+    return null;
+  }
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(value) || Buffer.from(value, "base64").length !== 32) {
+    problems.push(
+      `confirmation.stateKeyEnv: ${name} must hold 32 random bytes in base64 (openssl rand -base64 32)`,
+    );
+    return null;
+  }
+  return value;
 }
 
 /**

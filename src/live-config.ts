@@ -48,6 +48,8 @@ export function mergeReload(current: Config, next: Config): { config: Config; re
   for (const key of ["mode", "ttlSeconds"] as const) {
     if (current.confirmation[key] !== next.confirmation[key]) applied.push(`confirmation.${key}`);
   }
+  // The states' key was handed to the process's sealer at start.
+  if (current.requestStateKey !== next.requestStateKey) restartNeeded.push("confirmation.stateKeyEnv");
   for (const key of ["maxIdsPerCall", "idFileRoots", "maxIdsPerFile"] as const) {
     if (!same(current.limits[key], next.limits[key])) applied.push(`limits.${key}`);
   }
@@ -81,7 +83,13 @@ export function mergeReload(current: Config, next: Config): { config: Config; re
   }
   const config: Config = {
     ...current,
-    confirmation: { ...next.confirmation },
+    confirmation: {
+      mode: next.confirmation.mode,
+      ttlSeconds: next.confirmation.ttlSeconds,
+      ...(current.confirmation.stateKeyEnv === undefined
+        ? {}
+        : { stateKeyEnv: current.confirmation.stateKeyEnv }),
+    },
     approval: next.approval,
     limits: { ...next.limits },
     preview: { ...next.preview },

@@ -89,6 +89,7 @@ describe("parseConfig defaults", () => {
       store: "sqlite:./.deletegate/state.db",
       auditLog: "./.deletegate/audit.jsonl",
       confirmation: { mode: "auto", ttlSeconds: 900 },
+      requestStateKey: null,
       approval: null,
       limits: { maxIdsPerCall: 10_000, idFileRoots: [], maxIdsPerFile: 1_000_000 },
       preview: { maxChecked: 1_000, staleShare: 0.05 },
@@ -190,6 +191,26 @@ describe("parseConfig defaults", () => {
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads the state key from confirmation.stateKeyEnv, refusing a missing or malformed one without showing it", () => {
+    const key = Buffer.alloc(32, 9).toString("base64");
+    const withKey = withBackend({}, { confirmation: { stateKeyEnv: "DG_STATE_KEY" } });
+    expect(parseConfig(withKey, { ...ENV, DG_STATE_KEY: key }).requestStateKey).toBe(key);
+    expect(parseConfig(withBackend(), ENV).requestStateKey).toBeNull();
+    expect(configError(withKey)).toBe(
+      "confirmation.stateKeyEnv: environment variable DG_STATE_KEY is not set",
+    );
+    for (const bad of ["short-key-value", Buffer.alloc(16, 1).toString("base64"), `${key.slice(0, -2)}!=`]) {
+      let message = "";
+      try {
+        parseConfig(withKey, { ...ENV, DG_STATE_KEY: bad });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/^confirmation\.stateKeyEnv: DG_STATE_KEY must hold 32 random bytes in base64/);
+      expect(message).not.toContain(bad);
     }
   });
 
