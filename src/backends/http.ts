@@ -165,6 +165,21 @@ export function isTransientStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/**
+ * An answer none of the contract's documented ones: 429/5xx are sent again (`transient` says why), another 4xx is
+ * the backend's refusal (`refusal`), and a 1xx–3xx confirms nothing, so it is asked again (`outside`), which the
+ * caller's attempts bound. Each kind words the three; this is the one place that tells them apart.
+ */
+export function undocumentedAnswer(
+  response: HttpResponse,
+  words: { transient: string; refusal: () => string; outside: string },
+): RetryOutcome | FailedOutcome {
+  const transient = retryIfTransient(response, words.transient);
+  if (transient) return transient;
+  if (response.status >= 400) return { type: "failed", error: words.refusal(), httpStatus: response.status };
+  return { type: "retry", error: words.outside, httpStatus: response.status };
+}
+
 /** SPEC §7: a 429 or 5xx answer is sent again after a backoff of at least its Retry-After; null for others. */
 export function retryIfTransient(response: HttpResponse, error: string): RetryOutcome | null {
   if (!isTransientStatus(response.status)) return null;

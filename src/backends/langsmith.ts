@@ -5,7 +5,7 @@ import {
   type HttpClient,
   type HttpResponse,
   type RetryOutcome,
-  retryIfTransient,
+  undocumentedAnswer,
 } from "./http.js";
 import { alreadyDeleted, firstChars, notFound, outsideReadRange } from "./read.js";
 import type {
@@ -61,16 +61,12 @@ function otherAnswer(
   response: HttpResponse,
   contract: string,
 ): RetryOutcome | FailedOutcome {
-  const transient = retryIfTransient(response, http.errorText(response));
-  if (transient) return transient;
-  if (response.status >= 400 && response.status < 500) {
-    return { type: "failed", error: refusal(http, response), httpStatus: response.status };
-  }
-  return {
-    type: "retry",
-    error: `${http.errorText(response)} (not an answer the ${contract} documents)`,
-    httpStatus: response.status,
-  };
+  const text = http.errorText(response);
+  return undocumentedAnswer(response, {
+    transient: text,
+    refusal: () => refusal(http, response),
+    outside: `${text} (not an answer the ${contract} documents)`,
+  });
 }
 
 /** The 200 body's `count` when the body has the documented shape and the count fits the batch, else null. */

@@ -6,7 +6,7 @@ import {
   type HttpClient,
   type HttpResponse,
   type RetryOutcome,
-  retryIfTransient,
+  undocumentedAnswer,
 } from "./http.js";
 import { firstChars, notFound, outsideReadRange } from "./read.js";
 import type {
@@ -80,18 +80,13 @@ const REFUSAL_MEANING: Record<number, string> = {
 
 function refusalOrRetry(http: HttpClient, response: HttpResponse): RetryOutcome | FailedOutcome {
   const text = http.errorText(response);
-  const transient = retryIfTransient(response, text);
-  if (transient) return transient;
-  if (response.status < 400) {
-    // A status outside the contract: nothing is known to be deleted, and sending again is safe.
-    return {
-      type: "retry",
-      error: `${text} (not an answer the Moorcheh contract defines)`,
-      httpStatus: response.status,
-    };
-  }
   const meaning = REFUSAL_MEANING[response.status];
-  return { type: "failed", error: meaning ? `${text} (${meaning})` : text, httpStatus: response.status };
+  return undocumentedAnswer(response, {
+    transient: text,
+    refusal: () => (meaning ? `${text} (${meaning})` : text),
+    // Nothing is known to be deleted, and sending again is safe.
+    outside: `${text} (not an answer the Moorcheh contract defines)`,
+  });
 }
 
 interface Document {

@@ -1,6 +1,6 @@
 // Piiano Vault (objects of a collection): one all-or-nothing bulk DELETE per batch; failing objects are split out and the rest resent.
 import { z } from "zod";
-import { type HttpClient, type HttpResponse, retryIfTransient } from "./http.js";
+import { type HttpClient, type HttpResponse, undocumentedAnswer } from "./http.js";
 import { notFound, outsideReadRange } from "./read.js";
 import type {
   BackendClient,
@@ -213,19 +213,18 @@ async function readObject(
   if (status === 404 && typeof code === "string" && code !== "PV1004") {
     return { type: "read", items: [notFound(id)], httpStatus: 404 };
   }
-  const transient = retryIfTransient(response, errorAnswer(http, response));
-  if (transient) return transient;
-  if (status >= 400) {
-    // A 404 without Vault's error body is not the vault's (a proxy, a wrong base URL).
-    const hint =
-      status === 404 && code === undefined
-        ? " (not Vault's error body: is baseUrl right?)"
-        : status === 403
-          ? " (a preview needs the CapDataReader capability)"
-          : "";
-    return { type: "failed", error: `${errorAnswer(http, response)}${hint}`, httpStatus: status };
-  }
-  return { type: "retry", error: `HTTP ${status} is not an answer of the read contract`, httpStatus: status };
+  // A 404 without Vault's error body is not the vault's (a proxy, a wrong base URL).
+  const hint =
+    status === 404 && code === undefined
+      ? " (not Vault's error body: is baseUrl right?)"
+      : status === 403
+        ? " (a preview needs the CapDataReader capability)"
+        : "";
+  return undocumentedAnswer(response, {
+    transient: errorAnswer(http, response),
+    refusal: () => `${errorAnswer(http, response)}${hint}`,
+    outside: `HTTP ${status} is not an answer of the read contract`,
+  });
 }
 
 export const piianoVault: BackendKind<PiianoVaultOptions> = {
@@ -281,16 +280,11 @@ export const piianoVault: BackendKind<PiianoVaultOptions> = {
         });
         if (response.type === "network-error") return { type: "retry", error: response.error };
         if (response.status === 200) return bulkOutcome(http, ids, response.body, reference);
-        const transient = retryIfTransient(response, errorAnswer(http, response));
-        if (transient) return transient;
-        if (response.status >= 400) {
-          return { type: "failed", error: errorAnswer(http, response), httpStatus: response.status };
-        }
-        return {
-          type: "retry",
-          error: `HTTP ${response.status} is not an answer of the bulk delete contract`,
-          httpStatus: response.status,
-        };
+        return undocumentedAnswer(response, {
+          transient: errorAnswer(http, response),
+          refusal: () => errorAnswer(http, response),
+          outside: `HTTP ${response.status} is not an answer of the bulk delete contract`,
+        });
       },
 
       readItems: (request) => readObject(http, accessReason, request),

@@ -502,19 +502,17 @@ export class DeletionGate {
   }
 
   /**
-   * The policy in force now for a job's plan, when its last approval arrives (SPEC §3): a refusal is thrown as the
-   * GateError of the check that failed. The approval mode is the strongest, so it never counts as weaker.
+   * The policy in force now for a job's plan, at each approval (SPEC §3), and at the last one the stale check: a
+   * refusal is thrown as the GateError of the check that failed. The approval mode is the strongest, so it never
+   * counts as weaker.
    */
-  async checkApprovedPlan(planId: string, approver: string): Promise<PlanRecord> {
+  async checkApprovedPlan(planId: string, approver: string, last: boolean): Promise<void> {
     const plan = await this.store.getPlan(planId);
     if (!plan) throw new GateError("PLAN_NOT_FOUND", `The plan of this job (${planId}) is no longer stored.`);
-    this.checkPolicyNow(plan, this.backend(plan.backend), { actor: approver, owner: null, askHuman: null });
-    return plan;
-  }
-
-  /** The stale check of a job's plan at its last approval (SPEC §3 `preview.staleShare`). */
-  async checkApprovedPlanFresh(plan: PlanRecord): Promise<void> {
-    await this.checkNotStale(plan, this.backend(plan.backend));
+    const backend = this.backend(plan.backend);
+    this.checkPolicyNow(plan, backend, { actor: approver, owner: null, askHuman: null });
+    // The last approval lets the job run: what the approvers saw must still be what is there (PLAN_STALE).
+    if (last) await this.checkNotStale(plan, backend);
   }
 
   /** Expiry, the policy in force now and a living call: what a confirmed plan still needs; returns its backend. */
