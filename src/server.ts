@@ -236,6 +236,8 @@ function formSchema(prompt: HumanPrompt) {
 
 /** The key of the form among a 2026-07-28 call's input requests. */
 const FORM_KEY = "confirm";
+/** The key of the approval page's link among a 2026-07-28 call's input requests. */
+const LINK_KEY = "approval_link";
 /** The input_required result that asks the form, with the state the gate sealed for the retried call. */
 function askForm(asked: InputRequired): InputRequiredResult {
   return inputRequired({
@@ -336,6 +338,37 @@ function openThroughClient(ctx: ServerContext, url: string, message: string, app
     .catch((error: Error) => app.logger.debug({ err: error }, "approval link not opened by the client"));
 }
 
+/** A link deletegate asks the client to open (the approval page), with the line that says what it is for. */
+interface Link {
+  url: string;
+  message: string;
+}
+
+/**
+ * MCP 2026-07-28 has no server-to-client requests, so the approval page's link goes out as a URL-mode input request
+ * of the call's result. The job already waits for approvers; the retried call (same plan) returns it, whatever the
+ * client answered, since opening the page is not consent: the console is (SPEC §5).
+ */
+function askToOpen(link: Link): InputRequiredResult {
+  return inputRequired({ inputRequests: { [LINK_KEY]: inputRequired.elicitUrl(link) } });
+}
+
+/**
+ * How this call offers a link to its client: pushed at once to a 2025-11-25 session, kept to be asked as
+ * input_required for a 2026-07-28 client; undefined when the client declares no URL-mode elicitation.
+ */
+function linkOpener(
+  server: Server,
+  ctx: ServerContext,
+  app: App,
+  keep: (link: Link) => void,
+): ((url: string, message: string) => void) | undefined {
+  if (!clientCapabilities(server, ctx)?.elicitation?.url) return undefined;
+  return canPush(ctx)
+    ? (url, message) => openThroughClient(ctx, url, message, app)
+    : (url, message) => keep({ url, message });
+}
+
 /**
  * The server, with tools/list and tools/call answered here rather than through McpServer: SPEC §4 makes every
  * failed call a tool result, an unknown tool's included, which McpServer answers with a JSON-RPC error.
@@ -367,6 +400,10 @@ export function createServer(app: App, options: ServerOptions): Server {
     const elicits = canElicit(ctx);
     const askHuman: AskHuman =
       elicits && canPush(ctx) ? (prompt) => askThroughForm(ctx, prompt, progress) : null;
+    let link: Link | null = null;
+    const openUrl = linkOpener(server, ctx, app, (kept) => {
+      link = kept;
+    });
     const call: CallContext = {
       caller: {
         actor,
@@ -374,9 +411,7 @@ export function createServer(app: App, options: ServerOptions): Server {
         askHuman,
         ...(elicits && !canPush(ctx) ? { inputRound: inputRound(ctx) } : {}),
         signal: ctx.mcpReq.signal,
-        ...(canPush(ctx) && clientCapabilities(server, ctx)?.elicitation?.url
-          ? { openUrl: (url: string, message: string) => openThroughClient(ctx, url, message, app) }
-          : {}),
+        ...(openUrl ? { openUrl } : {}),
       },
       reportProgress: progress?.report ?? null,
     };
@@ -388,6 +423,7 @@ export function createServer(app: App, options: ServerOptions): Server {
       const checked = entry.output.safeParse(output);
       if (!checked.success)
         throw new Error(`${tool.name} output breaks its schema: ${checked.error.message}`);
+      if (link) return askToOpen(link);
       return {
         content: [{ type: "text", text: `${tool.summarize(output)}\n\n${JSON.stringify(output, null, 2)}` }],
         structuredContent: output,

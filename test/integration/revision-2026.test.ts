@@ -1,6 +1,7 @@
 // MCP 2026-07-28 clients (the v2 SDK Client pinned to that revision) over stdio and over HTTP at /mcp: they list the
 // tools and run a dry run and a delete, beside 2025-11-25 clients of the same server (SPEC §9), and confirm in human
 // mode through input_required with a sealed, single-use requestState (SPEC §5).
+import { spawnSync } from "node:child_process";
 import {
   Client,
   type StreamableHTTPClientTransport as HttpTransport,
@@ -14,6 +15,7 @@ import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simu
 import { approve, finalJob, login, requestApproval, writeApprovalConfig } from "./console-harness.js";
 import {
   CLI,
+  deletesFor,
   errorText,
   range,
   readAudit,
@@ -22,6 +24,7 @@ import {
   startSession,
   structured,
   tempDir,
+  until,
   writeConfig,
 } from "./harness.js";
 import { addHttpTokens, connectHttp, type HttpServer, startHttpServer } from "./http-harness.js";
@@ -76,11 +79,27 @@ function modernClient(
   return client;
 }
 
-function stdioTransport(configPath: string) {
+/** `faketime` (Debian's libfaketime) runs a server with its clock moved, so a state can outlive its expiry for real. */
+const FAKETIME = "faketime";
+const faketimeMissing = spawnSync(FAKETIME, ["-f", "+0", "true"]).status !== 0;
+
+/** Whether the tests that move a server's clock are skipped: only outside CI, saying so in one line. */
+function skipWithoutFaketime(what: string): boolean {
+  if (!faketimeMissing || process.env.CI === "true") return false;
+  console.warn(
+    `SKIPPED: ${what}: ${FAKETIME} is not installed; install it with: apt-get install -y faketime (.ci/run does this).`,
+  );
+  return true;
+}
+
+/** A stdio deletegate on this config; `clockAheadMs` starts it under faketime with its clock that far ahead. */
+function stdioTransport(configPath: string, clockAheadMs = 0) {
+  const command = [process.execPath, CLI, "--config", configPath];
+  const ahead = ["-f", `+${Math.round(clockAheadMs / 1000)}s`];
   return new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI, "--config", configPath],
-    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
+    command: clockAheadMs > 0 ? FAKETIME : (command[0] as string),
+    args: clockAheadMs > 0 ? [...ahead, ...command] : command.slice(1),
+    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, FAKETIME_DONT_FAKE_MONOTONIC: "1" },
     stderr: "ignore",
   });
 }
@@ -246,7 +265,8 @@ describe("MCP 2026-07-28 over HTTP", () => {
     const server = await startServer();
     const modern = modernClient("modern-http");
     await expect(modern.connect(transport(server.url, "not-a-token"))).rejects.toThrow();
-    expect(server.stderr()).toContain('"status":401');
+    // The request's log line may follow the answer the client already has.
+    await until(() => server.stderr().includes('"status":401'), 5_000);
   });
 });
 
@@ -393,7 +413,78 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
     )) as unknown as { requestState: string };
     expect(structured(await retry(second, again.requestState)).job_id).toBeTruthy();
   });
+
+  it("refuses another caller's state, and sends nothing", async () => {
+    const dataset = "crm-foreign-state";
+    const ids = range(2, `${dataset}-`);
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    const { plan, asked, retry } = await askOnce("modern-owner", config.path, dataset, ids);
+    // Another client (another name, so another caller) on the same store, with the plan's id and the state.
+    const other = modernClient("modern-other", { confirm: ids.length, manual: true });
+    await other.connect(stdioTransport(config.path));
+    expect(errorText(await retry(other, asked.requestState))).toMatch(
+      /^CONFIRMATION_INVALID: The requestState is another caller's/,
+    );
+    expect(deletesFor(sim, dataset)).toBe(0);
+    expect(await jobOf(plan.plan_id, config.auditLog)).toBeUndefined();
+  });
+
+  it.skipIf(skipWithoutFaketime("the expired requestState test"))(
+    "refuses a state past its expiry on a server whose clock moved on, and sends nothing; a fresh state still counts",
+    async () => {
+      const dataset = "crm-expired-state";
+      const ids = range(2, `${dataset}-`);
+      const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+      const { plan, asked, retry } = await askOnce("modern-late", config.path, dataset, ids);
+      // The same caller, on a deletegate 11 minutes later: past the state's 10 minutes, within the plan's 15.
+      const late = modernClient("modern-late", { confirm: ids.length, manual: true });
+      await late.connect(stdioTransport(config.path, 11 * 60_000));
+      expect(errorText(await retry(late, asked.requestState))).toMatch(
+        /^CONFIRMATION_INVALID: The requestState is expired/,
+      );
+      expect(deletesFor(sim, dataset)).toBe(0);
+      expect(await jobOf(plan.plan_id, config.auditLog)).toBeUndefined();
+      // The plan itself is still valid there: a state sealed at that time counts.
+      const fresh = (await late.callTool(
+        { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+        { allowInputRequired: true },
+      )) as unknown as { requestState: string };
+      expect(structured(await retry(late, fresh.requestState)).job_id).toBeTruthy();
+    },
+  );
 });
+
+/** A human-mode plan of `ids` made by client `name`, the input_required its execute_delete got, and its retry. */
+async function askOnce(name: string, configPath: string, dataset: string, ids: string[]) {
+  const first = modernClient(name, { confirm: ids.length, manual: true });
+  await first.connect(stdioTransport(configPath));
+  const plan = structured(
+    await caller(first).call("dry_run_delete", {
+      backend: "splendor-test",
+      target: { dataset_id: dataset },
+      ids,
+      reason: REASON,
+    }),
+  );
+  const asked = (await first.callTool(
+    { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
+    { allowInputRequired: true },
+  )) as unknown as { requestState: string };
+  expect(typeof asked.requestState).toBe("string");
+  const retry = (client: Client, requestState: string) =>
+    client.callTool({
+      name: "execute_delete",
+      arguments: { plan_id: plan.plan_id },
+      inputResponses: { confirm: { action: "accept", content: { confirm_count: ids.length } } },
+      requestState,
+    } as Parameters<Client["callTool"]>[0]) as Promise<CallToolResult>;
+  return { plan, asked, retry };
+}
+
+/** The job a plan's delete.confirmed line names, if it was ever confirmed. */
+async function jobOf(planId: string, auditLog: string) {
+  return readAudit(auditLog).find((line) => line.event === "delete.confirmed" && line.plan_id === planId);
+}
 
 describe("MCP 2026-07-28 in approval mode", () => {
   it("gets the job awaiting approval with its console link; an approver approves it there and it runs", async () => {
