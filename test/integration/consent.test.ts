@@ -25,6 +25,7 @@ import {
   SPLENDOR_TOKEN,
   startSession,
   structured,
+  TEST_CLIENT,
   tempDir,
   until,
   writeBackendsConfig,
@@ -91,59 +92,72 @@ function latePerson() {
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-describe("a person's confirmation counts only while the call that asked is alive", () => {
-  it("the client gives up the call (timeout → notifications/cancelled); the person's later yes runs nothing", async () => {
-    const person = latePerson();
-    const { session, auditLog } = await open("human", { elicit: person.elicit });
-    const plan = await dryRun(session, "crm-late", 6);
-    const call = session.client
-      .callTool({ name: "execute_delete", arguments: { plan_id: plan.plan_id } }, CallToolResultSchema, {
-        timeout: 1_000,
-      })
-      .then(
-        () => "answered",
-        (error: Error) => error.message,
-      );
-    await until(person.asked);
-    expect(await call).toMatch(/timed out/i);
-    person.answer({ action: "accept", content: { confirm_count: 6 } });
-    await sleep(1_500);
-    expect(deletesFor(sim, "crm-late")).toBe(0);
-    expect(structured(await session.call("list_delete_jobs", {})).jobs).toEqual([]);
-    expect(readAudit(auditLog).at(-1)).toMatchObject({
-      event: "delete.refused",
-      code: "CONFIRMATION_DECLINED",
-      plan_id: plan.plan_id,
-    });
-    // The plan was not spent: asked again in a living call, the person's yes runs it.
-    const retry = session.call("execute_delete", { plan_id: plan.plan_id, wait_seconds: 5 });
-    await until(() => person.shown.length === 2);
-    person.answer({ action: "accept", content: { confirm_count: 6 } });
-    expect(structured(await retry).status).toBe("succeeded");
-    expect(deletesFor(sim, "crm-late")).toBe(1);
-  });
+/**
+ * Tests of a form request pushed to the client during execute_delete, which only MCP 2025-11-25 has: a 2026-07-28
+ * client is asked by an input_required result and answers in a retried call (revision-2026.test.ts covers that).
+ */
+const pushedFormOnly = it.skipIf(TEST_CLIENT === "v2-2026");
 
-  it("progress while the person reads keeps a client that resets its timeout on progress waiting", async () => {
-    const person = latePerson();
-    const { session } = await open("human", { elicit: person.elicit });
-    const plan = await dryRun(session, "crm-patient", 4);
-    const progress: string[] = [];
-    const call = session.client.callTool(
-      { name: "execute_delete", arguments: { plan_id: plan.plan_id, wait_seconds: 5 } },
-      CallToolResultSchema,
-      {
-        timeout: 6_000,
-        resetTimeoutOnProgress: true,
-        onprogress: (update) => progress.push(update.message ?? ""),
-      },
-    );
-    await until(person.asked);
-    await sleep(7_500);
-    person.answer({ action: "accept", content: { confirm_count: 4 } });
-    const job = structured((await call) as Parameters<typeof structured>[0]);
-    expect(job.status).toBe("succeeded");
-    expect(progress.some((message) => /Waiting for the person/.test(message))).toBe(true);
-  }, 30_000);
+describe("a person's confirmation counts only while the call that asked is alive", () => {
+  pushedFormOnly(
+    "the client gives up the call (timeout → notifications/cancelled); the person's later yes runs nothing",
+    async () => {
+      const person = latePerson();
+      const { session, auditLog } = await open("human", { elicit: person.elicit });
+      const plan = await dryRun(session, "crm-late", 6);
+      const call = session.client
+        .callTool({ name: "execute_delete", arguments: { plan_id: plan.plan_id } }, CallToolResultSchema, {
+          timeout: 1_000,
+        })
+        .then(
+          () => "answered",
+          (error: Error) => error.message,
+        );
+      await until(person.asked);
+      expect(await call).toMatch(/timed out/i);
+      person.answer({ action: "accept", content: { confirm_count: 6 } });
+      await sleep(1_500);
+      expect(deletesFor(sim, "crm-late")).toBe(0);
+      expect(structured(await session.call("list_delete_jobs", {})).jobs).toEqual([]);
+      expect(readAudit(auditLog).at(-1)).toMatchObject({
+        event: "delete.refused",
+        code: "CONFIRMATION_DECLINED",
+        plan_id: plan.plan_id,
+      });
+      // The plan was not spent: asked again in a living call, the person's yes runs it.
+      const retry = session.call("execute_delete", { plan_id: plan.plan_id, wait_seconds: 5 });
+      await until(() => person.shown.length === 2);
+      person.answer({ action: "accept", content: { confirm_count: 6 } });
+      expect(structured(await retry).status).toBe("succeeded");
+      expect(deletesFor(sim, "crm-late")).toBe(1);
+    },
+  );
+
+  pushedFormOnly(
+    "progress while the person reads keeps a client that resets its timeout on progress waiting",
+    async () => {
+      const person = latePerson();
+      const { session } = await open("human", { elicit: person.elicit });
+      const plan = await dryRun(session, "crm-patient", 4);
+      const progress: string[] = [];
+      const call = session.client.callTool(
+        { name: "execute_delete", arguments: { plan_id: plan.plan_id, wait_seconds: 5 } },
+        CallToolResultSchema,
+        {
+          timeout: 6_000,
+          resetTimeoutOnProgress: true,
+          onprogress: (update) => progress.push(update.message ?? ""),
+        },
+      );
+      await until(person.asked);
+      await sleep(7_500);
+      person.answer({ action: "accept", content: { confirm_count: 4 } });
+      const job = structured((await call) as Parameters<typeof structured>[0]);
+      expect(job.status).toBe("succeeded");
+      expect(progress.some((message) => /Waiting for the person/.test(message))).toBe(true);
+    },
+    30_000,
+  );
 
   it("a plan that expired while the person read the form is refused after the answer", async () => {
     const person = latePerson();
@@ -177,14 +191,17 @@ describe("a person's confirmation counts only while the call that asked is alive
     expect(deletesFor(sim, "crm-frozen")).toBe(0);
   });
 
-  it('a client that declares forms but answers "method not found" gets HUMAN_CONFIRMATION_UNAVAILABLE', async () => {
-    const { session } = await open("human", { declareElicitationOnly: true });
-    const plan = await dryRun(session, "crm-formless", 3);
-    expect(errorText(await session.call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
-      /^HUMAN_CONFIRMATION_UNAVAILABLE: /,
-    );
-    expect(deletesFor(sim, "crm-formless")).toBe(0);
-  });
+  pushedFormOnly(
+    'a client that declares forms but answers "method not found" gets HUMAN_CONFIRMATION_UNAVAILABLE',
+    async () => {
+      const { session } = await open("human", { declareElicitationOnly: true });
+      const plan = await dryRun(session, "crm-formless", 3);
+      expect(errorText(await session.call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
+        /^HUMAN_CONFIRMATION_UNAVAILABLE: /,
+      );
+      expect(deletesFor(sim, "crm-formless")).toBe(0);
+    },
+  );
 });
 
 describe("the person sees deletegate's words and the agent's words apart", () => {

@@ -1,7 +1,10 @@
-// Test harness: the built server (dist/cli.js) as a child process on stdio, driven by the SDK Client.
+// Test harness: the built server (dist/cli.js) as a child process on stdio, driven by an SDK Client: the v1 one by
+// default, or the v2 one in its legacy era or pinned to MCP 2026-07-28 (DELETEGATE_TEST_CLIENT, see TEST_CLIENT).
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Client as ClientV2 } from "@modelcontextprotocol/client";
+import { StdioClientTransport as StdioTransportV2 } from "@modelcontextprotocol/client/stdio";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import {
@@ -13,6 +16,15 @@ import {
 
 /** The built server; DELETEGATE_CLI points the tests at another build (e.g. an older commit's, to see a test fail there). */
 export const CLI = process.env.DELETEGATE_CLI ?? resolve(import.meta.dirname, "../../dist/cli.js");
+/**
+ * The client the stdio sessions use: `v1` (the v1 SDK Client, the default), `v2-legacy` (the v2 Client speaking
+ * 2025-11-25) or `v2-2026` (the v2 Client pinned to 2026-07-28, so forms come as input_required rounds).
+ */
+export const TEST_CLIENT = (process.env.DELETEGATE_TEST_CLIENT ?? "v1") as "v1" | "v2-legacy" | "v2-2026";
+if (!["v1", "v2-legacy", "v2-2026"].includes(TEST_CLIENT)) {
+  throw new Error(`DELETEGATE_TEST_CLIENT must be v1, v2-legacy or v2-2026, not ${TEST_CLIENT}`);
+}
+
 export const SPLENDOR_TOKEN = "sim-splendor-secret-9f3a";
 export const SPLENDOR_TENANT = "acme";
 
@@ -67,9 +79,11 @@ export function writeConfig(dir: string, baseUrl: string, overrides: ConfigOverr
   );
 }
 
+/** What the tests use of a client, whichever SDK it comes from (the v1 Client's call signatures). */
+export type SessionClient = Pick<Client, "callTool" | "listTools" | "getServerVersion" | "close">;
+
 export interface Session {
-  client: Client;
-  transport: StdioClientTransport;
+  client: SessionClient;
   stderr: () => string;
   pid: () => number | null;
   call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
@@ -86,6 +100,7 @@ export interface SessionOptions {
 }
 
 export async function startSession(configPath: string, options: SessionOptions = {}): Promise<Session> {
+  if (TEST_CLIENT !== "v1") return startSessionV2(configPath, options);
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI, "--config", configPath],
@@ -107,7 +122,49 @@ export async function startSession(configPath: string, options: SessionOptions =
   await client.connect(transport);
   return {
     client,
-    transport,
+    stderr: () => stderr,
+    pid: () => transport.pid,
+    call: (name, args = {}) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
+    close: () => client.close(),
+  };
+}
+
+/** startSession with the v2 SDK Client (TEST_CLIENT v2-legacy or v2-2026), seen through the v1 call signatures. */
+async function startSessionV2(configPath: string, options: SessionOptions): Promise<Session> {
+  const transport = new StdioTransportV2({
+    command: process.execPath,
+    args: [CLI, "--config", configPath],
+    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, DELETEGATE_LOG_LEVEL: "debug", ...options.env },
+    stderr: "pipe",
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const client = new ClientV2(
+    { name: options.clientName ?? "integration-test", version: "1.0.0" },
+    {
+      versionNegotiation: { mode: TEST_CLIENT === "v2-2026" ? { pin: "2026-07-28" } : "legacy" },
+      capabilities: options.elicit || options.declareElicitationOnly ? { elicitation: { form: {} } } : {},
+    },
+  );
+  if (options.elicit) {
+    const answer = options.elicit;
+    client.setRequestHandler("elicitation/create", async (request) => answer(request as ElicitRequest));
+  }
+  await client.connect(transport);
+  // A 2026-07-28 connect sends nothing; one round trip, as initialize is for the others, so the session starts with
+  // the server up (its signal handlers installed, its lanes built).
+  if (TEST_CLIENT === "v2-2026") await client.listTools();
+  const adapted: SessionClient = {
+    callTool: ((params, _resultSchema, callOptions) =>
+      client.callTool(params, callOptions as never)) as SessionClient["callTool"],
+    listTools: (() => client.listTools()) as SessionClient["listTools"],
+    getServerVersion: () => client.getServerVersion(),
+    close: () => client.close(),
+  };
+  return {
+    client: adapted,
     stderr: () => stderr,
     pid: () => transport.pid,
     call: (name, args = {}) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
