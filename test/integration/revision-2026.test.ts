@@ -270,6 +270,35 @@ describe("MCP 2026-07-28 over HTTP", () => {
   });
 });
 
+describe("a client that probes (the v2 SDK client in auto mode, as the AI SDK's client does)", () => {
+  it("gets 2026-07-28 over stdio and over HTTP", async () => {
+    const config = writeConfig(tempDir(), sim.url);
+    addHttpTokens(config.path, { "agent-a": "TOKEN_AGENT_A" });
+    const probing = () => {
+      const client = new Client(
+        { name: "probing", version: "1.0.0" },
+        { versionNegotiation: { mode: "auto" } },
+      );
+      clients.push(client);
+      return client;
+    };
+    const overStdio = probing();
+    await overStdio.connect(stdioTransport(config.path));
+    expect(overStdio.getProtocolEra()).toBe("modern");
+    expect(structured(await caller(overStdio).call("list_backends")).backends).toHaveLength(1);
+    const server = await startHttpServer(config.path, { env: { TOKEN_AGENT_A: TOKENS["agent-a"] } });
+    servers.push(server);
+    const overHttp = probing();
+    await overHttp.connect(
+      new StreamableHTTPClientTransport(new URL(server.url), {
+        requestInit: { headers: { authorization: `Bearer ${TOKENS["agent-a"]}` } },
+      }),
+    );
+    expect(overHttp.getProtocolEra()).toBe("modern");
+    expect(structured(await caller(overHttp).call("list_backends")).backends).toHaveLength(1);
+  });
+});
+
 describe("a 2025-11-25 stdio client still gets the legacy session", () => {
   it("connects with initialize as before", async () => {
     const config = writeConfig(tempDir(), sim.url);
