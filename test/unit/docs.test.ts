@@ -66,7 +66,7 @@ function minus(a: Iterable<string>, b: Iterable<string>): string[] {
 describe("generated blocks", () => {
   it.each(Object.keys(GENERATED))(`%s is what ${REGENERATE} writes`, (file) => {
     const text = read(file);
-    expect(text === fill(file, text), `${file} is out of date: run ${REGENERATE}`).toBe(true);
+    expect(text, `${file} is out of date: run ${REGENERATE}`).toBe(fill(file, text));
   });
 });
 
@@ -93,6 +93,40 @@ describe("names the docs list, against the code", () => {
       (match) => match[1],
     );
     expect(described).toEqual(names);
+  });
+
+  it("docs/backends.md has a row and a section for exactly the kinds of src/backends/index.ts, with their caps", () => {
+    const kinds = Object.values(BACKEND_KINDS);
+    const [summary, ...others] = namesInTables("docs/backends.md", "kind");
+    expect(others, "one table of kinds in docs/backends.md").toEqual([]);
+    expect(summary?.names).toEqual(kinds.map((kind) => kind.kind));
+    const column = (name: string) => summary?.table.header.findIndex((cell) => cell.startsWith(name)) ?? -1;
+    const [target, cap, pace] = [column("target"), column("cap"), column("concurrency")];
+    kinds.forEach((kind, index) => {
+      const row = summary?.table.rows[index] ?? [];
+      expect(codeSpans(row[target] ?? ""), `${kind.kind}: target`).toEqual(
+        expect.arrayContaining(kind.targetFields),
+      );
+      expect((row[cap] ?? "").replace(/,/g, ""), `${kind.kind}: cap`).toContain(String(kind.maxBatchSize));
+      expect(row[pace], `${kind.kind}: concurrency / requestsPerSecond`).toBe(
+        `${kind.defaults.concurrency} / ${kind.defaults.requestsPerSecond}`,
+      );
+    });
+    const sections = headings(read("docs/backends.md"))
+      .filter((heading) => heading.level === 2)
+      .map((heading) => codeSpans(heading.text)[0]);
+    expect(sections).toEqual(kinds.map((kind) => kind.kind));
+  });
+
+  it("docs/erasure-lists.md gives every kind's preview read, and the ids each request reads", () => {
+    const [preview, ...others] = namesInTables("docs/erasure-lists.md", "kind");
+    expect(others).toEqual([]);
+    expect(preview?.names).toEqual(Object.keys(BACKEND_KINDS));
+    const perRequest = preview?.table.header.indexOf("ids per request") ?? -1;
+    for (const [index, kind] of Object.values(BACKEND_KINDS).entries()) {
+      const cell = preview?.table.rows[index]?.[perRequest];
+      expect(cell, `${kind.kind}: ids per request`).toBe(kind.read ? String(kind.read.maxIdsPerRequest) : "");
+    }
   });
 
   it("docs/configuration.md documents every key of the config schema in src/config.ts, and no other", () => {
