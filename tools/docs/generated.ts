@@ -1,0 +1,150 @@
+// The parts of the docs written from the code: each block between <!-- generated:NAME --> and <!-- /generated:NAME -->.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { z } from "zod";
+import { TOOLS } from "../../src/tools/index.js";
+import type { AnyTool } from "../../src/tools/tool.js";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+
+/** The command that rewrites every block; the test names it when a block differs. */
+export const REGENERATE = "npx tsx tools/docs/generate.ts";
+
+/** A JSON Schema property as zod writes it for a tool's input. */
+interface JsonProperty {
+  type?: string | string[];
+  enum?: unknown[];
+  items?: JsonProperty;
+  properties?: Record<string, JsonProperty>;
+  minimum?: number;
+  maximum?: number;
+  default?: unknown;
+  description?: string;
+}
+
+/** Text for a table cell: one line, with `|` escaped. */
+function cell(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|");
+}
+
+function code(value: unknown): string {
+  return `\`${typeof value === "string" ? value : JSON.stringify(value)}\``;
+}
+
+function typeOf(property: JsonProperty): string {
+  if (property.enum) return `one of ${property.enum.map(code).join(", ")}`;
+  if (property.type === "array") return `list of ${property.items ? typeOf(property.items) : "anything"}`;
+  if (Array.isArray(property.type)) return property.type.join(" or ");
+  if (property.type === "object" && property.properties) {
+    return `object with ${Object.keys(property.properties).map(code).join(", ")}`;
+  }
+  const type = property.type ?? "any value";
+  const { minimum, maximum } = property;
+  if (minimum !== undefined && maximum !== undefined && maximum < Number.MAX_SAFE_INTEGER)
+    return `${type}, ${minimum}..${maximum}`;
+  if (minimum !== undefined) return `${type} ≥ ${minimum}`;
+  return type;
+}
+
+/**
+ * A tool's input as tools/list shows it: its zod input schema as JSON Schema, plus the arguments its handler
+ * refuses itself with a code (listedRequired) marked required — as src/server.ts lists it.
+ */
+function listedInput(tool: AnyTool): { properties: Record<string, JsonProperty>; required: Set<string> } {
+  const json = z.toJSONSchema(z.strictObject(tool.inputSchema), { target: "draft-2020-12", io: "input" }) as {
+    properties?: Record<string, JsonProperty>;
+    required?: string[];
+  };
+  return {
+    properties: json.properties ?? {},
+    required: new Set([...(json.required ?? []), ...(tool.listedRequired ?? [])]),
+  };
+}
+
+const HINTS = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] as const;
+
+/** The tools, in the order clients list them, with their annotations. */
+function toolTable(): string {
+  const rows = TOOLS.map((tool) => {
+    const hints = HINTS.map((hint) => (tool.annotations[hint] ? "yes" : "no"));
+    return `| [${code(tool.name)}](#${tool.name}) | ${cell(tool.title)} | ${hints.join(" | ")} |`;
+  });
+  return [
+    "| tool | title | readOnly | destructive | idempotent | openWorld |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
+}
+
+/** Per tool: each input field (type, whether required, default, description) and the result's fields. */
+function toolInputs(): string {
+  const sections = TOOLS.map((tool) => {
+    const { properties, required } = listedInput(tool);
+    const fields = Object.entries(properties).map(
+      ([name, property]) =>
+        `| ${code(name)} | ${cell(typeOf(property))} | ${required.has(name) ? "yes" : "no"} | ` +
+        `${property.default === undefined ? "" : code(property.default)} | ${cell(property.description ?? "")} |`,
+    );
+    const input =
+      fields.length === 0
+        ? "No input fields: call it with `{}`."
+        : [
+            "| field | type | required | default | description |",
+            "| --- | --- | --- | --- | --- |",
+            ...fields,
+          ].join("\n");
+    const result = Object.keys(tool.outputSchema).map(code).join(", ");
+    return [`### ${code(tool.name)}`, "", `${tool.title}.`, "", input, "", `Result fields: ${result}.`].join(
+      "\n",
+    );
+  });
+  return sections.join("\n\n");
+}
+
+/** `deletegate --help` of the build in dist/ (run `npm run build` first). */
+function usage(): string {
+  const cli = resolve(ROOT, "dist/cli.js");
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
+  const help = execFileSync(process.execPath, [cli, "--help"], { encoding: "utf8" });
+  return ["```text", help.trimEnd(), "```"].join("\n");
+}
+
+/** The repository's mcp.json, as a client reads it. */
+function mcpJson(): string {
+  return ["```json", readFileSync(resolve(ROOT, "mcp.json"), "utf8").trimEnd(), "```"].join("\n");
+}
+
+/** Each file with generated blocks, and how each of its blocks is written. */
+export const GENERATED: Record<string, Record<string, () => string>> = {
+  "docs/tools.md": { tools: toolTable, "tool-inputs": toolInputs },
+  "docs/commands.md": { usage },
+  "docs/simulators.md": { "mcp-json": mcpJson },
+};
+
+const BLOCK = /<!-- generated:([\w-]+) -->\n[\s\S]*?<!-- \/generated:\1 -->/g;
+
+/**
+ * The text with every generated block rewritten. A marker without a writer, a writer without its marker, or a block
+ * that is not closed is an error, so a block cannot silently stop being generated.
+ */
+export function fill(file: string, text: string): string {
+  const writers = GENERATED[file];
+  if (!writers) throw new Error(`${file} has no generated blocks`);
+  const opened = [...text.matchAll(/<!-- generated:([\w-]+) -->/g)].map((match) => match[1] as string);
+  const filled = new Set<string>();
+  const result = text.replace(BLOCK, (_block, name: string) => {
+    const write = writers[name];
+    if (!write) throw new Error(`${file}: no writer for the generated block "${name}"`);
+    filled.add(name);
+    // Blank lines around the block, so Markdown ends the comment before a table or heading starts.
+    return `<!-- generated:${name} -->\n\n${write()}\n\n<!-- /generated:${name} -->`;
+  });
+  for (const name of opened) {
+    if (!filled.has(name)) throw new Error(`${file}: the generated block "${name}" has no closing marker`);
+  }
+  for (const name of Object.keys(writers)) {
+    if (!filled.has(name)) throw new Error(`${file}: the generated block "${name}" is missing`);
+  }
+  return result;
+}
