@@ -115,7 +115,7 @@ export function verifyAuditFile(path: string, options: { head?: string } = {}): 
     if (pendingBytes > 0)
       return broken(
         verifier.lines + 1,
-        "no newline at its end: the file was cut or torn inside this line (a write that failed, e.g. on a full disk, also stops every running job; see the README's audit log section)",
+        "no newline at its end: the file was cut or torn inside this line (a write that failed, e.g. on a full disk, also stops every running job; see docs/audit-log.md)",
       );
   } finally {
     closeSync(fd);
