@@ -129,6 +129,28 @@ export async function startSession(configPath: string, options: SessionOptions =
   };
 }
 
+/** A v2 SDK Client of the TEST_CLIENT era, declaring form elicitation or nothing. */
+export function newClientV2(name: string, forms: boolean): ClientV2 {
+  return new ClientV2(
+    { name, version: "1.0.0" },
+    {
+      versionNegotiation: { mode: TEST_CLIENT === "v2-2026" ? { pin: "2026-07-28" } : "legacy" },
+      capabilities: forms ? { elicitation: { form: {} } } : {},
+    },
+  );
+}
+
+/** A v2 SDK Client seen through the v1 Client's call signatures, which the tests use. */
+export function withV1Signatures(client: ClientV2): SessionClient {
+  return {
+    callTool: ((params, _resultSchema, callOptions) =>
+      client.callTool(params, callOptions as never)) as SessionClient["callTool"],
+    listTools: (() => client.listTools()) as SessionClient["listTools"],
+    getServerVersion: () => client.getServerVersion(),
+    close: () => client.close(),
+  };
+}
+
 /** startSession with the v2 SDK Client (TEST_CLIENT v2-legacy or v2-2026), seen through the v1 call signatures. */
 async function startSessionV2(configPath: string, options: SessionOptions): Promise<Session> {
   const transport = new StdioTransportV2({
@@ -141,12 +163,9 @@ async function startSessionV2(configPath: string, options: SessionOptions): Prom
   transport.stderr?.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const client = new ClientV2(
-    { name: options.clientName ?? "integration-test", version: "1.0.0" },
-    {
-      versionNegotiation: { mode: TEST_CLIENT === "v2-2026" ? { pin: "2026-07-28" } : "legacy" },
-      capabilities: options.elicit || options.declareElicitationOnly ? { elicitation: { form: {} } } : {},
-    },
+  const client = newClientV2(
+    options.clientName ?? "integration-test",
+    Boolean(options.elicit || options.declareElicitationOnly),
   );
   if (options.elicit) {
     const answer = options.elicit;
@@ -156,15 +175,8 @@ async function startSessionV2(configPath: string, options: SessionOptions): Prom
   // A 2026-07-28 connect sends nothing; one round trip, as initialize is for the others, so the session starts with
   // the server up (its signal handlers installed, its lanes built).
   if (TEST_CLIENT === "v2-2026") await client.listTools();
-  const adapted: SessionClient = {
-    callTool: ((params, _resultSchema, callOptions) =>
-      client.callTool(params, callOptions as never)) as SessionClient["callTool"],
-    listTools: (() => client.listTools()) as SessionClient["listTools"],
-    getServerVersion: () => client.getServerVersion(),
-    close: () => client.close(),
-  };
   return {
-    client: adapted,
+    client: withV1Signatures(client),
     stderr: () => stderr,
     pid: () => transport.pid,
     call: (name, args = {}) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,

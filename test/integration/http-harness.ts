@@ -1,10 +1,18 @@
 // HTTP test harness: `deletegate --http` as a child process, and SDK clients that connect to it with a bearer token.
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { CLI, SPLENDOR_TOKEN } from "./harness.js";
+import {
+  CLI,
+  newClientV2,
+  type SessionClient,
+  SPLENDOR_TOKEN,
+  TEST_CLIENT,
+  withV1Signatures,
+} from "./harness.js";
 
 export interface HttpServer {
   /** The /mcp URL from the server's ready log line. */
@@ -19,8 +27,9 @@ export interface HttpServer {
 }
 
 export interface HttpSession {
-  client: Client;
-  transport: StreamableHTTPClientTransport;
+  client: SessionClient;
+  /** The MCP session's transport; its sessionId is undefined for a 2026-07-28 client, which has no session. */
+  transport: { sessionId?: string | undefined };
   call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
   close(): Promise<void>;
 }
@@ -85,6 +94,7 @@ export async function connectHttp(
   token: string,
   options: { name?: string; confirm?: number | "decline" } = {},
 ): Promise<HttpSession> {
+  if (TEST_CLIENT !== "v1") return connectHttpV2(url, token, options);
   const { confirm } = options;
   const client = new Client(
     { name: options.name ?? "http-test", version: "1.0.0" },
@@ -103,6 +113,33 @@ export async function connectHttp(
   await client.connect(transport);
   return {
     client,
+    transport,
+    call: (tool, args = {}) => client.callTool({ name: tool, arguments: args }) as Promise<CallToolResult>,
+    close: () => client.close(),
+  };
+}
+
+/** connectHttp with the v2 SDK Client (TEST_CLIENT v2-legacy or v2-2026), seen through the v1 call signatures. */
+async function connectHttpV2(
+  url: string,
+  token: string,
+  options: { name?: string; confirm?: number | "decline" },
+): Promise<HttpSession> {
+  const { confirm } = options;
+  const client = newClientV2(options.name ?? "http-test", confirm !== undefined);
+  if (confirm !== undefined) {
+    client.setRequestHandler("elicitation/create", async () =>
+      confirm === "decline"
+        ? { action: "decline" }
+        : { action: "accept", content: { confirm_count: confirm } },
+    );
+  }
+  const transport = new StreamableHTTPClientTransportV2(new URL(url), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  await client.connect(transport);
+  return {
+    client: withV1Signatures(client),
     transport,
     call: (tool, args = {}) => client.callTool({ name: tool, arguments: args }) as Promise<CallToolResult>,
     close: () => client.close(),

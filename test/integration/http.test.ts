@@ -13,6 +13,7 @@ import {
   SPLENDOR_TENANT,
   SPLENDOR_TOKEN,
   structured,
+  TEST_CLIENT,
   tempDir,
   writeConfig,
 } from "./harness.js";
@@ -242,7 +243,8 @@ describe("HTTP transport", () => {
     expect(deleteRequests(sim).length).toBe(before);
   });
 
-  it("closes idle sessions and caps how many are open", async () => {
+  // Sessions are MCP 2025-11-25's: a 2026-07-28 client opens none (each of its requests stands alone).
+  it.skipIf(TEST_CLIENT === "v2-2026")("closes idle sessions and caps how many are open", async () => {
     const server = await startServer({
       env: { DELETEGATE_SESSION_IDLE_MS: "1000", DELETEGATE_MAX_SESSIONS: "2" },
     });
