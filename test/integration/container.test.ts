@@ -5,7 +5,7 @@
 // check-config`, refuses --http on 0.0.0.0 without its tokens, and the HEALTHCHECK command answers against a real
 // server.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Ajv2019 } from "ajv/dist/2019.js";
@@ -304,6 +304,7 @@ describe("the configs the container and compose mount", () => {
       const tokenless = join(dir, "tokenless.config.json");
       writeFileSync(tokenless, JSON.stringify({ ...config, http: { tokens: [] } }));
       const refused = start(tokenless);
+      rmSync(dir, { recursive: true, force: true });
       expect(refused.status).toBe(2);
       expect(refused.stderr).toContain("refusing to serve HTTP on 0.0.0.0 without http.tokens");
     });
@@ -312,6 +313,7 @@ describe("the configs the container and compose mount", () => {
 
 describe("the HEALTHCHECK command", () => {
   it("succeeds against a running deletegate --http and fails once it stops", async () => {
+    const script = healthcheckScript();
     const dir = mkdtempSync(join(tmpdir(), "deletegate-healthcheck-"));
     const config = JSON.parse(read("examples/container.config.json"));
     const configPath = join(dir, "deletegate.config.json");
@@ -328,10 +330,11 @@ describe("the HEALTHCHECK command", () => {
       env: Object.fromEntries(secretVariables(config).map((name) => [name, `test-value-of-${name}`])),
     });
     const port = new URL(server.url).port;
-    const script = healthcheckScript().replace("127.0.0.1:8808", `127.0.0.1:${port}`);
     const probe = () =>
       new Promise<number | null>((done) => {
-        const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
+        const child = spawn(process.execPath, ["-e", script.replace("127.0.0.1:8808", `127.0.0.1:${port}`)], {
+          stdio: "ignore",
+        });
         child.once("exit", (code) => done(code));
       });
     try {
@@ -341,6 +344,10 @@ describe("the HEALTHCHECK command", () => {
     } finally {
       await server.stop();
     }
-    expect(await probe()).toBe(1);
+    try {
+      expect(await probe()).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

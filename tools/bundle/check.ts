@@ -102,101 +102,110 @@ async function main(): Promise<number> {
       assert(problems.length === 0, problems.slice(0, 10).join("; "));
     });
 
-    const sim = await startSplendorSimulator({ token: TOKEN, tenantId: TENANT });
-    const state = join(work, "state");
-    mkdirSync(state);
-    const configPath = join(work, "deletegate.config.json");
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        store: `sqlite:${join(state, "state.db")}`,
-        auditLog: join(state, "audit.jsonl"),
-        confirmation: { mode: "token" },
-        backends: {
-          [BACKEND]: {
-            kind: "splendor",
-            baseUrl: sim.url,
-            credentialEnv: "SPLENDOR_TOKEN",
-            tenantId: TENANT,
-            allowTargets: ["app-logs"],
-          },
-        },
-      }),
-    );
-    // What a person enters in the install dialog: the config file and one secret; the other secrets stay empty.
-    const launch = await hostLaunch(manifest, extension, { config_file: configPath, splendor_token: TOKEN });
     let stderr = "";
-    const transport = new StdioClientTransport({
-      // The host runs its own Node; here, the one running this check (the bundle's addon was built for it).
-      command: launch.command === "node" ? process.execPath : launch.command,
-      args: launch.args,
-      env: { PATH: process.env.PATH ?? "", ...launch.env },
-      cwd: work,
-      stderr: "pipe",
-    });
-    transport.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const client = new Client({ name: "bundle-check", version: "1.0.0" });
+    const sim = await startSplendorSimulator({ token: TOKEN, tenantId: TENANT });
     try {
-      await check("the server starts from the unpacked bundle over stdio", async () => {
-        await client.connect(transport);
-      });
-      await check("tools/list names the manifest's tools, in order", async () => {
-        const listed = (await client.listTools()).tools.map((tool) => tool.name);
-        const declared = manifest.tools.map((tool) => tool.name);
-        assert(JSON.stringify(listed) === JSON.stringify(declared), `server ${listed}, manifest ${declared}`);
-      });
-      await check("list_backends shows the configured backend", async () => {
-        const listed = structured(
-          (await client.callTool({ name: "list_backends", arguments: {} })) as CallToolResult,
-        );
-        const names = (listed.backends as { name: string }[]).map((backend) => backend.name);
-        assert(names.join() === BACKEND, `backends ${names}`);
-      });
-      await check("a dry run and an execute delete the ids at the simulator", async () => {
-        const ids = ["rec-1", "rec-2", "rec-3"];
-        const plan = structured(
-          (await client.callTool({
-            name: "dry_run_delete",
-            arguments: {
-              backend: BACKEND,
-              target: { dataset_id: "app-logs" },
-              ids,
-              reason: "Bundle check run",
+      const state = join(work, "state");
+      mkdirSync(state);
+      const configPath = join(work, "deletegate.config.json");
+      writeFileSync(
+        configPath,
+        JSON.stringify({
+          store: `sqlite:${join(state, "state.db")}`,
+          auditLog: join(state, "audit.jsonl"),
+          confirmation: { mode: "token" },
+          backends: {
+            [BACKEND]: {
+              kind: "splendor",
+              baseUrl: sim.url,
+              credentialEnv: "SPLENDOR_TOKEN",
+              tenantId: TENANT,
+              allowTargets: ["app-logs"],
             },
-          })) as CallToolResult,
-        ) as { plan_id: string; confirmation: { token: string } };
-        let job = structured(
-          (await client.callTool({
-            name: "execute_delete",
-            arguments: {
-              plan_id: plan.plan_id,
-              confirmation_token: plan.confirmation.token,
-              wait_seconds: 10,
-            },
-          })) as CallToolResult,
-        ) as { job_id: string; status: string; counts: { deleted: number } };
-        const deadline = Date.now() + 20_000;
-        while (!["succeeded", "partially_failed", "failed", "cancelled"].includes(job.status)) {
-          assert(Date.now() < deadline, `job still ${job.status} after 20 s`);
-          await new Promise((done) => setTimeout(done, 200));
-          job = structured(
+          },
+        }),
+      );
+      // What a person enters in the install dialog: the config file and one secret; the other secrets stay empty.
+      const launch = await hostLaunch(manifest, extension, {
+        config_file: configPath,
+        splendor_token: TOKEN,
+      });
+      const transport = new StdioClientTransport({
+        // The host runs its own Node; here, the one running this check (the bundle's addon was built for it).
+        command: launch.command === "node" ? process.execPath : launch.command,
+        args: launch.args,
+        env: { PATH: process.env.PATH ?? "", ...launch.env },
+        cwd: work,
+        stderr: "pipe",
+      });
+      transport.stderr?.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const client = new Client({ name: "bundle-check", version: "1.0.0" });
+      try {
+        await check("the server starts from the unpacked bundle over stdio", async () => {
+          await client.connect(transport);
+        });
+        await check("tools/list names the manifest's tools, in order", async () => {
+          const listed = (await client.listTools()).tools.map((tool) => tool.name);
+          const declared = manifest.tools.map((tool) => tool.name);
+          assert(
+            JSON.stringify(listed) === JSON.stringify(declared),
+            `server ${listed}, manifest ${declared}`,
+          );
+        });
+        await check("list_backends shows the configured backend", async () => {
+          const listed = structured(
+            (await client.callTool({ name: "list_backends", arguments: {} })) as CallToolResult,
+          );
+          const names = (listed.backends as { name: string }[]).map((backend) => backend.name);
+          assert(names.join() === BACKEND, `backends ${names}`);
+        });
+        await check("a dry run and an execute delete the ids at the simulator", async () => {
+          const ids = ["rec-1", "rec-2", "rec-3"];
+          const plan = structured(
             (await client.callTool({
-              name: "get_delete_job",
-              arguments: { job_id: job.job_id },
+              name: "dry_run_delete",
+              arguments: {
+                backend: BACKEND,
+                target: { dataset_id: "app-logs" },
+                ids,
+                reason: "Bundle check run",
+              },
             })) as CallToolResult,
-          ) as typeof job;
-        }
-        assert(job.status === "succeeded", `job ${job.status}`);
-        assert(job.counts.deleted === ids.length, `deleted ${job.counts.deleted}`);
-        const deleted = [...sim.deleted("app-logs")].sort();
-        assert(deleted.join() === ids.join(), `simulator deleted ${deleted}`);
-        const audit = readFileSync(join(state, "audit.jsonl"), "utf8");
-        assert(audit.includes('"event":"job.finished"'), "no job.finished line in the audit log");
-      });
+          ) as { plan_id: string; confirmation: { token: string } };
+          let job = structured(
+            (await client.callTool({
+              name: "execute_delete",
+              arguments: {
+                plan_id: plan.plan_id,
+                confirmation_token: plan.confirmation.token,
+                wait_seconds: 10,
+              },
+            })) as CallToolResult,
+          ) as { job_id: string; status: string; counts: { deleted: number } };
+          const deadline = Date.now() + 20_000;
+          while (!["succeeded", "partially_failed", "failed", "cancelled"].includes(job.status)) {
+            assert(Date.now() < deadline, `job still ${job.status} after 20 s`);
+            await new Promise((done) => setTimeout(done, 200));
+            job = structured(
+              (await client.callTool({
+                name: "get_delete_job",
+                arguments: { job_id: job.job_id },
+              })) as CallToolResult,
+            ) as typeof job;
+          }
+          assert(job.status === "succeeded", `job ${job.status}`);
+          assert(job.counts.deleted === ids.length, `deleted ${job.counts.deleted}`);
+          const deleted = [...sim.deleted("app-logs")].sort();
+          assert(deleted.join() === ids.join(), `simulator deleted ${deleted}`);
+          const audit = readFileSync(join(state, "audit.jsonl"), "utf8");
+          assert(audit.includes('"event":"job.finished"'), "no job.finished line in the audit log");
+        });
+      } finally {
+        await client.close().catch(() => {});
+      }
     } finally {
-      await client.close().catch(() => {});
       await sim.close();
     }
     if (results.some((result) => result.error)) process.stderr.write(`server stderr:\n${stderr}\n`);
