@@ -22,6 +22,14 @@ export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
 const positiveInt = (max: number) => z.int().min(1).max(max);
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+/** A name the Host header may carry (SPEC §9): a DNS name or an IPv4 literal, or an IPv6 literal in brackets; no port. */
+const hostName = z
+  .string()
+  .regex(
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$/,
+    'must be a host name or IP address without a port (an IPv6 address in brackets: "[::1]")',
+  )
+  .transform((host) => host.toLowerCase());
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
 const approvalSchema = z
@@ -177,6 +185,7 @@ const configSchema = z.strictObject({
           }),
         )
         .default([]),
+      allowedHosts: z.array(hostName).min(1).optional(),
       sessionIdleMs: SETTINGS.sessionIdleMs.schema.default(1_800_000),
       maxSessions: SETTINGS.maxSessions.schema.default(1_000),
     })
@@ -218,6 +227,11 @@ export interface Config {
   preview: PreviewConfig;
   http: {
     tokens: { name: string; tokenEnv: string; token: string }[];
+    /**
+     * The names a request's Host header may carry (DNS rebinding, SPEC §9), lower-case; null: the default (loopback
+     * names, the bind address and the host of approval.publicUrl).
+     */
+    allowedHosts: string[] | null;
     /** An HTTP session unused this long is closed. */
     sessionIdleMs: number;
     /** HTTP sessions open at once. */
@@ -441,7 +455,12 @@ export function parseConfig(
       : null,
     limits: { ...file.limits, idFileRoots },
     preview: file.preview,
-    http: { tokens, sessionIdleMs: settings.sessionIdleMs, maxSessions: settings.maxSessions },
+    http: {
+      tokens,
+      allowedHosts: file.http.allowedHosts ?? null,
+      sessionIdleMs: settings.sessionIdleMs,
+      maxSessions: settings.maxSessions,
+    },
     jobs: { leaseMs: settings.leaseMs, backendJobMaxMs: settings.backendJobMaxMs },
     retention: file.retention,
     log: { level: logLevel },

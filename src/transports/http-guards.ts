@@ -115,15 +115,28 @@ export class HttpGuards {
   }
 
   /**
-   * DNS rebinding: a loopback server answers only loopback Host names (and the host of `approval.publicUrl`, where
-   * people's browsers reach the console through a proxy), and any Origin must be that host. Why the request is
-   * refused, or null.
+   * Whether a Host header's name is one this server answers to (SPEC §9): one of `http.allowedHosts` when the operator
+   * lists them, else a loopback name, the bind address or the host of `approval.publicUrl` (where people's browsers
+   * reach the console through a proxy). Whatever the bind address: a server on 0.0.0.0 is as open to a rebound name.
+   */
+  private hostAllowed(name: string): boolean {
+    const listed = this.app.config.http.allowedHosts;
+    if (listed) return listed.includes(name);
+    const publicUrl = this.app.live.current.approval?.publicUrl;
+    return (
+      isLoopback(name) ||
+      name === hostname(this.bindHost.includes(":") ? `[${this.bindHost}]` : this.bindHost) ||
+      (publicUrl !== undefined && publicUrl !== null && name === new URL(publicUrl).hostname)
+    );
+  }
+
+  /**
+   * DNS rebinding: the Host header must name this server (hostAllowed), and any Origin must be that host. Why the
+   * request is refused, or null.
    */
   checkHostAndOrigin(req: IncomingMessage): string | null {
     const host = req.headers.host ?? "";
-    const publicUrl = this.app.live.current.approval?.publicUrl;
-    const publicHost = publicUrl ? new URL(publicUrl).host : null;
-    if (isLoopback(this.bindHost) && !isLoopback(hostname(host)) && host !== publicHost)
+    if (host === "" || !this.hostAllowed(hostname(host).toLowerCase()))
       return `Invalid Host header: ${clip(host)}`;
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== "null") {

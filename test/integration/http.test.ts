@@ -7,6 +7,7 @@ import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simu
 import {
   CLI,
   deleteRequests,
+  editConfig,
   errorText,
   range,
   readAudit,
@@ -49,10 +50,17 @@ afterAll(async () => {
 });
 
 /** Starts `deletegate --http` on a free port with the two tokens (unless `tokens: false`). */
-async function startServer(options: { mode?: string; env?: Record<string, string>; tokens?: boolean } = {}) {
+async function startServer(
+  options: { mode?: string; env?: Record<string, string>; tokens?: boolean; allowedHosts?: string[] } = {},
+) {
   const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: options.mode ?? "token" } });
   if (options.tokens !== false)
     addHttpTokens(config.path, { "agent-a": "TOKEN_AGENT_A", "agent-b": "TOKEN_AGENT_B" });
+  if (options.allowedHosts) {
+    editConfig(config.path, (raw) => {
+      raw.http.allowedHosts = options.allowedHosts;
+    });
+  }
   const server = await startHttpServer(config.path, {
     env: { TOKEN_AGENT_A: TOKENS["agent-a"], TOKEN_AGENT_B: TOKENS["agent-b"], ...options.env },
   });
@@ -143,6 +151,23 @@ describe("HTTP transport", () => {
     });
     expect(noSession.status).toBe(400);
     expect((await raw(`${server.url}x`, { headers: auth, body: INITIALIZE })).status).toBe(404);
+  });
+
+  it("answers only the names http.allowedHosts lists, when it is set (403 for any other Host)", async () => {
+    const server = await startServer({ allowedHosts: ["deletegate.test"] });
+    const auth = { ...JSON_HEADERS, authorization: `Bearer ${TOKENS["agent-a"]}` };
+    const port = new URL(server.url).port;
+    const listed = await raw(server.url, {
+      headers: { ...auth, host: `deletegate.test:${port}` },
+      body: INITIALIZE,
+    });
+    expect(listed.status).toBe(200);
+    const loopback = await raw(server.url, {
+      headers: { ...auth, host: `127.0.0.1:${port}` },
+      body: INITIALIZE,
+    });
+    expect(loopback.status).toBe(403);
+    expect(loopback.body).toContain("Invalid Host header");
   });
 
   it("binds a session to its token and shows each token only its own plans and jobs", async () => {

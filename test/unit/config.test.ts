@@ -93,7 +93,7 @@ describe("parseConfig defaults", () => {
       approval: null,
       limits: { maxIdsPerCall: 10_000, idFileRoots: [], maxIdsPerFile: 1_000_000 },
       preview: { maxChecked: 1_000, staleShare: 0.05 },
-      http: { tokens: [], sessionIdleMs: 1_800_000, maxSessions: 1_000 },
+      http: { tokens: [], allowedHosts: null, sessionIdleMs: 1_800_000, maxSessions: 1_000 },
       jobs: { leaseMs: 10_000, backendJobMaxMs: 86_400_000 },
       retention: { jobDays: 90 },
       log: { level: "info" },
