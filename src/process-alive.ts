@@ -19,9 +19,17 @@ export function processStartTime(pid: number): string | null {
   return statFields(pid)?.[19] ?? null;
 }
 
-/** Alive, not a zombie, and (when `startTime` is given and /proc can tell) the same process that recorded it. */
+/** This process's start time: with its pid, what names it in locks and leases. */
+export const OWN_START_TIME = processStartTime(process.pid);
+
+/**
+ * Alive, not a zombie, and (when `startTime` is given and /proc can tell) the same process that recorded it. Our own
+ * pid too is checked against its start time: in a restarted container every server is pid 1 again, and a lock or
+ * lease its previous run left behind names a dead process.
+ */
 export function processAlive(pid: number, startTime: string | null = null): boolean {
-  if (pid === process.pid) return true;
+  if (pid === process.pid)
+    return startTime === null || OWN_START_TIME === null || startTime === OWN_START_TIME;
   try {
     process.kill(pid, 0);
   } catch (error) {

@@ -1,7 +1,7 @@
 // The cross-process lock around each audit append: stdio servers and `deletegate console` on one config append to
 // one file (SPEC §8), and two appends must not interleave or both chain to the same line.
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
-import { processAlive } from "../process-alive.js";
+import { OWN_START_TIME, processAlive } from "../process-alive.js";
 
 /** Blocks the thread: an append is synchronous, so a crash cannot lose a line the caller saw written. */
 export function sleepMs(ms: number): void {
@@ -25,7 +25,8 @@ export function lockFile(path: string): () => void {
     try {
       const fd = openSync(lock, "wx");
       try {
-        writeSync(fd, String(process.pid));
+        // Pid and start time: a pid alone may name a newer process (a restarted container's pid 1).
+        writeSync(fd, `${process.pid} ${OWN_START_TIME ?? ""}`.trimEnd());
       } finally {
         closeSync(fd);
       }
@@ -50,9 +51,10 @@ function lockIsStale(lock: string): boolean {
   try {
     const age = Date.now() - statSync(lock).mtimeMs;
     if (age > STALE_LOCK_MS) return true;
-    const pid = Number(readFileSync(lock, "utf8"));
-    if (!Number.isInteger(pid) || pid <= 0) return age > UNNAMED_LOCK_MS;
-    return !processAlive(pid);
+    const [pidText = "", startTime] = readFileSync(lock, "utf8").split(" ");
+    const pid = Number(pidText);
+    if (pidText === "" || !Number.isInteger(pid) || pid <= 0) return age > UNNAMED_LOCK_MS;
+    return !processAlive(pid, startTime ?? null);
   } catch (error) {
     // Released meanwhile: free.
     return (error as NodeJS.ErrnoException).code === "ENOENT";

@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { failpoint } from "../failpoint.js";
-import { processAlive, processStartTime } from "../process-alive.js";
+import { OWN_START_TIME, processAlive } from "../process-alive.js";
 import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js";
 import {
   type BatchRecord,
@@ -37,7 +37,6 @@ const BUSY_TIMEOUT_MS = 10_000;
 /** A job that never got its plan's claim (a crash between writing it and claiming) is dropped after this long. */
 const UNCLAIMED_JOB_MS = 60 * 60 * 1000;
 /** This process's start time, recorded with its leases so that a pid reused by another process is not taken for it. */
-const OWN_START_TIME = processStartTime(process.pid);
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS plans (

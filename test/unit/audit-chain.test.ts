@@ -26,6 +26,7 @@ import {
   verifyAuditFile,
 } from "../../src/audit/index.js";
 import { protectSecrets } from "../../src/logger.js";
+import { processAlive, processStartTime } from "../../src/process-alive.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -131,6 +132,23 @@ describe("writing the chain", () => {
     audit.close();
     expect(existsSync(`${path}.lock`)).toBe(false);
     expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 4 });
+  });
+
+  it("takes over at once a fresh lock naming its own pid with another start time (a restarted container's pid 1)", () => {
+    const path = tempFile();
+    const ownStart = processStartTime(process.pid);
+    expect(ownStart).not.toBeNull();
+    // Left by the previous run of a server that had this same pid; written just now, so not stale by its age.
+    writeFileSync(`${path}.lock`, `${process.pid} ${Number(ownStart) + 1}`);
+    const started = Date.now();
+    const audit = createAudit(path);
+    audit.record({ event: "plan.created" });
+    // Not waited out: a lock not yet naming its holder is given 1 s, a named one of a live process 30 s.
+    expect(Date.now() - started).toBeLessThan(500);
+    audit.close();
+    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 1 });
+    expect(processAlive(process.pid, `${Number(ownStart) + 1}`)).toBe(false);
+    expect(processAlive(process.pid, ownStart)).toBe(true);
   });
 
   it("goes on from another writer's lines instead of forking the chain", () => {
