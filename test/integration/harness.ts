@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { Stream } from "node:stream";
 import { Client as ClientV2 } from "@modelcontextprotocol/client";
 import { StdioClientTransport as StdioTransportV2 } from "@modelcontextprotocol/client/stdio";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -99,18 +100,29 @@ export interface SessionOptions {
   env?: Record<string, string>;
 }
 
-export async function startSession(configPath: string, options: SessionOptions = {}): Promise<Session> {
-  if (TEST_CLIENT !== "v1") return startSessionV2(configPath, options);
-  const transport = new StdioClientTransport({
+/** How a session starts the server on stdio (either SDK's transport takes these), its stderr piped. */
+function serverProcess(configPath: string, options: SessionOptions) {
+  return {
     command: process.execPath,
     args: [CLI, "--config", configPath],
     env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, DELETEGATE_LOG_LEVEL: "debug", ...options.env },
-    stderr: "pipe",
-  });
+    stderr: "pipe" as const,
+  };
+}
+
+/** Everything the server wrote to stderr so far. */
+function collectStderr(stream: Stream | null): () => string {
   let stderr = "";
-  transport.stderr?.on("data", (chunk: Buffer) => {
+  stream?.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
+  return () => stderr;
+}
+
+export async function startSession(configPath: string, options: SessionOptions = {}): Promise<Session> {
+  if (TEST_CLIENT !== "v1") return startSessionV2(configPath, options);
+  const transport = new StdioClientTransport(serverProcess(configPath, options));
+  const stderr = collectStderr(transport.stderr);
   const client = new Client(
     { name: options.clientName ?? "integration-test", version: "1.0.0" },
     { capabilities: options.elicit || options.declareElicitationOnly ? { elicitation: { form: {} } } : {} },
@@ -122,7 +134,7 @@ export async function startSession(configPath: string, options: SessionOptions =
   await client.connect(transport);
   return {
     client,
-    stderr: () => stderr,
+    stderr,
     pid: () => transport.pid,
     call: (name, args = {}) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
     close: () => client.close(),
@@ -153,16 +165,8 @@ export function withV1Signatures(client: ClientV2): SessionClient {
 
 /** startSession with the v2 SDK Client (TEST_CLIENT v2-legacy or v2-2026), seen through the v1 call signatures. */
 async function startSessionV2(configPath: string, options: SessionOptions): Promise<Session> {
-  const transport = new StdioTransportV2({
-    command: process.execPath,
-    args: [CLI, "--config", configPath],
-    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, DELETEGATE_LOG_LEVEL: "debug", ...options.env },
-    stderr: "pipe",
-  });
-  let stderr = "";
-  transport.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
+  const transport = new StdioTransportV2(serverProcess(configPath, options));
+  const stderr = collectStderr(transport.stderr);
   const client = newClientV2(
     options.clientName ?? "integration-test",
     Boolean(options.elicit || options.declareElicitationOnly),
@@ -177,7 +181,7 @@ async function startSessionV2(configPath: string, options: SessionOptions): Prom
   if (TEST_CLIENT === "v2-2026") await client.listTools();
   return {
     client: withV1Signatures(client),
-    stderr: () => stderr,
+    stderr,
     pid: () => transport.pid,
     call: (name, args = {}) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
     close: () => client.close(),

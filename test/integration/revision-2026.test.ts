@@ -404,30 +404,10 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
   it("counts a state sealed by one process in another on the same store, once: the key and its use are shared", async () => {
     const ids = range(2, "m26-two-");
     const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
-    const first = modernClient("modern-two", { confirm: ids.length, manual: true });
-    await first.connect(stdioTransport(config.path));
-    const plan = structured(
-      await caller(first).call("dry_run_delete", {
-        backend: "splendor-test",
-        target: { dataset_id: "app-logs" },
-        ids,
-        reason: REASON,
-      }),
-    );
-    const asked = (await first.callTool(
-      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
-      { allowInputRequired: true },
-    )) as unknown as { requestState: string };
+    const { plan, asked, retry, first } = await askOnce("modern-two", config.path, "app-logs", ids);
     // The retried calls reach another deletegate process too (a second stdio server on the same sqlite store).
     const second = modernClient("modern-two", { confirm: ids.length, manual: true });
     await second.connect(stdioTransport(config.path));
-    const retry = (client: Client, requestState: string, count = ids.length) =>
-      client.callTool({
-        name: "execute_delete",
-        arguments: { plan_id: plan.plan_id },
-        inputResponses: { confirm: { action: "accept", content: { confirm_count: count } } },
-        requestState,
-      } as Parameters<Client["callTool"]>[0]) as Promise<CallToolResult>;
     // Spent in the second process by a wrong number, it counts for nothing in the first.
     expect(errorText(await retry(second, asked.requestState, ids.length + 1))).toMatch(
       /^CONFIRMATION_INVALID: The person typed/,
@@ -500,14 +480,14 @@ async function askOnce(name: string, configPath: string, dataset: string, ids: s
     { allowInputRequired: true },
   )) as unknown as { requestState: string };
   expect(typeof asked.requestState).toBe("string");
-  const retry = (client: Client, requestState: string) =>
+  const retry = (client: Client, requestState: string, count = ids.length) =>
     client.callTool({
       name: "execute_delete",
       arguments: { plan_id: plan.plan_id },
-      inputResponses: { confirm: { action: "accept", content: { confirm_count: ids.length } } },
+      inputResponses: { confirm: { action: "accept", content: { confirm_count: count } } },
       requestState,
     } as Parameters<Client["callTool"]>[0]) as Promise<CallToolResult>;
-  return { plan, asked, retry };
+  return { plan, asked, retry, first };
 }
 
 /** The job a plan's delete.confirmed line names, if it was ever confirmed. */
