@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { AnswerCollector, type AskMode, InitError } from "./answers.js";
 import { initUsage, parseInitFlags } from "./flags.js";
 import { PromptClosed, Prompter } from "./prompt.js";
-import { clientSnippets, PACKAGE_NAME, shellQuote } from "./snippets.js";
+import { clientSnippets, NPX_ALLOW_SCRIPTS, PACKAGE_NAME, shellQuote } from "./snippets.js";
 import { type StarterAnswers, starterConfig, starterConfigProblem } from "./starter-config.js";
 
 export interface InitIO {
@@ -34,14 +34,14 @@ function summary(configPath: string, answers: StarterAnswers): string {
     `store and audit log: ${answers.stateDir} (created at the first start)`,
     "",
     `Check it, with the backend's key in ${answers.credentialEnv}:`,
-    `  npx -y ${PACKAGE_NAME} check-config --config ${shellQuote(configPath)}`,
+    `  npx -y ${NPX_ALLOW_SCRIPTS} ${PACKAGE_NAME} check-config --config ${shellQuote(configPath)}`,
   ];
   if (answers.mode === "approval") {
     const origin = answers.publicUrl ?? "http://127.0.0.1:8809";
     lines.push(
       "",
       `Approvers sign in at ${origin}/console/: with a stdio client, run the console beside it on the same store:`,
-      `  npx -y ${PACKAGE_NAME} console --config ${shellQuote(configPath)}`,
+      `  npx -y ${NPX_ALLOW_SCRIPTS} ${PACKAGE_NAME} console --config ${shellQuote(configPath)}`,
     );
   }
   return lines.join("\n");

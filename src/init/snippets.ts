@@ -17,9 +17,15 @@ export function placeholder(variable: string): string {
   return `<your ${variable}>`;
 }
 
-/** `npx -y deletegate --config <path>` as command and arguments. */
+/**
+ * Lets npx run better-sqlite3's install script (its native build): npm 12 skips dependency install scripts
+ * unless allowed, and a one-off npx run has no package.json to allow them in. npm 10 and 11 accept it too.
+ */
+export const NPX_ALLOW_SCRIPTS = "--allow-scripts=better-sqlite3";
+
+/** `npx -y --allow-scripts=better-sqlite3 deletegate --config <path>` as command and arguments. */
 export function serverCommand(setup: ClientSetup): { command: string; args: string[] } {
-  return { command: "npx", args: ["-y", PACKAGE_NAME, "--config", setup.configPath] };
+  return { command: "npx", args: ["-y", NPX_ALLOW_SCRIPTS, PACKAGE_NAME, "--config", setup.configPath] };
 }
 
 function serverName(setup: ClientSetup): string {

@@ -31,7 +31,7 @@ describe("deletegate init", () => {
     const entry = JSON.parse(desktop.slice(0, desktop.indexOf("\n}\n") + 2)).mcpServers.deletegate;
     expect(entry).toEqual({
       command: "npx",
-      args: ["-y", "deletegate", "--config", path],
+      args: ["-y", "--allow-scripts=better-sqlite3", "deletegate", "--config", path],
       env: { SPLENDOR_TOKEN: "<your SPLENDOR_TOKEN>" },
     });
     expect(init.stdout).toContain(

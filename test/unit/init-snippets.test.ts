@@ -13,9 +13,12 @@ import {
 } from "../../src/init/snippets.js";
 
 const SETUP = { configPath: "/srv/ops/deletegate.config.json", credentialEnvs: ["SPLENDOR_TOKEN"] };
-const NPX = { command: "npx", args: ["-y", "deletegate", "--config", SETUP.configPath] };
+const NPX = {
+  command: "npx",
+  args: ["-y", "--allow-scripts=better-sqlite3", "deletegate", "--config", SETUP.configPath],
+};
 
-/** What a POSIX shell makes of `line`'s words after the first `n`: one argument per printed line. */
+/** The words a POSIX shell makes of `line`, one argument per printed line. */
 function shellWords(line: string): string[] {
   const printed = spawnSync("sh", ["-c", `printf '%s\\n' ${line}`], {
     encoding: "utf8",
@@ -78,6 +81,7 @@ describe("client snippets", () => {
       "--",
       "npx",
       "-y",
+      "--allow-scripts=better-sqlite3",
       "deletegate",
       "--config",
       setup.configPath,
