@@ -57,6 +57,11 @@ export interface InitFlags {
   kindOptions: Record<string, string>;
 }
 
+/** Every flag `init` takes, without the leading `--` (the docs' table of them is checked against this). */
+export function initFlagNames(): string[] {
+  return [...Object.keys(FIXED_OPTIONS), ...kindKeyFlags().keys()];
+}
+
 /** The flags of `args` (everything after `init`); throws parseArgs' error for an unknown or malformed flag. */
 export function parseInitFlags(args: string[]): InitFlags {
   const kindFlags = kindKeyFlags();
