@@ -18,6 +18,37 @@ function run(args: string[], options: { cwd?: string; input?: string; env?: Reco
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** `deletegate init --config <path>` at a real pseudo-terminal (`script`); its output is what the screen shows. */
+function atTerminal(dir: string, path: string) {
+  const child = spawn(
+    "script",
+    ["-q", "-e", "-c", `"${process.execPath}" "${CLI}" init --config "${path}"`, "/dev/null"],
+    {
+      env: { PATH: process.env.PATH ?? "", TERM: "dumb", HOME: dir },
+    },
+  );
+  let screen = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    screen += chunk.toString();
+  });
+  const exited = new Promise<number | null>((done) => child.on("close", done));
+  let from = 0;
+  /** Waits for `text` on the screen (after what was already answered), then types `keys`. */
+  const typeAfter = async (text: string, keys: string) => {
+    const deadline = Date.now() + 15_000;
+    while (screen.indexOf(text, from) < 0) {
+      if (Date.now() > deadline) {
+        child.kill();
+        throw new Error(`no "${text}" on the screen:\n${screen}`);
+      }
+      await new Promise((done) => setTimeout(done, 20));
+    }
+    from = screen.indexOf(text, from) + text.length;
+    child.stdin.write(keys);
+  };
+  return { child, screen: () => screen, exited, typeAfter };
+}
+
 describe("deletegate init", () => {
   it("from flags writes a config that check-config accepts from another directory, and prints the snippets", () => {
     const dir = tempDir();
@@ -106,19 +137,7 @@ describe("deletegate init", () => {
   it("asks a person at a pseudo-terminal, without echoing the password", async () => {
     const dir = tempDir();
     const path = join(dir, "dg.json");
-    // `script` gives the CLI a real pseudo-terminal; its output is what the person's screen shows.
-    const child = spawn(
-      "script",
-      ["-q", "-e", "-c", `"${process.execPath}" "${CLI}" init --config "${path}"`, "/dev/null"],
-      {
-        env: { PATH: process.env.PATH ?? "", TERM: "dumb", HOME: dir },
-      },
-    );
-    let screen = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      screen += chunk.toString();
-    });
-    const exited = new Promise<number | null>((done) => child.on("close", done));
+    const { screen, exited, typeAfter } = atTerminal(dir, path);
     // Each answer is typed once its question is on the screen, as a person would.
     const steps: [string, string][] = [
       ["Backend kind (", "langsmith"],
@@ -133,22 +152,10 @@ describe("deletegate init", () => {
       ["Console origin for approvers' browsers", ""],
       ["Directory for the store and audit log [", ""],
     ];
-    let from = 0;
-    for (const [question, answer] of steps) {
-      const deadline = Date.now() + 15_000;
-      while (screen.indexOf(question, from) < 0) {
-        if (Date.now() > deadline) {
-          child.kill();
-          throw new Error(`no question "${question}" on the screen:\n${screen}`);
-        }
-        await new Promise((done) => setTimeout(done, 20));
-      }
-      from = screen.indexOf(question, from) + question.length;
-      child.stdin.write(`${answer}\r`);
-    }
+    for (const [question, answer] of steps) await typeAfter(question, `${answer}\r`);
     expect(await exited).toBe(0);
-    expect(screen).not.toContain("Pty-Secret-77");
-    expect(screen).toContain(
+    expect(screen()).not.toContain("Pty-Secret-77");
+    expect(screen()).toContain(
       `wrote ${path}: backend langsmith (langsmith at http://127.0.0.1:8703), confirmation approval`,
     );
     expect(existsSync(path)).toBe(true);
@@ -161,5 +168,16 @@ describe("deletegate init", () => {
     expect(await verifyPassword("Pty-Secret-77", config.approval.approvers[0].passwordHash)).toBe(true);
     const check = run(["check-config", "--config", path], { env: { LS_KEY: "k" } });
     expect(check.code, check.stderr).toBe(0);
+  });
+
+  it("Ctrl-C at a question ends it with exit 130 and writes nothing", async () => {
+    const dir = tempDir();
+    const path = join(dir, "dg.json");
+    const { screen, exited, typeAfter } = atTerminal(dir, path);
+    await typeAfter("Backend kind (", "moorcheh\r");
+    await typeAfter("Backend name [moorcheh]: ", "\x03");
+    expect(await exited).toBe(130);
+    expect(screen()).toContain("deletegate init: interrupted; nothing written");
+    expect(existsSync(path)).toBe(false);
   });
 });
