@@ -21,6 +21,7 @@ Usage:
   deletegate check-config [--config FILE]    validate the config and print a summary
   deletegate audit verify FILE [--head SHA]  check the audit log's hash chain: exit 0 intact, 1 broken
   deletegate approver hash                   read a password on stdin, print its passwordHash for the config
+  deletegate init [flags]                    write a starter config, print the client snippets (init --help)
   deletegate --help | --version
 
 Config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json.
@@ -130,7 +131,27 @@ async function approverHash(): Promise<void> {
   process.stdout.write(`${await hashPassword(password)}\n`);
 }
 
+/** `init`: its own flags (init --help); the exit status is the command's. */
+async function init(args: string[]): Promise<void> {
+  const [{ runInit }, { hashPassword }] = await Promise.all([
+    import("./init/command.js"),
+    import("./approval/password.js"),
+  ]);
+  process.exitCode = await runInit({
+    args,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    hashPassword,
+  });
+}
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  // init has flags of its own, which the server's parser below would refuse.
+  if (args[0] === "init") return init(args.slice(1));
   let parsed: ReturnType<
     typeof parseArgs<{
       options: {
@@ -172,6 +193,8 @@ async function main(): Promise<void> {
     return;
   }
   const command = positionals[0];
+  if (command === "init")
+    fail("deletegate: init comes first, its flags after it: deletegate init [flags]", 2);
   if (command === "audit") {
     if (positionals[1] !== "verify" || positionals.length !== 3)
       fail("deletegate: usage: deletegate audit verify FILE [--head SHA256]", 2);

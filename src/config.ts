@@ -1,6 +1,6 @@
 // Loads the JSON config (SPEC §3) into a typed Config; secrets come from the environment; errors name the key path.
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { parsePasswordHash } from "./approval/password.js";
 import { BACKEND_KINDS, type BackendKind } from "./backends/index.js";
@@ -260,6 +260,11 @@ export interface ApprovalConfig {
 export interface ParseOptions {
   /** `--http` needs every http.tokens variable set; elsewhere a missing one is a warning (SPEC §3). */
   httpTokensRequired?: boolean;
+  /**
+   * The directory relative `store` and `auditLog` paths resolve against: loadConfig passes the config file's own,
+   * so a config works whatever directory its process starts in. Omitted: they stay relative (to the cwd).
+   */
+  baseDir?: string;
 }
 
 export class ConfigError extends Error {
@@ -440,8 +445,11 @@ export function parseConfig(
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return {
     path,
-    store: file.store,
-    auditLog: file.auditLog,
+    store: options.baseDir === undefined ? file.store : storeBeside(file.store, options.baseDir),
+    auditLog:
+      options.baseDir === undefined || file.auditLog === "stderr"
+        ? file.auditLog
+        : resolve(options.baseDir, file.auditLog),
     confirmation: file.confirmation,
     requestStateKey,
     approval: file.approval
@@ -467,6 +475,14 @@ export function parseConfig(
     backends,
     warnings,
   };
+}
+
+/** A `sqlite:<path>` store with its relative path resolved against `baseDir`; other stores as they are. */
+function storeBeside(store: string, baseDir: string): string {
+  const file = store.startsWith("sqlite:") ? store.slice("sqlite:".length) : null;
+  // better-sqlite3's in-memory name is not a path.
+  if (file === null || file === ":memory:") return store;
+  return `sqlite:${resolve(baseDir, file)}`;
 }
 
 /** The state key from its variable: 32 bytes, base64. The value never appears in a message. */
@@ -521,7 +537,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv, options: ParseO
   } catch (error) {
     throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
   }
-  return parseConfig(raw, env, path, options);
+  return parseConfig(raw, env, path, { baseDir: dirname(resolve(path)), ...options });
 }
 
 /** The confirmation mode an operator configured for a backend: its own, else `confirmation.mode`. */

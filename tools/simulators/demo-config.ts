@@ -31,13 +31,20 @@ export function demoSecrets(): Record<string, string> {
   return Object.fromEntries(FIXTURES.map((fixture) => [fixture.credentialEnv, fixture.demo.secret]));
 }
 
+/**
+ * Where mcp.json finds the repo: Claude Code expands `${VAR:-default}` in MCP configs, so from the repo root
+ * nothing is needed, and from any other directory DELETEGATE_REPO names the checkout.
+ */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the client's own ${VAR:-default} syntax, literally
+export const MCP_JSON_REPO = "${DELETEGATE_REPO:-.}";
+
 /** An MCP client's registration of deletegate on the example config, with the demo secrets. */
 export function mcpConfig(): Record<string, unknown> {
   return {
     mcpServers: {
       deletegate: {
         command: "node",
-        args: ["dist/cli.js", "--config", EXAMPLE_CONFIG_PATH],
+        args: [`${MCP_JSON_REPO}/dist/cli.js`, "--config", `${MCP_JSON_REPO}/${EXAMPLE_CONFIG_PATH}`],
         env: demoSecrets(),
       },
     },

@@ -1,0 +1,120 @@
+// The config `deletegate init` writes, built from the operator's answers and checked by the same parser the server uses.
+import { join } from "node:path";
+import { z } from "zod";
+import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
+import { ConfigError, type ConfiguredMode, parseConfig } from "../config.js";
+
+/**
+ * The variable each kind's key is read from unless the operator names another. The bundle's manifest and the
+ * docs use the same names, so a config from `init` and a client snippet from anywhere else agree.
+ */
+export const DEFAULT_CREDENTIAL_ENV: Readonly<Record<string, string>> = {
+  splendor: "SPLENDOR_TOKEN",
+  moorcheh: "MOORCHEH_API_KEY",
+  langsmith: "LANGSMITH_API_KEY",
+  subworkflow: "SUBWORKFLOW_API_KEY",
+  "piiano-vault": "PIIANO_API_KEY",
+};
+
+/** One kind-specific config key (tenantId, accessReason, …) as `init` asks for it. */
+export interface KindKey {
+  key: string;
+  /** No default and not optional: the config is refused without it. */
+  required: boolean;
+  /** The allowed values, for an enum key. */
+  choices: readonly string[] | null;
+  /** The value the config gets when the key is omitted. */
+  fallback: string | null;
+  schema: z.ZodType;
+}
+
+/** The kind's own keys, read from its config schema. */
+export function kindKeys(kind: BackendKind): KindKey[] {
+  return Object.entries(kind.configShape as Record<string, z.ZodType>).map(([key, schema]) => {
+    const omitted = schema.safeParse(undefined);
+    let inner: z.ZodType = schema;
+    while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional)
+      inner = inner.unwrap() as z.ZodType;
+    return {
+      key,
+      required: !omitted.success,
+      choices: inner instanceof z.ZodEnum ? (inner.options as string[]) : null,
+      fallback: omitted.success && typeof omitted.data === "string" ? omitted.data : null,
+      schema,
+    };
+  });
+}
+
+/** Why `value` is not a valid `key` of the kind, or null when it is. */
+export function kindKeyProblem(entry: KindKey, value: string): string | null {
+  if (entry.schema.safeParse(value).success) return null;
+  if (entry.choices) return `must be one of ${entry.choices.join(", ")}`;
+  return "is not valid";
+}
+
+export interface ApproverAnswer {
+  name: string;
+  /** Made by `hashPassword`; the password itself never reaches this module. */
+  passwordHash: string;
+}
+
+export interface StarterAnswers {
+  kind: BackendKind;
+  backendName: string;
+  baseUrl: string;
+  /** Kind-specific keys with a value; omitted keys take the kind's default. */
+  kindOptions: Record<string, string>;
+  /** Target-name patterns; empty: every target. */
+  allowTargets: string[];
+  credentialEnv: string;
+  mode: ConfiguredMode;
+  approvers: ApproverAnswer[];
+  approvalsRequired: number;
+  publicUrl: string | null;
+  /** Absolute: the store is `<stateDir>/state.db`, the audit log `<stateDir>/audit.jsonl`. */
+  stateDir: string;
+}
+
+/** The config file's content: absolute paths, no secret (only the names of the variables that hold them). */
+export function starterConfig(answers: StarterAnswers): Record<string, unknown> {
+  const backend: Record<string, unknown> = {
+    kind: answers.kind.kind,
+    baseUrl: answers.baseUrl,
+    credentialEnv: answers.credentialEnv,
+    ...answers.kindOptions,
+  };
+  if (answers.allowTargets.length > 0) backend.allowTargets = answers.allowTargets;
+  return {
+    store: `sqlite:${join(answers.stateDir, "state.db")}`,
+    auditLog: join(answers.stateDir, "audit.jsonl"),
+    confirmation: { mode: answers.mode, ttlSeconds: 900 },
+    ...(answers.mode === "approval"
+      ? {
+          approval: {
+            approvers: answers.approvers,
+            required: answers.approvalsRequired,
+            ...(answers.publicUrl ? { publicUrl: answers.publicUrl } : {}),
+          },
+        }
+      : {}),
+    backends: { [answers.backendName]: backend },
+  };
+}
+
+/**
+ * Null when the server will accept `config` once its credential variable is set, else the parser's message (the
+ * key path and what it must be). A placeholder stands for the secret: only the variable's name is checked here.
+ */
+export function starterConfigProblem(config: Record<string, unknown>, credentialEnv: string): string | null {
+  try {
+    parseConfig(config, { [credentialEnv]: "placeholder" });
+    return null;
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+}
+
+export function kindNamed(name: string): BackendKind | null {
+  return Object.hasOwn(BACKEND_KINDS, name) ? (BACKEND_KINDS[name] as BackendKind) : null;
+}
