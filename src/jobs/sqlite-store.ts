@@ -36,7 +36,6 @@ const SWEEP_INTERVAL_MS = 60_000;
 const BUSY_TIMEOUT_MS = 10_000;
 /** A job that never got its plan's claim (a crash between writing it and claiming) is dropped after this long. */
 const UNCLAIMED_JOB_MS = 60 * 60 * 1000;
-/** This process's start time, recorded with its leases so that a pid reused by another process is not taken for it. */
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS plans (
