@@ -4,10 +4,10 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
 import { CONFIGURED_MODES, type ConfiguredMode, DEFAULT_CONFIG_PATH } from "../config.js";
-import { flagOf, type InitFlags } from "./flags.js";
-import { PromptClosed, type Prompter } from "./prompt.js";
+import { ApprovalCollector } from "./approval-answers.js";
+import { Asker, checked, httpUrlProblem, InitError, nonEmpty, splitList } from "./asking.js";
+import { flagOf } from "./flags.js";
 import {
-  type ApproverAnswer,
   DEFAULT_CREDENTIAL_ENV,
   type KindKey,
   kindKeyProblem,
@@ -16,49 +16,8 @@ import {
   type StarterAnswers,
 } from "./starter-config.js";
 
-/** A value init cannot use, or a file it will not overwrite: said on stderr, exit 2. */
-export class InitError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "InitError";
-  }
-}
-
-/**
- * Who answers: `all` asks for every value no flag gave (a person at a terminal, no --kind); `required` asks only for
- * required values that are missing (a terminal, some flags); `none` asks nothing (--yes, or no terminal).
- */
-export type AskMode = "all" | "required" | "none";
-
-export interface AnswerSources {
-  flags: InitFlags;
-  ask: AskMode;
-  prompter: Prompter;
-  /** Whether a person types the passwords at a terminal (then each is asked twice), or they come as stdin lines. */
-  terminal: boolean;
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-  hashPassword: (password: string) => Promise<string>;
-}
-
 const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-function httpUrlProblem(text: string): string | null {
-  try {
-    const url = new URL(text);
-    return url.protocol === "http:" || url.protocol === "https:" ? null : "must be an http(s) URL";
-  } catch {
-    return "must be an http(s) URL";
-  }
-}
-
-/** `check`'s verdict on a flag's value, as an InitError naming the flag. */
-function checked(flag: string, value: string, check: (value: string) => string | null): string {
-  const problem = check(value);
-  if (problem) throw new InitError(`--${flag} ${problem} (got "${value}")`);
-  return value;
-}
 
 const MODE_LINES = [
   "Confirmation modes (who says yes to a delete):",
@@ -70,24 +29,7 @@ const MODE_LINES = [
   "  auto      human when the client supports forms, else token",
 ];
 
-export class AnswerCollector {
-  constructor(private readonly sources: AnswerSources) {}
-
-  private get flags(): InitFlags {
-    return this.sources.flags;
-  }
-
-  /** Asks when the mode allows it for a value that is `required` or not; null when nobody is asked. */
-  private async maybeAsk(
-    required: boolean,
-    question: string,
-    options: { fallback?: string; check?: (answer: string) => string | null },
-  ): Promise<string | null> {
-    const { ask, prompter } = this.sources;
-    if (ask === "all" || (ask === "required" && required)) return prompter.ask(question, options);
-    return null;
-  }
-
+export class AnswerCollector extends Asker {
   /** The config file's absolute path; refused at once when the file exists (checked again, atomically, at write). */
   async configPath(): Promise<string> {
     const given = this.flags.config ?? this.sources.env.DELETEGATE_CONFIG;
@@ -214,99 +156,6 @@ export class AnswerCollector {
     return (asked ?? "auto") as ConfiguredMode;
   }
 
-  /** Approvers with their password hashes; flags of approval mode without it are refused. */
-  async approval(
-    mode: ConfiguredMode,
-  ): Promise<{ approvers: ApproverAnswer[]; required: number; publicUrl: string | null }> {
-    if (mode !== "approval") {
-      const approvalFlags = {
-        approvers: "approver",
-        approvalsRequired: "approvals-required",
-        publicUrl: "public-url",
-      };
-      for (const [key, flag] of Object.entries(approvalFlags)) {
-        if (this.flags[key as keyof typeof approvalFlags] !== undefined)
-          throw new InitError(`--${flag} goes with --confirmation approval`);
-      }
-      return { approvers: [], required: 1, publicUrl: null };
-    }
-    const names = await this.approverNames();
-    const approvers: ApproverAnswer[] = [];
-    for (const name of names) {
-      approvers.push({ name, passwordHash: await this.sources.hashPassword(await this.password(name)) });
-    }
-    const countProblem = (text: string) =>
-      /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= names.length
-        ? null
-        : `must be a whole number from 1 to ${names.length} (the number of approvers)`;
-    let required = "1";
-    if (this.flags.approvalsRequired !== undefined)
-      required = checked("approvals-required", this.flags.approvalsRequired, countProblem);
-    else if (names.length > 1)
-      required =
-        (await this.maybeAsk(false, "Distinct approvers a job needs", {
-          fallback: "1",
-          check: countProblem,
-        })) ?? "1";
-    const publicUrl =
-      this.flags.publicUrl !== undefined
-        ? checked("public-url", this.flags.publicUrl, httpUrlProblem)
-        : await this.maybeAsk(
-            false,
-            "Console origin for approvers' browsers (Enter: http://127.0.0.1:8809, deletegate console)",
-            { fallback: "", check: (text) => (text === "" ? null : httpUrlProblem(text)) },
-          );
-    return { approvers, required: Number(required), publicUrl: publicUrl || null };
-  }
-
-  private async approverNames(): Promise<string[]> {
-    const problem = (names: string[]) => {
-      if (names.length === 0) return "name at least one approver";
-      if (names.some((name) => name === "" || name.length > 128)) return "a name has 1..128 characters";
-      if (new Set(names).size !== names.length) return "name each approver once";
-      return names.length > 100 ? "at most 100 approvers" : null;
-    };
-    if (this.flags.approvers !== undefined) {
-      const names = this.flags.approvers.map((name) => name.trim());
-      const why = problem(names);
-      if (why) throw new InitError(`--approver: ${why}`);
-      return names;
-    }
-    const asked = await this.maybeAsk(true, "Approver names, comma-separated", {
-      check: (list) => problem(splitList(list)),
-    });
-    if (asked === null)
-      throw new InitError("--approver NAME is required with --confirmation approval (repeat it for more)");
-    return splitList(asked);
-  }
-
-  /** A password typed twice without echo at a terminal, else one line of stdin; only its hash is kept. */
-  private async password(name: string): Promise<string> {
-    const { prompter, terminal } = this.sources;
-    try {
-      for (;;) {
-        const password = await prompter.askSecret(`Password for approver ${name}`);
-        if (!terminal) {
-          if (password === "")
-            throw new InitError(`the password line for approver ${name} on stdin is empty`);
-          return password;
-        }
-        if (password === "") {
-          prompter.say("  the password must not be empty");
-          continue;
-        }
-        if ((await prompter.askSecret(`Password for approver ${name}, again`)) === password) return password;
-        prompter.say("  the two passwords differ; once more");
-      }
-    } catch (error) {
-      if (error instanceof PromptClosed && error.why === "end of input" && !terminal)
-        throw new InitError(
-          `no password for approver ${name} on stdin: give one line per --approver, in order (never as a flag)`,
-        );
-      throw error;
-    }
-  }
-
   async stateDir(configPath: string): Promise<string> {
     const fallback = join(dirname(configPath), ".deletegate");
     const given =
@@ -326,7 +175,7 @@ export class AnswerCollector {
     const allowTargets = await this.allowTargets(kind);
     const credentialEnv = await this.credentialEnv(kind);
     const mode = await this.mode();
-    const approval = await this.approval(mode);
+    const approval = await new ApprovalCollector(this.sources).collect(mode);
     const stateDir = await this.stateDir(configPath);
     return {
       configPath,
@@ -345,15 +194,4 @@ export class AnswerCollector {
       },
     };
   }
-}
-
-function nonEmpty(text: string): string | null {
-  return text.trim() === "" ? "must not be empty" : null;
-}
-
-function splitList(text: string): string[] {
-  return text
-    .split(",")
-    .map((item) => item.trim())
-    .filter((item) => item !== "");
 }

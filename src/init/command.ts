@@ -1,7 +1,8 @@
 // `deletegate init`: collects the answers, writes the starter config (never over an existing file), prints the snippets.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { AnswerCollector, type AskMode, InitError } from "./answers.js";
+import { AnswerCollector } from "./answers.js";
+import { type AskMode, InitError } from "./asking.js";
 import { initUsage, parseInitFlags } from "./flags.js";
 import { PromptClosed, Prompter } from "./prompt.js";
 import { clientSnippets, NPX_ALLOW_SCRIPTS, PACKAGE_NAME, shellQuote } from "./snippets.js";
