@@ -21,7 +21,14 @@ export const DEFAULT_CONFIG_PATH = "./deletegate.config.json";
 
 const positiveInt = (max: number) => z.int().min(1).max(max);
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+/** A backend's name in the config (and in tool calls). */
+export const backendName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    "must be 1..64 letters, digits, . _ - (starting with a letter or digit)",
+  );
 /** A name the Host header may carry (SPEC §9): a DNS name or an IPv4 literal, or an IPv6 literal in brackets; no port. */
 const hostName = z
   .string()
@@ -30,7 +37,7 @@ const hostName = z
     'must be a host name or IP address without a port (an IPv6 address in brackets: "[::1]")',
   )
   .transform((host) => host.toLowerCase());
-const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+export const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
 const approvalSchema = z
   .strictObject({
@@ -199,10 +206,7 @@ const configSchema = z.strictObject({
   retention: z.strictObject({ jobDays: positiveInt(36_500).default(90) }).default({ jobDays: 90 }),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).default({ level: "info" }),
   backends: z
-    .record(
-      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "backend names use letters, digits, . _ -"),
-      backendEntry,
-    )
+    .record(backendName, backendEntry)
     .refine((value) => Object.keys(value).length > 0, "must name at least one backend"),
 });
 

@@ -144,6 +144,7 @@ export const langsmith: BackendKind<LangsmithOptions> = {
   targetSchema: null,
   targetInPath: false,
   targetName: () => null,
+  credentialEnv: "LANGSMITH_API_KEY",
   defaultBaseUrl: "https://api.smith.langchain.com",
   maxBatchSize: 1000,
   defaults: { concurrency: 4, requestsPerSecond: 10 },

@@ -169,6 +169,7 @@ export const moorcheh: BackendKind<Record<never, never>> = {
   targetSchema: z.strictObject({ namespace: z.string().min(1), type: z.enum(MOORCHEH_TYPES) }),
   targetInPath: true,
   targetName: (target: Target) => target.namespace as string,
+  credentialEnv: "MOORCHEH_API_KEY",
   defaultBaseUrl: "https://api.moorcheh.ai/v1",
   maxBatchSize: 1000,
   defaults: { concurrency: 4, requestsPerSecond: 10 },

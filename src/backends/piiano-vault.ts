@@ -239,6 +239,7 @@ export const piianoVault: BackendKind<PiianoVaultOptions> = {
   }),
   targetInPath: true,
   targetName: (target: Target) => target.collection as string,
+  credentialEnv: "PIIANO_API_KEY",
   defaultBaseUrl: null,
   maxBatchSize: PIIANO_MAX_BATCH_SIZE,
   defaultBatchSize: PIIANO_DEFAULT_BATCH_SIZE,

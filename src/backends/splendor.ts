@@ -47,6 +47,7 @@ export const splendor: BackendKind<SplendorOptions> = {
   targetSchema: z.strictObject({ dataset_id: z.string().min(1).max(128) }),
   targetInPath: false,
   targetName: (target: Target) => target.dataset_id as string,
+  credentialEnv: "SPLENDOR_TOKEN",
   defaultBaseUrl: "https://api.withsplendor.com",
   maxBatchSize: 1024,
   defaults: { concurrency: 4, requestsPerSecond: 10 },

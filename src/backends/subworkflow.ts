@@ -141,6 +141,7 @@ export const subworkflow: BackendKind<Record<never, never>> = {
   targetSchema: null,
   targetInPath: false,
   targetName: () => null,
+  credentialEnv: "SUBWORKFLOW_API_KEY",
   defaultBaseUrl: "https://api.subworkflow.ai",
   maxBatchSize: 1,
   // The Starter plan allows 60 writes a minute: one request at a time, one a second.

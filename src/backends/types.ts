@@ -136,6 +136,11 @@ export interface BackendKind<Options extends object = Record<string, unknown>> {
   targetInPath: boolean;
   /** The value allowTargets globs are matched against, or null when allowTargets does not apply. */
   targetName(target: Target): string | null;
+  /**
+   * The environment variable a config names in `credentialEnv` for this kind's key, by convention: `deletegate init`'s
+   * default, the simulators', and the secrets the MCP Bundle and server.json list.
+   */
+  credentialEnv: string;
   /** The service's public base URL, used when the config gives none; null when every deployment has its own. */
   defaultBaseUrl: string | null;
   /** The hard per-request cap; config may lower it. */

@@ -3,31 +3,24 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
-import { CONFIGURED_MODES, type ConfiguredMode, DEFAULT_CONFIG_PATH } from "../config.js";
+import {
+  backendName,
+  CONFIGURED_MODES,
+  type ConfiguredMode,
+  DEFAULT_CONFIG_PATH,
+  envName,
+} from "../config.js";
 import { ApprovalCollector } from "./approval-answers.js";
-import { Asker, checked, httpUrlProblem, InitError, nonEmpty, splitList } from "./asking.js";
+import { Asker, checked, httpUrlProblem, InitError, nonEmpty, schemaProblem, splitList } from "./asking.js";
 import { flagOf } from "./flags.js";
 import {
-  DEFAULT_CREDENTIAL_ENV,
   type KindKey,
   kindKeyProblem,
   kindKeys,
   kindNamed,
+  modeLines,
   type StarterAnswers,
 } from "./starter-config.js";
-
-const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-const MODE_LINES = [
-  "Confirmation modes (who says yes to a delete):",
-  "  token     the dry run returns a one-time token; the agent can confirm by itself (scripted workflows)",
-  "  human     the client shows a form and a person types the number of ids; a client under the agent's",
-  "            control can answer it",
-  "  approval  approvers confirm in the web console with their own passwords: the only mode the agent",
-  "            cannot satisfy",
-  "  auto      human when the client supports forms, else token",
-];
 
 export class AnswerCollector extends Asker {
   /** The config file's absolute path; refused at once when the file exists (checked again, atomically, at write). */
@@ -58,10 +51,7 @@ export class AnswerCollector extends Asker {
   }
 
   async backendName(kind: BackendKind): Promise<string> {
-    const problem = (name: string) =>
-      BACKEND_NAME.test(name)
-        ? null
-        : "must be 1..64 letters, digits, . _ - (starting with a letter or digit)";
+    const problem = schemaProblem(backendName);
     if (this.flags.name !== undefined) return checked("name", this.flags.name, problem);
     return (await this.maybeAsk(false, "Backend name", { fallback: kind.kind, check: problem })) ?? kind.kind;
   }
@@ -128,11 +118,10 @@ export class AnswerCollector extends Asker {
   }
 
   async credentialEnv(kind: BackendKind): Promise<string> {
-    const problem = (name: string) => (ENV_NAME.test(name) ? null : "must be an environment variable name");
+    const problem = schemaProblem(envName);
     if (this.flags.credentialEnv !== undefined)
       return checked("credential-env", this.flags.credentialEnv, problem);
-    const fallback =
-      DEFAULT_CREDENTIAL_ENV[kind.kind] ?? `${kind.kind.toUpperCase().replace(/\W/g, "_")}_KEY`;
+    const fallback = kind.credentialEnv;
     return (
       (await this.maybeAsk(false, "Environment variable that will hold its key", {
         fallback,
@@ -148,7 +137,11 @@ export class AnswerCollector extends Asker {
         : `must be one of ${CONFIGURED_MODES.join(", ")}`;
     if (this.flags.confirmation !== undefined)
       return checked("confirmation", this.flags.confirmation, problem) as ConfiguredMode;
-    if (this.sources.ask === "all") this.sources.prompter.say(MODE_LINES.join("\n"));
+    if (this.sources.ask === "all") {
+      this.sources.prompter.say(
+        ["Confirmation modes (who says yes to a delete):", ...modeLines("  ")].join("\n"),
+      );
+    }
     const asked = await this.maybeAsk(false, `Confirmation mode (${CONFIGURED_MODES.join(", ")})`, {
       fallback: "auto",
       check: problem,

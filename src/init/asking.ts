@@ -1,4 +1,6 @@
 // How `deletegate init` gets one value: its flag, else a question when someone can answer, else its default.
+import type { z } from "zod";
+import { httpUrl } from "../config.js";
 import type { InitFlags } from "./flags.js";
 import type { Prompter } from "./prompt.js";
 
@@ -27,15 +29,13 @@ export interface AnswerSources {
   hashPassword: (password: string) => Promise<string>;
 }
 
-/** Why `text` is not an http(s) URL, or null when it is. */
-export function httpUrlProblem(text: string): string | null {
-  try {
-    const url = new URL(text);
-    return url.protocol === "http:" || url.protocol === "https:" ? null : "must be an http(s) URL";
-  } catch {
-    return "must be an http(s) URL";
-  }
+/** A check of one value by a schema of the config's: its first problem, or null when the config would take it. */
+export function schemaProblem(schema: z.ZodType): (value: string) => string | null {
+  return (value) => schema.safeParse(value).error?.issues[0]?.message ?? null;
 }
+
+/** Why `text` is not an http(s) URL (as the config's URLs must be), or null when it is. */
+export const httpUrlProblem = schemaProblem(httpUrl);
 
 /** `check`'s verdict on a flag's value, as an InitError naming the flag. */
 export function checked(flag: string, value: string, check: (value: string) => string | null): string {

@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
 import { CONFIGURED_MODES, DEFAULT_CONFIG_PATH } from "../config.js";
-import { DEFAULT_CREDENTIAL_ENV, kindKeys } from "./starter-config.js";
+import { kindKeys, modeLines } from "./starter-config.js";
 
 /** tenantId → tenant-id: the flag of a kind-specific key. */
 export function flagOf(key: string): string {
@@ -125,8 +125,12 @@ function kindFlagLines(): string[] {
 }
 
 export function initUsage(): string {
-  const kinds = Object.keys(BACKEND_KINDS);
-  const envDefaults = kinds.map((kind) => `${kind} ${DEFAULT_CREDENTIAL_ENV[kind] ?? "?"}`).join(", ");
+  const kinds = Object.values(BACKEND_KINDS);
+  const envDefaults = kinds.map((kind) => `${kind.kind} ${kind.credentialEnv}`).join(", ");
+  const withoutPublicApi = kinds
+    .filter((kind) => kind.defaultBaseUrl === null)
+    .map((kind) => kind.kind)
+    .join(", ");
   return `deletegate init — write a starter config, then print the client snippets that use it
 
 Usage:
@@ -136,20 +140,15 @@ Usage:
 Flags:
   --config FILE             where to write it (default: $DELETEGATE_CONFIG, else ${DEFAULT_CONFIG_PATH});
                             an existing file is never overwritten
-  --kind KIND               the backend's kind: ${kinds.join(", ")}
+  --kind KIND               the backend's kind: ${kinds.map((kind) => kind.kind).join(", ")}
   --name NAME               the backend's name in the config (default: the kind)
-  --base-url URL            the backend's API (default: the kind's public API; piiano-vault has none)
+  --base-url URL            the backend's API (default: the kind's public API; ${withoutPublicApi} has none)
 ${kindFlagLines().join("\n")}
   --allow-target PATTERN    a target the agent may delete from (* matches any run of characters);
                             repeat for more; none: every target
 ${helpEntry("--credential-env VAR", `the variable that will hold the backend's key (default: ${envDefaults})`)}
   --confirmation MODE       ${CONFIGURED_MODES.join(" | ")} (default auto):
-                              token     the dry run returns a one-time token; the agent can confirm by itself
-                              human     the client shows a form and a person types the number of ids; a client
-                                        under the agent's control can answer it
-                              approval  approvers confirm in the web console with their own passwords: the only
-                                        mode the agent cannot satisfy
-                              auto      human when the client supports forms, else token
+${modeLines(" ".repeat(30)).join("\n")}
   --approver NAME           approval: an approver; repeat for more. Each password is asked without echo, or
                             read from stdin, one line per approver in this order; only its scrypt hash is kept
   --approvals-required N    approval: distinct approvers a job needs (default 1)

@@ -4,17 +4,26 @@ import { z } from "zod";
 import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
 import { ConfigError, type ConfiguredMode, parseConfig } from "../config.js";
 
-/**
- * The variable each kind's key is read from unless the operator names another. The bundle's manifest and the
- * docs use the same names, so a config from `init` and a client snippet from anywhere else agree.
- */
-export const DEFAULT_CREDENTIAL_ENV: Readonly<Record<string, string>> = {
-  splendor: "SPLENDOR_TOKEN",
-  moorcheh: "MOORCHEH_API_KEY",
-  langsmith: "LANGSMITH_API_KEY",
-  subworkflow: "SUBWORKFLOW_API_KEY",
-  "piiano-vault": "PIIANO_API_KEY",
+/** What each confirmation mode means for who says yes, as init explains it (its help and its question). */
+const MODE_MEANINGS: Readonly<Record<ConfiguredMode, readonly string[]>> = {
+  token: ["the dry run returns a one-time token; the agent can confirm by itself"],
+  human: [
+    "the client shows a form and a person types the number of ids;",
+    "a client under the agent's control can answer it",
+  ],
+  approval: [
+    "approvers confirm in the web console with their own passwords:",
+    "the only mode the agent cannot satisfy",
+  ],
+  auto: ["human when the client supports forms, else token"],
 };
+
+/** MODE_MEANINGS as lines, each mode's name in a column of its own, every line after `indent`. */
+export function modeLines(indent: string): string[] {
+  return Object.entries(MODE_MEANINGS).flatMap(([mode, lines]) =>
+    lines.map((line, index) => `${indent}${(index === 0 ? mode : "").padEnd(10)}${line}`),
+  );
+}
 
 /** One kind-specific config key (tenantId, accessReason, …) as `init` asks for it. */
 export interface KindKey {

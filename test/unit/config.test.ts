@@ -434,7 +434,7 @@ describe("messages an operator can act on", () => {
       "backends.__proto__: is not a valid backend name",
     );
     expect(configError({ backends: { "bad name": splendorEntry() } })).toBe(
-      "backends.bad name: backend names use letters, digits, . _ -",
+      "backends.bad name: must be 1..64 letters, digits, . _ - (starting with a letter or digit)",
     );
   });
 });

@@ -1,5 +1,6 @@
 // A stand-in LangSmith API (hard delete and read of dataset examples) that follows shared/backends/langsmith.md and reports every contract violation.
 
+import { langsmith } from "../../src/backends/langsmith.js";
 import type { DemoPrint, DemoSection } from "../demo-section.js";
 import {
   isObject,
@@ -376,7 +377,7 @@ function demoSection(sim: KindSimulator<LangsmithSimulator>, print: DemoPrint): 
 export const langsmithFixture: KindFixture<LangsmithSimulator> = {
   kind: "langsmith",
   service: "LangSmith",
-  credentialEnv: "LANGSMITH_API_KEY",
+  credentialEnv: langsmith.credentialEnv,
   keys: {},
   targets: [],
   ids: (count) => Array.from({ length: count }, (_, index) => demoUuid(index)),

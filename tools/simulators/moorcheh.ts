@@ -1,5 +1,6 @@
 // A stand-in Moorcheh API (delete documents or vectors of a namespace, read documents) that follows shared/backends/moorcheh.md and reports every contract violation.
 
+import { moorcheh } from "../../src/backends/moorcheh.js";
 import { bodyList, type DemoPrint, type DemoSection } from "../demo-section.js";
 import {
   isObject,
@@ -407,7 +408,7 @@ function demoSection(sim: KindSimulator<MoorchehSimulator>, print: DemoPrint): D
 export const moorchehFixture: KindFixture<MoorchehSimulator> = {
   kind: "moorcheh",
   service: "Moorcheh",
-  credentialEnv: "MOORCHEH_API_KEY",
+  credentialEnv: moorcheh.credentialEnv,
   keys: {},
   targets: [
     { namespace: "kb-main", type: "documents" },

@@ -1,5 +1,6 @@
 // A stand-in Piiano Vault (bulk delete and read of objects) that follows shared/backends/piiano-vault.md and reports every contract violation.
 
+import { piianoVault } from "../../src/backends/piiano-vault.js";
 import type { DemoPrint, DemoSection } from "../demo-section.js";
 import {
   isObject,
@@ -517,7 +518,7 @@ function demoSection(sim: KindSimulator<PiianoVaultSimulator>, print: DemoPrint)
 export const piianoVaultFixture: KindFixture<PiianoVaultSimulator> = {
   kind: "piiano-vault",
   service: "Piiano Vault",
-  credentialEnv: "PIIANO_API_KEY",
+  credentialEnv: piianoVault.credentialEnv,
   keys: {},
   targets: [{ collection: "customers" }, { collection: "pii-emails", archived: true }],
   allowTargets: ["customers", "pii-*"],

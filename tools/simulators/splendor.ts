@@ -1,5 +1,6 @@
 // A stand-in Splendor API (delete records, data-deletion jobs) that follows shared/backends/splendor.md and reports every contract violation.
 import { randomBytes } from "node:crypto";
+import { splendor } from "../../src/backends/splendor.js";
 import {
   isObject,
   type RecordedRequest,
@@ -567,7 +568,7 @@ function view(sim: SplendorSimulator, datasetId: string): KindSimulator<Splendor
 export const splendorFixture: KindFixture<SplendorSimulator> = {
   kind: "splendor",
   service: "Splendor",
-  credentialEnv: "SPLENDOR_TOKEN",
+  credentialEnv: splendor.credentialEnv,
   keys: { tenantId: TENANT },
   targets: [{ dataset_id: "app-logs" }, { dataset_id: "crm-contacts" }],
   allowTargets: ["app-logs", "crm-*"],

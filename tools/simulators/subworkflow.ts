@@ -1,5 +1,6 @@
 // A stand-in Subworkflow API (delete and read datasets) that follows shared/backends/subworkflow.md and reports every contract violation.
 import { createHash } from "node:crypto";
+import { subworkflow } from "../../src/backends/subworkflow.js";
 import { type DemoPrint, type DemoSection, seconds } from "../demo-section.js";
 import {
   type RecordedRequest,
@@ -350,7 +351,7 @@ function demoSection(sim: KindSimulator<SubworkflowSimulator>, print: DemoPrint)
 export const subworkflowFixture: KindFixture<SubworkflowSimulator> = {
   kind: "subworkflow",
   service: "Subworkflow",
-  credentialEnv: "SUBWORKFLOW_API_KEY",
+  credentialEnv: subworkflow.credentialEnv,
   keys: {},
   targets: [],
   ids: (count) => Array.from({ length: count }, (_, index) => `ds_f${String(index).padStart(4, "0")}`),
