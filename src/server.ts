@@ -400,9 +400,10 @@ export function createServer(app: App, options: ServerOptions): Server {
     const elicits = canElicit(ctx);
     const askHuman: AskHuman =
       elicits && canPush(ctx) ? (prompt) => askThroughForm(ctx, prompt, progress) : null;
-    let link: Link | null = null;
-    const openUrl = linkOpener(server, ctx, app, (kept) => {
-      link = kept;
+    // A link the gate asked this 2026-07-28 client to open, sent back as the call's input request.
+    const asked: { link: Link | null } = { link: null };
+    const openUrl = linkOpener(server, ctx, app, (link) => {
+      asked.link = link;
     });
     const call: CallContext = {
       caller: {
@@ -423,7 +424,7 @@ export function createServer(app: App, options: ServerOptions): Server {
       const checked = entry.output.safeParse(output);
       if (!checked.success)
         throw new Error(`${tool.name} output breaks its schema: ${checked.error.message}`);
-      if (link) return askToOpen(link);
+      if (asked.link) return askToOpen(asked.link);
       return {
         content: [{ type: "text", text: `${tool.summarize(output)}\n\n${JSON.stringify(output, null, 2)}` }],
         structuredContent: output,

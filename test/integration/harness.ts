@@ -100,13 +100,25 @@ export interface SessionOptions {
   env?: Record<string, string>;
 }
 
-/** How a session starts the server on stdio (either SDK's transport takes these), its stderr piped. */
-function serverProcess(configPath: string, options: SessionOptions) {
+/**
+ * How a client starts the server on stdio (either SDK's stdio transport takes these): its stderr piped to be read
+ * (at debug level), or ignored.
+ */
+export function serverProcess(
+  configPath: string,
+  options: Pick<SessionOptions, "env"> = {},
+  stderr: "pipe" | "ignore" = "pipe",
+) {
   return {
     command: process.execPath,
     args: [CLI, "--config", configPath],
-    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, DELETEGATE_LOG_LEVEL: "debug", ...options.env },
-    stderr: "pipe" as const,
+    env: {
+      PATH: process.env.PATH ?? "",
+      SPLENDOR_TOKEN,
+      ...(stderr === "pipe" ? { DELETEGATE_LOG_LEVEL: "debug" } : {}),
+      ...options.env,
+    },
+    stderr,
   };
 }
 

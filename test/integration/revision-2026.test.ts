@@ -14,13 +14,13 @@ import { hashPassword } from "../../src/approval/password.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import { approve, finalJob, login, requestApproval, writeApprovalConfig } from "./console-harness.js";
 import {
-  CLI,
   deletesFor,
   errorText,
   range,
   readAudit,
   SPLENDOR_TENANT,
   SPLENDOR_TOKEN,
+  serverProcess,
   startSession,
   structured,
   tempDir,
@@ -94,13 +94,13 @@ function skipWithoutFaketime(what: string): boolean {
 
 /** A stdio deletegate on this config; `clockAheadMs` starts it under faketime with its clock that far ahead. */
 function stdioTransport(configPath: string, clockAheadMs = 0) {
-  const command = [process.execPath, CLI, "--config", configPath];
-  const ahead = ["-f", `+${Math.round(clockAheadMs / 1000)}s`];
+  const server = serverProcess(configPath, {}, "ignore");
+  if (clockAheadMs === 0) return new StdioClientTransport(server);
   return new StdioClientTransport({
-    command: clockAheadMs > 0 ? FAKETIME : (command[0] as string),
-    args: clockAheadMs > 0 ? [...ahead, ...command] : command.slice(1),
-    env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN, FAKETIME_DONT_FAKE_MONOTONIC: "1" },
-    stderr: "ignore",
+    ...server,
+    command: FAKETIME,
+    args: ["-f", `+${Math.round(clockAheadMs / 1000)}s`, server.command, ...server.args],
+    env: { ...server.env, FAKETIME_DONT_FAKE_MONOTONIC: "1" },
   });
 }
 
@@ -158,14 +158,7 @@ describe("MCP 2026-07-28 over stdio", () => {
     const dir = tempDir();
     const config = writeConfig(dir, sim.url);
     const client = modernClient("modern-stdio");
-    await client.connect(
-      new StdioClientTransport({
-        command: process.execPath,
-        args: [CLI, "--config", config.path],
-        env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
-        stderr: "ignore",
-      }),
-    );
+    await client.connect(stdioTransport(config.path));
     expect(client.getProtocolEra()).toBe("modern");
     const { plan } = await listDryRunAndDelete(client, range(5, "m26-stdio-"));
     const planned = readAudit(config.auditLog).find((line) => line.event === "plan.created");
@@ -176,14 +169,7 @@ describe("MCP 2026-07-28 over stdio", () => {
   it("answers an unknown tool and an unknown job with error results, as for 2025-11-25", async () => {
     const config = writeConfig(tempDir(), sim.url);
     const client = modernClient("modern-stdio");
-    await client.connect(
-      new StdioClientTransport({
-        command: process.execPath,
-        args: [CLI, "--config", config.path],
-        env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
-        stderr: "ignore",
-      }),
-    );
+    await client.connect(stdioTransport(config.path));
     const session = caller(client);
     expect((await session.call("drop_everything")).isError).toBe(true);
     expect(errorText(await session.call("get_delete_job", { job_id: "job_nope" }))).toMatch(

@@ -10,12 +10,12 @@ import { hashPassword } from "../../src/approval/password.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import { approve, finalJob, login, writeApprovalConfig } from "./console-harness.js";
 import {
-  CLI,
   deleteRequests,
   range,
   readAudit,
   SPLENDOR_TENANT,
   SPLENDOR_TOKEN,
+  serverProcess,
   structured,
   tempDir,
   until,
@@ -104,14 +104,7 @@ async function connect(era: Era, transport: Transport, mode: Mode, seen: Seen) {
   const name = `matrix-${era}-${transport}-${mode}`;
   const agent = client(name, era, seen);
   if (transport === "stdio") {
-    await agent.connect(
-      new StdioClientTransport({
-        command: process.execPath,
-        args: [CLI, "--config", config.path],
-        env: { PATH: process.env.PATH ?? "", SPLENDOR_TOKEN },
-        stderr: "ignore",
-      }),
-    );
+    await agent.connect(new StdioClientTransport(serverProcess(config.path, {}, "ignore")));
     // A stdio server has no console of its own: `deletegate console` serves it from the same store.
     const consoleServer = mode === "approval" ? await startHttpServer(config.path, { console: true }) : null;
     if (consoleServer) servers.push(consoleServer);
