@@ -96,7 +96,8 @@ const commonBackendShape = {
     .optional(),
 };
 
-function backendSchema(kind: BackendKind) {
+/** The schema of one backend entry of this kind (the common keys and the kind's own). */
+export function backendSchema(kind: BackendKind) {
   return z
     .strictObject({ kind: z.literal(kind.kind), ...commonBackendShape, ...kind.configShape })
     .superRefine((value, ctx) => {
@@ -154,7 +155,8 @@ const SETTINGS = {
 } as const;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-const configSchema = z.strictObject({
+/** The config file's schema (SPEC §3); each backend entry is checked by backendSchema of its kind. */
+export const configSchema = z.strictObject({
   store: z
     .string()
     .regex(/^(memory|sqlite:.+|redis:\/\/.+)$/, 'must be "memory", "sqlite:<path>" or "redis://host:port"')

@@ -3,28 +3,13 @@
 // Run `npm run build` first: the commands block is the built CLI's --help.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-
-// src/config.ts keeps its schema to itself; every strict object zod builds is recorded here, so the test walks the
-// very schemas the config is parsed with. The spy returns what zod returns and changes nothing else.
-const built = vi.hoisted(() => [] as unknown[]);
-vi.mock("zod", async (importOriginal) => {
-  const actual = await importOriginal<typeof import("zod")>();
-  const strictObject = ((...args: Parameters<typeof actual.z.strictObject>) => {
-    const schema = actual.z.strictObject(...args);
-    built.push(schema);
-    return schema;
-  }) as typeof actual.z.strictObject;
-  const z = { ...actual.z, strictObject };
-  return { ...actual, z, default: z };
-});
-
 import { BACKEND_KINDS } from "../../src/backends/index.js";
-import { ConfigError, parseConfig } from "../../src/config.js";
+import { backendSchema, configSchema } from "../../src/config.js";
 import { ERROR_CODES } from "../../src/gate/errors.js";
 import { TOOLS } from "../../src/tools/index.js";
-import { type KeyRole, keyPaths, literalOf } from "../../tools/docs/config-keys.js";
+import { type KeyRole, keyPaths } from "../../tools/docs/config-keys.js";
 import { fill, GENERATED, REGENERATE } from "../../tools/docs/generated.js";
 import { codeSpans, headings, links, type Table, tables } from "../../tools/docs/markdown.js";
 import { stringUnion } from "../../tools/docs/type-union.js";
@@ -130,22 +115,12 @@ describe("names the docs list, against the code", () => {
   });
 
   it("docs/configuration.md documents every key of the config schema in src/config.ts, and no other", () => {
-    const roots = built.filter((schema) => hasKeys(schema, "store", "backends"));
-    expect(roots, "the config schema (the strict object with store and backends)").toHaveLength(1);
-    const code = keyPaths(roots[0] as z.ZodType);
-
-    // The schema of each kind's backend entry is built when an entry of that kind is parsed.
-    const before = built.length;
-    const entries = Object.fromEntries(Object.keys(BACKEND_KINDS).map((kind) => [`b-${kind}`, { kind }]));
-    expect(() => parseConfig({ backends: entries }, {})).toThrow(ConfigError);
-    const backendSchemas = built.slice(before).filter((schema) => hasKeys(schema, "kind", "credentialEnv"));
-    const kindOf = (schema: unknown) => literalOf((schema as { shape: { kind: z.ZodType } }).shape.kind);
-    expect(backendSchemas.map(kindOf).sort()).toEqual(Object.keys(BACKEND_KINDS).sort());
+    const code = keyPaths(configSchema as z.ZodType);
     const codeKinds = new Map<string, Set<string>>();
-    for (const schema of backendSchemas) {
-      for (const [path, role] of keyPaths(schema as z.ZodType, "backends.<name>")) {
+    for (const kind of Object.values(BACKEND_KINDS)) {
+      for (const [path, role] of keyPaths(backendSchema(kind) as z.ZodType, "backends.<name>")) {
         code.set(path, role);
-        codeKinds.set(path, (codeKinds.get(path) ?? new Set()).add(kindOf(schema) as string));
+        codeKinds.set(path, (codeKinds.get(path) ?? new Set()).add(kind.kind));
       }
     }
 
@@ -177,11 +152,6 @@ describe("names the docs list, against the code", () => {
     }
   });
 });
-
-function hasKeys(schema: unknown, ...keys: string[]): boolean {
-  const shape = (schema as { shape?: Record<string, unknown> }).shape;
-  return shape !== undefined && keys.every((key) => Object.hasOwn(shape, key));
-}
 
 describe("links", () => {
   it("every relative link and anchor in README.md and docs/*.md resolves", () => {

@@ -48,9 +48,3 @@ export function keyPaths(schema: z.ZodType, prefix = "", recordKey = "<name>"): 
   walk(schema, prefix);
   return paths;
 }
-
-/** The value of a `kind: z.literal(…)` key: which backend kind an entry schema is for. */
-export function literalOf(schema: z.ZodType): string | null {
-  const def = unwrap(schema).def as { type: string; values?: unknown[] };
-  return def.type === "literal" && typeof def.values?.[0] === "string" ? def.values[0] : null;
-}
