@@ -32,13 +32,13 @@ import {
 import { GateError } from "./errors.js";
 import { readIdFile } from "./id-file/index.js";
 import {
+  batchTexts,
   displayId,
   type InvalidId,
   type PlannedIds,
   planDigest,
   planIds,
   sampleIds,
-  toBatches,
 } from "./plan.js";
 import { checkDailyBudget, checkJobSize, checkReason, checkTarget, checkWritable } from "./policy.js";
 import { checkStale, type PreviewRecord, type PreviewView, preview } from "./preview.js";
@@ -252,10 +252,10 @@ export class DeletionGate {
     checkJobSize(backend, planned.toDelete.length);
     checkDailyBudget(backend, await this.store.dailyUsage(backend.name, Date.now()), planned.toDelete.length);
 
-    const digest = planDigest({ backend: backend.name, target, ids: planned.toDelete, reason });
+    const batches = batchTexts(planned.toDelete, backend.batchSize);
+    const digest = planDigest({ backend: backend.name, target, batches, reason });
     const issued = mode === "token" ? issueToken(digest) : null;
     const expiresAt = new Date(Date.now() + config.confirmation.ttlSeconds * 1000).toISOString();
-    const batches = toBatches(planned.toDelete, backend.batchSize);
     const previewed = request.preview
       ? await preview(this.lanes.get(backend.name), {
           target,

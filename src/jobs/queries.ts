@@ -21,12 +21,14 @@ export class JobQueries {
     if (ms <= 0) return;
     const active = this.running(jobId);
     if (!active) return this.follow(jobId, ms, onChange);
-    const listener = () => onChange?.(jobView(active.job, active.batches, null, this.approvalUrl));
-    active.events.on("change", listener);
+    // A job's view is made on each batch change only for a caller that listens (a client that asked for progress).
+    const listener =
+      onChange && (() => onChange(jobView(active.job, active.batches, null, this.approvalUrl)));
+    if (listener) active.events.on("change", listener);
     try {
       await Promise.race([active.done, sleep(ms, { ref: false })]);
     } finally {
-      active.events.off("change", listener);
+      if (listener) active.events.off("change", listener);
     }
   }
 

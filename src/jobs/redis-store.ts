@@ -104,10 +104,10 @@ export class RedisStore implements Store {
     await this.run((client) => client.set(KEYS.plan(plan.id), JSON.stringify(plan), expiry(ttlMs)));
   }
 
-  async putPlanBatches(planId: string, batches: string[][], ttlMs?: number): Promise<void> {
+  async putPlanBatches(planId: string, batches: readonly string[], ttlMs?: number): Promise<void> {
     await this.run((client) =>
       parallel(batches.length, (index) =>
-        client.set(KEYS.planIds(planId, index), JSON.stringify(batches[index]), expiry(ttlMs)),
+        client.set(KEYS.planIds(planId, index), batches[index] as string, expiry(ttlMs)),
       ),
     );
   }
@@ -120,7 +120,7 @@ export class RedisStore implements Store {
   async getPlanBatch(planId: string, index: number): Promise<string[]> {
     const ids = await this.run((client) => client.get(KEYS.planIds(planId, index)));
     if (ids === null) throw new Error(`plan ${planId} has no batch ${index}`);
-    return JSON.parse(ids) as string[];
+    return ids.split("\n");
   }
 
   /**

@@ -158,8 +158,11 @@ export interface Store {
   getPlan(id: string): Promise<PlanRecord | undefined>;
   /** `ttlMs`: dropped after that long (a plan not executed); omitted: kept (an executed plan). */
   putPlan(plan: PlanRecord, ttlMs?: number): Promise<void>;
-  /** A plan's ids, batch by batch (written before the plan, which refers to them). */
-  putPlanBatches(planId: string, batches: string[][], ttlMs?: number): Promise<void>;
+  /**
+   * A plan's ids, batch by batch, each batch one text with one id per line as `batchTexts` makes it (written before
+   * the plan, which refers to them); getPlanBatch answers the ids again.
+   */
+  putPlanBatches(planId: string, batches: readonly string[], ttlMs?: number): Promise<void>;
   /** Sets how long a plan's ids are kept: for good (its job reads them) or `ttlMs` more (not executed). */
   keepPlanBatches(planId: string, batchCount: number, ttlMs?: number): Promise<void>;
   getPlanBatch(planId: string, index: number): Promise<string[]>;

@@ -1,6 +1,7 @@
 // execute_delete: confirms a plan (token or person) and runs it as a durable job, waiting a little for it.
 import { z } from "zod";
 import { GateError } from "../gate/errors.js";
+import type { JobView } from "../jobs/view.js";
 import { jobLine, jobShape } from "./job-schema.js";
 import { defineTool } from "./tool.js";
 
@@ -41,14 +42,17 @@ export const executeDelete = defineTool({
       };
     }
     let reported = -1;
-    await runner.waitFor(jobId, input.wait_seconds * 1000, (view) => {
-      const settled = view.counts.total - view.counts.pending;
-      // Progress must only increase; batch state changes that settle nothing are not reported.
-      if (reportProgress && settled > reported) {
-        reported = settled;
-        reportProgress(settled, view.counts.total, jobLine(view));
-      }
-    });
+    const onChange = reportProgress
+      ? (view: JobView) => {
+          const settled = view.counts.total - view.counts.pending;
+          // Progress must only increase; batch state changes that settle nothing are not reported.
+          if (settled > reported) {
+            reported = settled;
+            reportProgress(settled, view.counts.total, jobLine(view));
+          }
+        }
+      : undefined;
+    await runner.waitFor(jobId, input.wait_seconds * 1000, onChange);
     const view = await runner.view(jobId, { offset: 0, limit: 100 }, caller.owner);
     if (!view) throw new GateError("JOB_NOT_FOUND", `Job ${jobId} is missing from the store.`);
     return { ...view, failed_ids: view.failed_ids ?? [] };

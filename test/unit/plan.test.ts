@@ -1,6 +1,14 @@
 // Planning: id normalisation and dedupe, the five counts, batching, the plan digest and id display.
 import { describe, expect, it } from "vitest";
-import { displayId, planDigest, planIds, toBatches } from "../../src/gate/plan.js";
+import {
+  batchTexts,
+  displayId,
+  IdTable,
+  MAX_PROBES,
+  planDigest,
+  planIds,
+  scan,
+} from "../../src/gate/plan.js";
 
 const anyId = (): string | null => null;
 
@@ -31,24 +39,33 @@ describe("planIds", () => {
   });
 
   it("stays exact when ids are made to collide in the dedupe table (it then falls back to a Set)", () => {
-    // 40 ids whose FNV-1a hashes share their low 7 bits: one slot of the 128-slot table 40 ids get.
-    const fnv = (text: string) => {
-      let hash = 0x811c9dc5;
-      for (let index = 0; index < text.length; index++)
-        hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193);
-      return hash & 127;
-    };
+    // More ids than MAX_PROBES whose FNV-1a hashes share their low 10 bits: one slot of the 1,024-slot table that
+    // 150 + 100 ids get.
+    const count = MAX_PROBES + 54;
     const colliding: string[] = [];
-    for (let candidate = 0; colliding.length < 40; candidate++) {
-      if (fnv(`c${candidate}`) === 5) colliding.push(`c${candidate}`);
+    for (let candidate = 0; colliding.length < count; candidate++) {
+      if ((scan(`c${candidate}`) & 1023) === 5) colliding.push(`c${candidate}`);
     }
-    const raw = [...colliding.slice(0, 20), ...colliding.slice(0, 20).reverse(), ...colliding.slice(20)];
-    const planned = planIds(raw.slice(0, 40), anyId);
-    expect(planned.toDelete).toEqual(colliding.slice(0, 20));
-    expect(planned.counts.duplicates).toBe(20);
+    const raw = [...colliding.slice(0, 100), ...colliding.slice(0, 100).reverse(), ...colliding.slice(100)];
+    const table = new IdTable(raw);
+    expect(raw.map((id, index) => table.add(index, scan(id)))).toContain(null);
+    const planned = planIds(raw.slice(0, 200), anyId);
+    expect(planned.toDelete).toEqual(colliding.slice(0, 100));
+    expect(planned.counts.duplicates).toBe(100);
     const all = planIds(raw, anyId);
     expect(all.toDelete).toEqual(colliding);
-    expect(all.counts).toMatchObject({ received: 60, unique: 40, duplicates: 20 });
+    expect(all.counts).toMatchObject({ received: count + 100, unique: count, duplicates: 100 });
+  });
+
+  it("never gives up on a million ordinary ids (runs of numbers, whose chains reached 40 and 45)", () => {
+    for (const base of [22_000_000, 25_000_000]) {
+      const ids = Array.from({ length: 1_000_000 }, (_, index) => String(base + index));
+      const table = new IdTable(ids);
+      let gaveUp = 0;
+      for (let index = 0; index < ids.length; index++)
+        if (table.add(index, scan(ids[index] as string)) === null) gaveUp++;
+      expect(gaveUp, `ids from ${base}`).toBe(0);
+    }
   });
 
   it("treats ids as case-sensitive", () => {
@@ -99,25 +116,32 @@ describe("planIds", () => {
   });
 });
 
-describe("toBatches", () => {
-  it("cuts 2,501 ids at 1024 into 1024, 1024 and 453, in order", () => {
-    const ids = Array.from({ length: 2501 }, (_, index) => `id-${index}`);
-    const batches = toBatches(ids, 1024);
+describe("batchTexts", () => {
+  const ids = (text: string) => text.split("\n");
+
+  it("cuts 2,501 ids at 1024 into 1024, 1024 and 453, in order, one id per line", () => {
+    const list = Array.from({ length: 2501 }, (_, index) => `id-${index}`);
+    const batches = batchTexts(list, 1024).map(ids);
     expect(batches.map((batch) => batch.length)).toEqual([1024, 1024, 453]);
     expect(batches[0]?.[0]).toBe("id-0");
     expect(batches[1]?.[0]).toBe("id-1024");
     expect(batches[2]?.[452]).toBe("id-2500");
-    expect(batches.flat()).toEqual(ids);
+    expect(batches.flat()).toEqual(list);
   });
 
   it("makes one full batch when the count equals the size, and none for no items", () => {
-    expect(toBatches(["a", "b", "c"], 3)).toEqual([["a", "b", "c"]]);
-    expect(toBatches(["a", "b", "c"], 1)).toEqual([["a"], ["b"], ["c"]]);
-    expect(toBatches([], 1024)).toEqual([]);
+    expect(batchTexts(["a", "b", "c"], 3)).toEqual(["a\nb\nc"]);
+    expect(batchTexts(["a", "b", "c"], 1)).toEqual(["a", "b", "c"]);
+    expect(batchTexts([], 1024)).toEqual([]);
   });
 });
 
 describe("planDigest", () => {
+  /** The digest of a plan whose ids are cut into batches of `size`, as a dry run cuts them. */
+  const digestOf = (
+    { ids, ...plan }: { backend: string; target: unknown; ids: string[]; reason: string },
+    size = 2,
+  ) => planDigest({ ...plan, batches: batchTexts(ids, size) });
   const base = {
     backend: "splendor-prod",
     target: { dataset_id: "app-logs", region: "eu" },
@@ -126,16 +150,21 @@ describe("planDigest", () => {
   };
 
   it("is a sha256 hex string and deterministic", () => {
-    expect(planDigest(base)).toMatch(/^[0-9a-f]{64}$/);
-    expect(planDigest({ ...base, ids: [...base.ids] })).toBe(planDigest(base));
+    expect(digestOf(base)).toMatch(/^[0-9a-f]{64}$/);
+    expect(digestOf({ ...base, ids: [...base.ids] })).toBe(digestOf(base));
+  });
+
+  it("does not depend on the batch size", () => {
+    expect(digestOf(base, 1)).toBe(digestOf(base, 2));
+    expect(digestOf(base, 1000)).toBe(digestOf(base, 2));
   });
 
   it("does not depend on the order of the target's keys", () => {
-    expect(planDigest({ ...base, target: { region: "eu", dataset_id: "app-logs" } })).toBe(planDigest(base));
+    expect(digestOf({ ...base, target: { region: "eu", dataset_id: "app-logs" } })).toBe(digestOf(base));
   });
 
   it("changes with the backend, the target, any id, the order of ids and the reason", () => {
-    const digest = planDigest(base);
+    const digest = digestOf(base);
     const variants = [
       { ...base, backend: "splendor-staging" },
       { ...base, target: { dataset_id: "app-logs2", region: "eu" } },
@@ -147,7 +176,7 @@ describe("planDigest", () => {
       { ...base, ids: ["r3", "r2", "r1"] },
       { ...base, reason: "GDPR erasure request #4412" },
     ];
-    const digests = variants.map(planDigest);
+    const digests = variants.map((variant) => digestOf(variant));
     for (const other of digests) expect(other).not.toBe(digest);
     expect(new Set(digests).size).toBe(variants.length);
   });
@@ -177,13 +206,14 @@ describe("displayId", () => {
 });
 
 describe("fixes found in review", () => {
-  it("digests ids containing newlines differently from the ids they would join into", () => {
-    const base = { backend: "b", target: null, reason: "r" };
-    expect(planDigest({ ...base, ids: ["a\nb"] })).not.toBe(planDigest({ ...base, ids: ["a", "b"] }));
+  it("never batches (so never digests or stores) an id that would join into other ids: a line break, or empty", () => {
+    expect(() => batchTexts(["a\nb"], 10)).toThrow("line break");
+    expect(() => batchTexts(["x", ""], 10)).toThrow("empty");
+    expect(batchTexts(["a", "b", "c"], 2)).toEqual(["a\nb", "c"]);
   });
 
   it("refuses a batch size below 1 instead of looping forever", () => {
-    expect(() => toBatches(["a"], 0)).toThrow(RangeError);
+    expect(() => batchTexts(["a"], 0)).toThrow(RangeError);
   });
 });
 

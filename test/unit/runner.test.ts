@@ -6,6 +6,7 @@ import type { Audit, AuditEntry } from "../../src/audit/index.js";
 import type { HttpClient } from "../../src/backends/http.js";
 import type { BackendClient, BatchOutcome, BatchRequest } from "../../src/backends/types.js";
 import { parseConfig } from "../../src/config.js";
+import { batchTexts } from "../../src/gate/plan.js";
 import { Lane, Lanes, PACE_DECREASE } from "../../src/jobs/lanes.js";
 import { openStore } from "../../src/jobs/open-store.js";
 import { RESTART_FIRST_MS, RESTART_LIMIT, Runner } from "../../src/jobs/runner.js";
@@ -104,8 +105,7 @@ let planNumber = 0;
 async function jobOf({ runner, store }: Setup, count: number, size = 10): Promise<string> {
   planNumber++;
   const ids = Array.from({ length: count }, (_, index) => `rec-${planNumber}-${index}`);
-  const batches: string[][] = [];
-  for (let start = 0; start < count; start += size) batches.push(ids.slice(start, start + size));
+  const batches = batchTexts(ids, size);
   const plan: PlanRecord = {
     id: recordId("plan", planNumber),
     backend: "splendor-prod",

@@ -2,6 +2,7 @@
 // while an executed plan's ids are kept for its job.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { batchTexts } from "../../src/gate/plan.js";
 import { openStore } from "../../src/jobs/open-store.js";
 import type { PlanRecord, Store } from "../../src/jobs/store.js";
 import { tempDir } from "../integration/harness.js";
@@ -22,10 +23,7 @@ function plan(id: string): PlanRecord {
   return planRecord({ id, reason: "expiry test" });
 }
 
-const BATCHES = [
-  ["a", "b"],
-  ["c", "d"],
-];
+const BATCHES = batchTexts(["a", "b", "c", "d"], 2);
 
 for (const spec of ["memory", "sqlite"] as const) {
   describe(`${spec} store`, () => {

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { createClient } from "@redis/client";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { batchTexts } from "../../src/gate/plan.js";
 import type { ExecutionClaim } from "../../src/jobs/coordination.js";
 import { openStore } from "../../src/jobs/open-store.js";
 import { SCRIPTS } from "../../src/jobs/redis-scripts.js";
@@ -81,7 +82,7 @@ function planOf(n: number): PlanRecord {
 
 /** A job as the gate makes one: its plan and ids, its batches and record, then its claim. */
 async function executed(on: Store, n: number, overrides: Partial<JobRecord> = {}) {
-  await on.putPlanBatches(plan(n), [["a", "b"], ["c"]], 60_000);
+  await on.putPlanBatches(plan(n), batchTexts(["a", "b", "c"], 2), 60_000);
   await on.putPlan(planOf(n), 60_000);
   await on.keepPlanBatches(plan(n), 2);
   await on.putBatches(job(n), [batch(0), batch(1)]);
@@ -370,9 +371,9 @@ describe.skipIf(skip)("Store on Redis", () => {
   });
 
   it("expires a plan not executed with its ids, and keeps an executed one's", async () => {
-    await store.putPlanBatches(plan(1), [["a"], ["b"]], 300);
+    await store.putPlanBatches(plan(1), ["a", "b"], 300);
     await store.putPlan(planOf(1), 300);
-    await store.putPlanBatches(plan(2), [["c"], ["d"]], 300);
+    await store.putPlanBatches(plan(2), ["c", "d"], 300);
     await store.putPlan(planOf(2), 300);
     await store.keepPlanBatches(plan(2), 2);
     await store.putPlan({ ...planOf(2), job_id: job(2) });

@@ -1,5 +1,6 @@
 // Measure 2: dry_run_delete of 10,000 and 100,000 ids over stdio (SDK client, built server, token mode, sqlite
-// store) against an echo tool taking the same payload on a bare SDK server: client-side latency and the server's RSS.
+// store) against an echo tool taking the same payload on a bare server of the SDK deletegate runs on (v2; the v1
+// echo is measured too and noted): client-side latency and the server's RSS.
 // Per size, one process of each: a first call of that size (its time noted: code not yet optimised), then the timed
 // calls, each with its own ids; RSS from /proc/<pid>/status after the last call (VmRSS) and the peak (VmHWM).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -13,8 +14,12 @@ import { processMemoryKb } from "../stats.js";
 import { type BenchOptions, type BenchRow, median } from "./types.js";
 
 const REPO = resolve(import.meta.dirname, "../../..");
-const CLI = join(REPO, "dist", "cli.js");
-const BARE = join(import.meta.dirname, "bare-server.mjs");
+const CLI = process.env.BENCH_CLI ?? join(REPO, "dist", "cli.js");
+/** The baselines: the same echo tool on the SDK deletegate runs on (v2), and on the v1 SDK (noted, not judged). */
+const BARE = {
+  bare: join(import.meta.dirname, "bare-server-v2.mjs"),
+  "bare-v1": join(import.meta.dirname, "bare-server.mjs"),
+};
 const BACKEND = "splendor-bench";
 const TARGET = { dataset_id: "bench-records" };
 const REASON = "Benchmark: dry run latency, nothing is executed";
@@ -32,7 +37,7 @@ interface Run {
   rssPeak: number;
 }
 
-type Server = "deletegate" | "bare";
+type Server = "deletegate" | "bare" | "bare-v1";
 
 function serverNodeArgs(): string[] {
   return (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
@@ -86,7 +91,7 @@ async function run(server: Server, count: number, runs: number, dir: string): Pr
           env: { ...env, DELETEGATE_LOG_LEVEL: "warn" },
           stderr: "pipe",
         })
-      : new StdioClientTransport({ command: process.execPath, args: [BARE], env, stderr: "pipe" });
+      : new StdioClientTransport({ command: process.execPath, args: [BARE[server]], env, stderr: "pipe" });
   let stderr = "";
   transport.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -134,7 +139,7 @@ export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]>
   const rows: BenchRow[] = [];
   for (const count of sizes) {
     const results = {} as Record<Server, Run>;
-    for (const server of ["bare", "deletegate"] as const) {
+    for (const server of ["bare-v1", "bare", "deletegate"] as const) {
       const dir = mkdtempSync(join(tmpdir(), "deletegate-bench-dry-run-"));
       try {
         const result = await run(server, count, runs, dir);
@@ -148,11 +153,11 @@ export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]>
         rmSync(dir, { recursive: true, force: true });
       }
     }
-    const { deletegate, bare } = results;
+    const { deletegate, bare, "bare-v1": bareV1 } = results;
     const ms = { value: median(deletegate.ms), baseline: median(bare.ms) };
     const peak = { value: deletegate.rssPeak / MB, baseline: bare.rssPeak / MB };
     const after = { value: deletegate.rssAfter / MB, baseline: bare.rssAfter / MB };
-    const label = "echo tool, same payload, bare SDK server";
+    const label = "echo tool, same payload, bare server on the same SDK (v2)";
     const common = { measure: "2. dry run", goal: `≤ ${GOAL}×`, samples: runs, baselineLabel: label };
     const size = count.toLocaleString("en-US");
     rows.push({
@@ -165,7 +170,7 @@ export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]>
       met: ms.value / ms.baseline <= GOAL,
       notes:
         `client-side, token mode, sqlite store; first call of the process ${deletegate.firstMs.toFixed(0)} ms ` +
-        `vs ${bare.firstMs.toFixed(0)} ms`,
+        `vs ${bare.firstMs.toFixed(0)} ms; the echo on the v1 SDK ${median(bareV1.ms).toPrecision(3)} ms`,
     });
     rows.push({
       ...common,
