@@ -1,14 +1,21 @@
 // A lane per backend: every request to it (sends and polls, of every job) passes through one, which bounds how many
 // are in flight (`concurrency`) and how often one starts (`requestsPerSecond`), and adapts that pace to the
-// backend's real limit: a 429 lowers it at once, successes raise it again slowly, never above what is configured.
+// backend's real limit: a 429 lowers it at once to a little under what the backend took in the last second,
+// successes raise it again slowly, never above what is configured.
 
 import type { HttpClient } from "../backends/http.js";
 import { connectBackend } from "../backends/index.js";
 import type { BackendClient, BackendConfig } from "../backends/types.js";
 import { sleep } from "./clock.js";
 
-/** On a 429 the pace is multiplied by this (once per DECREASE_GAP_MS: the requests in flight then were all too many). */
-export const PACE_DECREASE = 0.85;
+/**
+ * On a 429 (once per DECREASE_GAP_MS: the requests in flight then were all too many) the pace becomes this share of
+ * the requests the backend answered with success in the last second: its limit, seen from here. At least a
+ * PACE_MIN_CUT decrease, at most a halving.
+ */
+export const PACE_OF_TAKEN = 0.95;
+export const PACE_MIN_CUT = 0.97;
+export const PACE_MAX_CUT = 0.5;
 /** After a 429, the pace grows back by this share of the configured rate per second of successes. */
 const PACE_RECOVERY_PER_S = 0.04;
 /** The pace never falls below this share of the configured rate (nor below one request per 10 s). */
@@ -38,6 +45,8 @@ export class Lane {
   private readonly waiting: { resolve: () => void; reject: (error: Error) => void }[] = [];
   private lastDecrease = 0;
   private lastSuccess = 0;
+  /** When the successes of about the last second were answered, oldest first. */
+  private readonly successes: number[] = [];
   private closed = false;
 
   constructor(
@@ -77,11 +86,20 @@ export class Lane {
     if (httpStatus === 429) {
       if (now - this.lastDecrease < DECREASE_GAP_MS) return;
       this.lastDecrease = now;
-      this.pace = Math.max(configured * PACE_FLOOR, 0.1, this.pace * PACE_DECREASE);
+      const taken = this.successesSince(now - 1000);
+      const cut = Math.min(this.pace * PACE_MIN_CUT, Math.max(taken * PACE_OF_TAKEN, this.pace * PACE_MAX_CUT));
+      this.pace = Math.max(configured * PACE_FLOOR, 0.1, cut);
       this.lastSuccess = now;
       return;
     }
-    if (httpStatus === undefined || httpStatus === null || httpStatus >= 300 || this.pace >= configured) {
+    if (httpStatus === undefined || httpStatus === null || httpStatus >= 300) {
+      this.lastSuccess = now;
+      return;
+    }
+    this.successes.push(now);
+    // Only the last second counts; kept to about one second's worth at the configured rate.
+    if (this.successes.length > 2 * Math.max(16, configured)) this.successesSince(now - 1000);
+    if (this.pace >= configured) {
       this.lastSuccess = now;
       return;
     }
@@ -89,6 +107,14 @@ export class Lane {
     const seconds = Math.min(1, (now - this.lastSuccess) / 1000);
     this.lastSuccess = now;
     this.pace = Math.min(configured, this.pace + configured * PACE_RECOVERY_PER_S * seconds);
+  }
+
+  /** How many successes were answered since `since`; older ones are forgotten. */
+  private successesSince(since: number): number {
+    let old = 0;
+    while (old < this.successes.length && (this.successes[old] as number) < since) old++;
+    this.successes.splice(0, old);
+    return this.successes.length;
   }
 
   /** Refuses every waiting request and closes the connections, after the requests in flight finish. */

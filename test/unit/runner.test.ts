@@ -7,7 +7,7 @@ import type { HttpClient } from "../../src/backends/http.js";
 import type { BackendClient, BatchOutcome, BatchRequest } from "../../src/backends/types.js";
 import { parseConfig } from "../../src/config.js";
 import { batchTexts } from "../../src/gate/plan.js";
-import { Lane, Lanes, PACE_DECREASE } from "../../src/jobs/lanes.js";
+import { Lane, Lanes, PACE_MAX_CUT, PACE_MIN_CUT, PACE_OF_TAKEN } from "../../src/jobs/lanes.js";
 import { openStore } from "../../src/jobs/open-store.js";
 import { RESTART_FIRST_MS, RESTART_LIMIT, Runner } from "../../src/jobs/runner.js";
 import { BACKOFF_MIN_MS } from "../../src/jobs/send-batch.js";
@@ -315,21 +315,43 @@ describe("Lane", () => {
     await lane.close();
   });
 
-  it("slows down on 429, once per second of them, and recovers slowly to the configured rate, never above", () => {
+  it("on 429 slows down to a little under what the backend took in the last second, once per second of them", () => {
+    const backend = fakeBackend(completed);
+    const lane = new Lane(splendorBackend({ requestsPerSecond: 60 }), backend);
+    let now = 1_000_000;
+    // 40 successes in the last second (and 30 before it, forgotten): the backend takes about 40 a second.
+    for (let index = 0; index < 30; index++) lane.observe(200, now - 2_000 + index);
+    for (let index = 0; index < 40; index++) lane.observe(200, now - 900 + index * 20);
+    lane.observe(429, now);
+    expect(lane.rate).toBeCloseTo(40 * PACE_OF_TAKEN);
+    // The other requests of the same moment were too many as well: one decrease for them all.
+    lane.observe(429, now + 100);
+    expect(lane.rate).toBeCloseTo(40 * PACE_OF_TAKEN);
+    // The backend took more than the pace (which these successes raised a little): still a small cut.
+    now += 1_000;
+    for (let index = 0; index < 45; index++) lane.observe(200, now - 950 + index * 20);
+    const pace = lane.rate;
+    expect(pace).toBeGreaterThan(40 * PACE_OF_TAKEN);
+    lane.observe(429, now);
+    expect(lane.rate).toBeCloseTo(pace * PACE_MIN_CUT);
+    // Nothing taken: at most a halving each time.
+    const before = lane.rate;
+    now += 1_000;
+    lane.observe(429, now);
+    expect(lane.rate).toBeCloseTo(before * PACE_MAX_CUT);
+  });
+
+  it("slows down to its floor on 429s alone, and recovers slowly to the configured rate, never above", () => {
     const backend = fakeBackend(completed);
     const lane = new Lane(splendorBackend({ requestsPerSecond: 100 }), backend);
     let now = 1_000_000;
-    lane.observe(429, now);
-    expect(lane.rate).toBeCloseTo(100 * PACE_DECREASE);
-    // The other requests of the same moment were too many as well: one decrease for them all.
-    lane.observe(429, now + 100);
-    expect(lane.rate).toBeCloseTo(100 * PACE_DECREASE);
     for (let second = 0; second < 10; second++) {
       now += 1_000;
       lane.observe(429, now);
     }
     const low = lane.rate;
-    expect(low).toBeLessThan(100 * PACE_DECREASE ** 10);
+    // 5 % of the configured rate.
+    expect(low).toBeCloseTo(5);
     // A success a second for 5 s: +4 % of the configured rate a second.
     for (let second = 0; second < 5; second++) {
       now += 1_000;
