@@ -7,7 +7,7 @@ export interface InvalidId {
 }
 
 export interface PlannedIds {
-  toDelete: string[];
+  toDelete: readonly string[];
   invalid: InvalidId[];
   counts: { received: number; unique: number; duplicates: number; invalid: number; to_delete: number };
 }
@@ -147,7 +147,7 @@ export function planIds(
   validate: (id: string) => string | null,
   normalize: (id: string) => string = (id) => id,
 ): PlannedIds {
-  const normalized = raw.map((value) => normalize(typeof value === "number" ? String(value) : value.trim()));
+  const normalized = canonicalIds(raw, normalize);
   const check = (index: number, id: string, plain: boolean) =>
     id.length === 0 ? "empty id" : (validate(id) ?? commonIdError(raw[index] as string | number, id, plain));
   return (
@@ -156,25 +156,47 @@ export function planIds(
   );
 }
 
-/** One pass: each id seen for the first time is checked and goes to toDelete or invalid; null when `seen` gives up. */
+/**
+ * The ids in canonical form: `raw` itself when each one already is (strings, trimmed, in the kind's form), so the
+ * common list of a million ids is not copied.
+ */
+function canonicalIds(
+  raw: readonly (string | number)[],
+  normalize: (id: string) => string,
+): readonly string[] {
+  const canonical = (value: string | number) =>
+    normalize(typeof value === "number" ? String(value) : value.trim());
+  for (const value of raw) if (canonical(value) !== value) return raw.map(canonical);
+  return raw as readonly string[];
+}
+
+/**
+ * One pass: each id seen for the first time is checked and goes to toDelete or invalid; null when `seen` gives up.
+ * While no id was dropped (a duplicate or an invalid one) toDelete is `ids` itself: it is copied only from the first
+ * dropped id on.
+ */
 function sortOut(
   received: number,
   ids: readonly string[],
   seen: { add(index: number, hash: number): boolean | null },
   check: (index: number, id: string, plain: boolean) => string | null,
 ): PlannedIds | null {
-  const toDelete: string[] = [];
+  let kept: string[] | null = null;
   const invalid: InvalidId[] = [];
   for (let index = 0; index < ids.length; index++) {
     const id = ids[index] as string;
     const scanned = scan(id);
     const added = seen.add(index, scanned);
     if (added === null) return null;
-    if (!added) continue;
-    const error = check(index, id, (scanned & PLAIN_BIT) !== 0);
+    const error = added ? check(index, id, (scanned & PLAIN_BIT) !== 0) : null;
+    if (added && !error) {
+      kept?.push(id);
+      continue;
+    }
+    kept ??= ids.slice(0, index);
     if (error) invalid.push({ id, error });
-    else toDelete.push(id);
   }
+  const toDelete = kept ?? ids;
   const unique = toDelete.length + invalid.length;
   return {
     toDelete,

@@ -87,7 +87,10 @@ export class Lane {
       if (now - this.lastDecrease < DECREASE_GAP_MS) return;
       this.lastDecrease = now;
       const taken = this.successesSince(now - 1000);
-      const cut = Math.min(this.pace * PACE_MIN_CUT, Math.max(taken * PACE_OF_TAKEN, this.pace * PACE_MAX_CUT));
+      const cut = Math.min(
+        this.pace * PACE_MIN_CUT,
+        Math.max(taken * PACE_OF_TAKEN, this.pace * PACE_MAX_CUT),
+      );
       this.pace = Math.max(configured * PACE_FLOOR, 0.1, cut);
       this.lastSuccess = now;
       return;

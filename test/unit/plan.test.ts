@@ -68,6 +68,17 @@ describe("planIds", () => {
     }
   });
 
+  it("plans a list already canonical with nothing to drop without copying it (a million ids are not held twice)", () => {
+    const list = ["a", "b", "c"];
+    expect(planIds(list, anyId).toDelete).toBe(list);
+    // From the first dropped id on, a copy: the ids before it, then the kept ones.
+    expect(planIds(["a", "b", "a", "c"], anyId).toDelete).toEqual(["a", "b", "c"]);
+    expect(planIds(["", "a", "b"], anyId).toDelete).toEqual(["a", "b"]);
+    expect(planIds(["a", "b", "b"], anyId).toDelete).toEqual(["a", "b"]);
+    expect(planIds(["a", " b", "c"], anyId).toDelete).toEqual(["a", "b", "c"]);
+    expect(planIds(["a", 2, "c"], anyId).toDelete).toEqual(["a", "2", "c"]);
+  });
+
   it("treats ids as case-sensitive", () => {
     expect(planIds(["A", "a"], anyId).toDelete).toEqual(["A", "a"]);
   });
