@@ -54,6 +54,8 @@ const CENSOR = "[redacted]";
 const secretForms = new Set<string>();
 /** All forms at once, longest first, in any letter case; null while no secret is registered. */
 let secretPattern: RegExp | null = null;
+/** Counts the registrations: text scrubbed before one may hold a secret registered by it. */
+let secretsVersion = 0;
 /** A bearer credential inside any text, e.g. an error message that quotes a header. */
 const BEARER = /\b(bearer\s+)(?!\[redacted\])[A-Za-z0-9\-._~+/]+=*/gi;
 /** Lines that may hold a credential under a sensitive name, so they are worth parsing. */
@@ -82,6 +84,7 @@ export function protectSecrets(values: Iterable<string | undefined>): void {
       form = JSON.stringify(form).slice(1, -1);
     }
   }
+  secretsVersion++;
   const sorted = [...secretForms].sort((a, b) => b.length - a.length);
   secretPattern =
     sorted.length === 0
@@ -95,6 +98,21 @@ export function protectSecrets(values: Iterable<string | undefined>): void {
  */
 export function scrubSecretValues(text: string): string {
   return secretPattern === null ? text : text.replace(secretPattern, CENSOR);
+}
+
+/** Changes whenever secrets are registered: a text scrubbed under another version must be scrubbed again. */
+export function secretsVersionNow(): number {
+  return secretsVersion;
+}
+
+/**
+ * True when a text cut into pieces just before and after each of `characters`, each piece scrubbed apart, reads
+ * as the whole text scrubbed: no registered secret, in any form, holds one of them, so no secret can span a cut.
+ */
+export function scrubsApartAt(characters: string): boolean {
+  for (const form of secretForms)
+    for (const character of characters) if (form.includes(character)) return false;
+  return true;
 }
 
 /** For the operational log: registered secrets, and any bearer credential an error text quotes. */

@@ -4,10 +4,10 @@
 // as structure; configured secrets never reach the file; a line that fails half-written is ended, not hidden, so
 // verify names it; another process appending to the file is expected, and its lines are chained to, not overwritten.
 // It does not stop someone with write access to the file from rewriting it: verify, with a noted head, finds that.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { scrubSecretValues } from "../logger.js";
+import { scrubSecretValues, scrubsApartAt, secretsVersionNow } from "../logger.js";
 import { CHUNK_BYTES, GENESIS_SHA256, MAX_LINE_BYTES, NEWLINE, sha256Hex } from "./chain.js";
 import type { Audit, AuditEntry } from "./entry.js";
 import { lockFile, sleepMs } from "./lock.js";
@@ -234,11 +234,43 @@ class ChainedSink {
 }
 
 /**
+ * Stands for a batch's ids while the rest of its line is written and scrubbed: random, so no text of the agent's
+ * (an actor, a reason) can be it.
+ */
+const IDS_MARKER = `ids-${randomBytes(16).toString("hex")}`;
+
+/**
+ * A batch's ids as scrubbed JSON, by their array: a batch's `batch.sending` and `batch.completed` lines name the
+ * same array (the runner replaces a batch's remaining ids, never edits them), so its thousand ids are serialised
+ * and scrubbed once for both. Kept while the array lives; redone when secrets were registered since.
+ */
+const scrubbedIds = new WeakMap<readonly string[], { json: string; length: number; version: number }>();
+
+function idsJson(ids: readonly string[]): string {
+  const version = secretsVersionNow();
+  const kept = scrubbedIds.get(ids);
+  if (kept && kept.version === version && kept.length === ids.length) return kept.json;
+  const json = scrubSecretValues(JSON.stringify(ids));
+  scrubbedIds.set(ids, { json, length: ids.length, version });
+  return json;
+}
+
+/**
  * One audit line, verbatim (SPEC §8): ids, targets and reasons are written as given; only the values of configured
- * secrets (backend keys, HTTP tokens) and their encodings are replaced, wherever they appear.
+ * secrets (backend keys, HTTP tokens) and their encodings are replaced, wherever they appear. A batch's ids are
+ * scrubbed apart from the rest of the line when no secret holds the brackets around them (none can then span the
+ * cut): the line is the same as the whole line scrubbed.
  */
 function auditLine(entry: AuditEntry, chain: { seq: number; prev_sha256: string }): string {
-  return scrubSecretValues(JSON.stringify({ time: new Date().toISOString(), ...chain, ...entry }));
+  const fields = { time: new Date().toISOString(), ...chain, ...entry };
+  if (entry.ids && scrubsApartAt("[]")) {
+    // The ids keep their place among the keys: the marker takes their value, then the JSON of the ids its place.
+    const line = scrubSecretValues(JSON.stringify({ ...fields, ids: IDS_MARKER }));
+    const at = line.indexOf(`"${IDS_MARKER}"`);
+    if (at !== -1)
+      return `${line.slice(0, at)}${idsJson(entry.ids)}${line.slice(at + IDS_MARKER.length + 2)}`;
+  }
+  return scrubSecretValues(JSON.stringify(fields));
 }
 
 /** `stderr` or a file path (directories created, lines appended; the chain goes on from the file's last line). */

@@ -44,14 +44,20 @@ CREATE TABLE IF NOT EXISTS plans (
   record TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS plans_expiry ON plans (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS plan_ids (
+CREATE TABLE IF NOT EXISTS plan_batches (
   plan_id TEXT NOT NULL,
   batch INTEGER NOT NULL,
-  expires_at INTEGER,
   ids TEXT NOT NULL,
   PRIMARY KEY (plan_id, batch)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS plan_ids_expiry ON plan_ids (expires_at) WHERE expires_at IS NOT NULL;
+-- How long a plan's batches are kept, apart from them: keeping an executed plan's ids updates this one row instead
+-- of rewriting every batch (SQLite rewrites a whole row, a batch's ids included, to change one column).
+CREATE TABLE IF NOT EXISTS plan_batches_kept (
+  plan_id TEXT PRIMARY KEY,
+  batches INTEGER NOT NULL,
+  expires_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS plan_batches_expiry ON plan_batches_kept (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -186,32 +192,38 @@ export class SqliteStore implements Store {
 
   async putPlanBatches(planId: string, batches: readonly string[], ttlMs?: number): Promise<void> {
     const insert = this.statement(
-      "INSERT INTO plan_ids (plan_id, batch, expires_at, ids) VALUES (?, ?, ?, ?) ON CONFLICT (plan_id, batch) DO UPDATE SET expires_at = excluded.expires_at, ids = excluded.ids",
+      "INSERT INTO plan_batches (plan_id, batch, ids) VALUES (?, ?, ?) ON CONFLICT (plan_id, batch) DO UPDATE SET ids = excluded.ids",
+    );
+    const keep = this.statement(
+      "INSERT INTO plan_batches_kept (plan_id, batches, expires_at) VALUES (?, ?, ?) ON CONFLICT (plan_id) DO UPDATE SET batches = excluded.batches, expires_at = excluded.expires_at",
     );
     const expires = expiresAt(ttlMs);
     // Committed without waiting for the disk, as the plan that refers to them (putPlan): the claim that executes the
     // plan waits for the disk, and so puts every earlier commit of the WAL there with it.
     this.unsynced(() =>
       this.db.transaction(() => {
-        for (const [index, text] of batches.entries()) insert.run(planId, index, expires, text);
+        for (const [index, text] of batches.entries()) insert.run(planId, index, text);
+        keep.run(planId, batches.length, expires);
       })(),
     );
   }
 
   async keepPlanBatches(planId: string, batchCount: number, ttlMs?: number): Promise<void> {
     const now = Date.now();
-    const kept = this.run(
-      "UPDATE plan_ids SET expires_at = ? WHERE plan_id = ? AND (expires_at IS NULL OR expires_at > ?)",
-      expiresAt(ttlMs, now),
-      planId,
-      now,
-    ).changes;
+    const kept =
+      this.get<{ batches: number }>(
+        "UPDATE plan_batches_kept SET expires_at = ? WHERE plan_id = ? AND (expires_at IS NULL OR expires_at > ?) RETURNING batches",
+        expiresAt(ttlMs, now),
+        planId,
+        now,
+      )?.batches ?? 0;
     if (kept < batchCount) throw new Error(`plan ${planId} has ${kept} of its ${batchCount} batches`);
   }
 
   async getPlanBatch(planId: string, index: number): Promise<string[]> {
     const row = this.get<{ ids: string }>(
-      "SELECT ids FROM plan_ids WHERE plan_id = ? AND batch = ? AND (expires_at IS NULL OR expires_at > ?)",
+      `SELECT ids FROM plan_batches JOIN plan_batches_kept USING (plan_id)
+       WHERE plan_id = ? AND batch = ? AND (expires_at IS NULL OR expires_at > ?)`,
       planId,
       index,
       Date.now(),
@@ -478,7 +490,11 @@ export class SqliteStore implements Store {
   private sweepNow(now: number): number {
     return this.db.transaction(() => {
       let dropped = this.run("DELETE FROM plans WHERE expires_at <= ?", now).changes;
-      dropped += this.run("DELETE FROM plan_ids WHERE expires_at <= ?", now).changes;
+      dropped += this.run(
+        "DELETE FROM plan_batches WHERE plan_id IN (SELECT plan_id FROM plan_batches_kept WHERE expires_at <= ?)",
+        now,
+      ).changes;
+      this.run("DELETE FROM plan_batches_kept WHERE expires_at <= ?", now);
       dropped += this.run("DELETE FROM used_once WHERE expires_at <= ?", now).changes;
       const gone = this.all<{ id: string; plan_id: string; listed: number }>(
         `SELECT id, plan_id, listed FROM jobs WHERE (listed = 0 AND created_at <= ?) OR finished_at <= ?`,
@@ -491,7 +507,8 @@ export class SqliteStore implements Store {
         this.run("DELETE FROM leases WHERE job_id = ?", job.id);
         // A finished job's plan, ids and claim go with it; an unclaimed job's plan may still be executed.
         if (job.listed === 1) {
-          this.run("DELETE FROM plan_ids WHERE plan_id = ?", job.plan_id);
+          this.run("DELETE FROM plan_batches WHERE plan_id = ?", job.plan_id);
+          this.run("DELETE FROM plan_batches_kept WHERE plan_id = ?", job.plan_id);
           this.run("DELETE FROM plans WHERE id = ?", job.plan_id);
           this.run("DELETE FROM claims WHERE plan_id = ?", job.plan_id);
         }

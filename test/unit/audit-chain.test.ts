@@ -242,6 +242,54 @@ describe("writing the chain", () => {
     expect(verifyAuditFile(path).ok).toBe(true);
   });
 
+  it("writes a batch's two lines, which share one ids array, exactly as the whole line scrubbed, whatever the secrets", () => {
+    const secretInIds = "Shared-Ids-Secret-01";
+    protectSecrets([secretInIds]);
+    const path = tempFile();
+    const audit = createAudit(path);
+    const lateSecret = "Late-Registered-Secret";
+    const ids = ["a", `x${secretInIds.toLowerCase()}y`, 'q"uote', `${lateSecret}-tail`];
+    const batchLine = (event: string, extra: Record<string, unknown>) =>
+      ({ event, job_id: "job_1", actor: "agent", reason: "r", batch: 0, ids, ...extra }) as AuditEntry;
+    audit.record(batchLine("batch.sending", { attempts: 0 }));
+    // Registered between the two lines: the second one must not show it though its ids were scrubbed before.
+    protectSecrets([lateSecret]);
+    audit.record(batchLine("batch.completed", { http_status: 200, counts: { deleted: 4 } }));
+    audit.close();
+    const lines = linesOf(path);
+    const [sending, completed] = lines
+      .slice(0, 2)
+      .map((line) => parse(line) as unknown as Record<string, unknown>);
+    // Key order as the entry gives it; each line is the JSON of its fields with the secrets replaced.
+    expect(Object.keys(sending ?? {})).toEqual([
+      "time",
+      "seq",
+      "prev_sha256",
+      "event",
+      "job_id",
+      "actor",
+      "reason",
+      "batch",
+      "ids",
+      "attempts",
+    ]);
+    expect(sending?.ids).toEqual(["a", "x[redacted]y", 'q"uote', `${lateSecret}-tail`]);
+    expect(completed?.ids).toEqual(["a", "x[redacted]y", 'q"uote', "[redacted]-tail"]);
+    for (const line of lines) expect(line).not.toMatch(/ids-[0-9a-f]{32}/);
+    expect(verifyAuditFile(path).ok).toBe(true);
+    // A secret holding a bracket could span the cut around the ids: the line is scrubbed whole. (The secret is
+    // replaced where it stands, across the JSON's own brackets and quotes, as a whole line always was.)
+    const bracketSecret = 'zz"],"http_status';
+    protectSecrets([bracketSecret]);
+    const other = tempFile();
+    const bracketed = createAudit(other);
+    bracketed.record({ ...batchLine("batch.failed", { http_status: 500 }), ids: ["a", "zz"] } as AuditEntry);
+    bracketed.close();
+    const [line] = linesOf(other);
+    expect(line).not.toContain(bracketSecret);
+    expect(line).toContain('"ids":["a","[redacted]":500}');
+  });
+
   it("a torn last line: the next line starts on a line of its own, chained to the torn bytes, and verify names it", () => {
     const path = writeLog(4);
     const torn = '{"time":"2026-01-01T00:00:00.000Z","seq":5,"prev_sha';
