@@ -19,7 +19,8 @@ import { LightClient } from "./light-client.js";
 import { type LatencyStats, markdownTable, ms, processMemoryKb, summarize, table } from "./stats.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
-const CLI = join(REPO, "dist", "cli.js");
+/** The server measured: this repo's build, or BENCH_CLI (another build, for an A/B run). */
+const CLI = process.env.BENCH_CLI ?? join(REPO, "dist", "cli.js");
 const BACKEND = "splendor-bench";
 const DATASET = "app-logs";
 const TENANT = "bench";
