@@ -33,8 +33,14 @@ export class Prompter {
       },
     });
     // On a terminal readline reads key by key (raw mode, so the terminal itself echoes nothing) and echoes
-    // through `echo`; elsewhere it reads lines.
-    this.rl = createInterface({ input: streams.input, output: echo, terminal: streams.input.isTTY === true });
+    // through `echo`; elsewhere it reads lines. No history: it would keep a password, and the up arrow at a later
+    // question would show it.
+    this.rl = createInterface({
+      input: streams.input,
+      output: echo,
+      terminal: streams.input.isTTY === true,
+      historySize: 0,
+    });
     this.lines = this.rl[Symbol.asyncIterator]();
     this.interrupted = new Promise<never>((_, reject) => {
       this.rl.once("SIGINT", () => reject(new PromptClosed("interrupted")));
