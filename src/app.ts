@@ -2,7 +2,7 @@
 import { Approvals } from "./approval/approvals.js";
 import { Webhooks } from "./approval/webhooks.js";
 import { type Audit, createAudit } from "./audit/index.js";
-import { type Config, loadConfig } from "./config.js";
+import { type Config, DEFAULT_CONSOLE_ORIGIN, loadConfig } from "./config.js";
 import { DeletionGate } from "./gate/gate.js";
 import { RequestStates } from "./gate/request-state.js";
 import { Lanes } from "./jobs/lanes.js";
@@ -38,9 +38,6 @@ export interface AppOptions {
   /** `--http`: a reload, like the start, needs every http.tokens variable. */
   httpTokensRequired?: boolean;
 }
-
-/** Where `deletegate console` listens by default (SPEC §3 `approval.publicUrl`). */
-const DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8809";
 
 /**
  * Returns a once-only shutdown for a transport: close it, then the app, then exit. SIGINT and SIGTERM

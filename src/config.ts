@@ -37,14 +37,21 @@ const hostName = z
     'must be a host name or IP address without a port (an IPv6 address in brackets: "[::1]")',
   )
   .transform((host) => host.toLowerCase());
+/** Where `deletegate console` listens by default: `approval.publicUrl` when the config gives none (SPEC §3). */
+export const DEFAULT_CONSOLE_ORIGIN = "http://127.0.0.1:8809";
 export const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+
+/** An approver's name, as the console shows it and the audit log records it. */
+export const approverName = z.string().min(1).max(128);
+/** Approvers one config may name. */
+export const MAX_APPROVERS = 100;
 
 const approvalSchema = z
   .strictObject({
     approvers: z
       .array(
         z.strictObject({
-          name: z.string().min(1).max(128),
+          name: approverName,
           passwordHash: z
             .string()
             .refine(
@@ -54,8 +61,8 @@ const approvalSchema = z
         }),
       )
       .min(1)
-      .max(100),
-    required: z.int().min(1).max(100).default(1),
+      .max(MAX_APPROVERS),
+    required: z.int().min(1).max(MAX_APPROVERS).default(1),
     ttlSeconds: z.int().min(1).max(2_592_000).default(86_400),
     publicUrl: httpUrl.optional(),
     notify: z.array(z.strictObject({ url: httpUrl, secretEnv: envName })).default([]),

@@ -1,7 +1,7 @@
 // The approval part of `deletegate init`: approvers, each password (without echo, or a stdin line) kept only as
 // its scrypt hash, how many must approve, and the console's origin.
-import type { ConfiguredMode } from "../config.js";
-import { Asker, checked, httpUrlProblem, InitError, splitList } from "./asking.js";
+import { approverName, type ConfiguredMode, DEFAULT_CONSOLE_ORIGIN, MAX_APPROVERS } from "../config.js";
+import { Asker, checked, httpUrlProblem, InitError, schemaProblem, splitList } from "./asking.js";
 import { PromptClosed } from "./prompt.js";
 import type { ApproverAnswer } from "./starter-config.js";
 
@@ -10,6 +10,8 @@ export interface ApprovalAnswers {
   required: number;
   publicUrl: string | null;
 }
+
+const nameProblem = schemaProblem(approverName);
 
 export class ApprovalCollector extends Asker {
   /** Approvers with their password hashes; flags of approval mode without it are refused. */
@@ -49,7 +51,7 @@ export class ApprovalCollector extends Asker {
         ? checked("public-url", this.flags.publicUrl, httpUrlProblem)
         : await this.maybeAsk(
             false,
-            "Console origin for approvers' browsers (Enter: http://127.0.0.1:8809, deletegate console)",
+            `Console origin for approvers' browsers (Enter: ${DEFAULT_CONSOLE_ORIGIN}, deletegate console)`,
             { fallback: "", check: (text) => (text === "" ? null : httpUrlProblem(text)) },
           );
     return { approvers, required: Number(required), publicUrl: publicUrl || null };
@@ -58,9 +60,12 @@ export class ApprovalCollector extends Asker {
   private async approverNames(): Promise<string[]> {
     const problem = (names: string[]) => {
       if (names.length === 0) return "name at least one approver";
-      if (names.some((name) => name === "" || name.length > 128)) return "a name has 1..128 characters";
+      for (const name of names) {
+        const why = nameProblem(name);
+        if (why) return `approver ${JSON.stringify(name)}: ${why}`;
+      }
       if (new Set(names).size !== names.length) return "name each approver once";
-      return names.length > 100 ? "at most 100 approvers" : null;
+      return names.length > MAX_APPROVERS ? `at most ${MAX_APPROVERS} approvers` : null;
     };
     if (this.flags.approvers !== undefined) {
       const names = this.flags.approvers.map((name) => name.trim());

@@ -1,6 +1,7 @@
 // `deletegate init`: collects the answers, writes the starter config (never over an existing file), prints the snippets.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { DEFAULT_CONSOLE_ORIGIN } from "../config.js";
 import { AnswerCollector } from "./answers.js";
 import { type AskMode, InitError } from "./asking.js";
 import { initUsage, parseInitFlags } from "./flags.js";
@@ -38,7 +39,7 @@ function summary(configPath: string, answers: StarterAnswers): string {
     `  npx -y ${NPX_ALLOW_SCRIPTS} ${PACKAGE_NAME} check-config --config ${shellQuote(configPath)}`,
   ];
   if (answers.mode === "approval") {
-    const origin = answers.publicUrl ?? "http://127.0.0.1:8809";
+    const origin = answers.publicUrl ?? DEFAULT_CONSOLE_ORIGIN;
     lines.push(
       "",
       `Approvers sign in at ${origin}/console/: with a stdio client, run the console beside it on the same store:`,

@@ -1,7 +1,7 @@
 // `deletegate init`'s flags and their help text; kinds and their own keys come from the backend registry.
 import { parseArgs } from "node:util";
 import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
-import { CONFIGURED_MODES, DEFAULT_CONFIG_PATH } from "../config.js";
+import { CONFIGURED_MODES, DEFAULT_CONFIG_PATH, DEFAULT_CONSOLE_ORIGIN } from "../config.js";
 import { kindKeys, modeLines } from "./starter-config.js";
 
 /** tenantId → tenant-id: the flag of a kind-specific key. */
@@ -153,7 +153,7 @@ ${modeLines(" ".repeat(30)).join("\n")}
                             read from stdin, one line per approver in this order; only its scrypt hash is kept
   --approvals-required N    approval: distinct approvers a job needs (default 1)
   --public-url URL          approval: the origin people's browsers reach the console at
-                            (default http://127.0.0.1:8809, where deletegate console listens)
+                            (default ${DEFAULT_CONSOLE_ORIGIN}, where deletegate console listens)
   --state-dir DIR           the store and audit log's directory (default: .deletegate/ beside the config file);
                             written as an absolute path
   --yes, -y                 ask nothing: defaults for what is missing, exit 2 for a missing required value

@@ -8,9 +8,10 @@ export interface ClientSetup {
   configPath: string;
   /** The variables the server reads its backend keys from (each backend's `credentialEnv`). */
   credentialEnvs: readonly string[];
-  /** The name clients list the server under; default "deletegate". */
-  serverName?: string;
 }
+
+/** The name clients list the server under. */
+const SERVER_NAME = "deletegate";
 
 /** What stands in a snippet for a secret: the operator replaces it; init never sees a key. */
 export function placeholder(variable: string): string {
@@ -24,12 +25,8 @@ export function placeholder(variable: string): string {
 export const NPX_ALLOW_SCRIPTS = "--allow-scripts=better-sqlite3";
 
 /** `npx -y --allow-scripts=better-sqlite3 deletegate --config <path>` as command and arguments. */
-export function serverCommand(setup: ClientSetup): { command: string; args: string[] } {
+function serverCommand(setup: ClientSetup): { command: string; args: string[] } {
   return { command: "npx", args: ["-y", NPX_ALLOW_SCRIPTS, PACKAGE_NAME, "--config", setup.configPath] };
-}
-
-function serverName(setup: ClientSetup): string {
-  return setup.serverName ?? "deletegate";
 }
 
 function placeholderEnv(setup: ClientSetup): Record<string, string> {
@@ -38,16 +35,14 @@ function placeholderEnv(setup: ClientSetup): Record<string, string> {
 
 /** Claude Desktop's `claude_desktop_config.json`: an entry under `mcpServers`. */
 export function claudeDesktopConfig(setup: ClientSetup) {
-  return { mcpServers: { [serverName(setup)]: { ...serverCommand(setup), env: placeholderEnv(setup) } } };
+  return { mcpServers: { [SERVER_NAME]: { ...serverCommand(setup), env: placeholderEnv(setup) } } };
 }
 
 /** Cursor's `~/.cursor/mcp.json` (or a project's `.cursor/mcp.json`): the same `mcpServers` shape. */
-export function cursorConfig(setup: ClientSetup) {
-  return { mcpServers: { [serverName(setup)]: { ...serverCommand(setup), env: placeholderEnv(setup) } } };
-}
+export const cursorConfig = claudeDesktopConfig;
 
 /** The id of the VS Code input that prompts for a variable: SPLENDOR_TOKEN → splendor-token. */
-export function vscodeInputId(variable: string): string {
+function vscodeInputId(variable: string): string {
   return variable.toLowerCase().replaceAll("_", "-");
 }
 
@@ -64,7 +59,7 @@ export function vscodeConfig(setup: ClientSetup) {
       password: true,
     })),
     servers: {
-      [serverName(setup)]: {
+      [SERVER_NAME]: {
         type: "stdio",
         ...serverCommand(setup),
         env: Object.fromEntries(
@@ -89,7 +84,7 @@ export function claudeCodeCommand(setup: ClientSetup): string {
   const { command, args } = serverCommand(setup);
   return [
     "claude mcp add",
-    shellQuote(serverName(setup)),
+    shellQuote(SERVER_NAME),
     "--transport stdio",
     ...setup.credentialEnvs.map((variable) => `--env ${variable}="$${variable}"`),
     "--",
