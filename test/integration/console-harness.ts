@@ -1,6 +1,7 @@
 // Signing in to the approval console and calling its JSON API, as an approver's browser or script would.
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { hashPassword } from "../../src/approval/password.js";
+import { type JobStatus, TERMINAL_STATUSES } from "../../src/jobs/store.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
 import {
   editConfig,
@@ -138,8 +139,7 @@ export async function finalJob(
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     job = structured(await agent.call("get_delete_job", { job_id: jobId }));
-    if (["succeeded", "partially_failed", "failed", "cancelled", "rejected", "expired"].includes(job.status))
-      break;
+    if (TERMINAL_STATUSES.includes(job.status as JobStatus)) break;
     await new Promise((done) => setTimeout(done, 100));
   }
   // biome-ignore lint/suspicious/noExplicitAny: checked field by field

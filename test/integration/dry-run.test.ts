@@ -10,6 +10,7 @@ import {
   SPLENDOR_TOKEN,
   startSession,
   structured,
+  TOOL_NAMES,
   tempDir,
   writeConfig,
 } from "./harness.js";
@@ -114,16 +115,7 @@ describe("tools", () => {
   it("lists the six tools with SPEC annotations; only execute_delete is destructive", async () => {
     const { tools } = await session.client.listTools();
     const byName = Object.fromEntries(tools.map((tool) => [tool.name, tool]));
-    expect(Object.keys(byName).sort()).toEqual(
-      [
-        "cancel_delete_job",
-        "dry_run_delete",
-        "execute_delete",
-        "get_delete_job",
-        "list_backends",
-        "list_delete_jobs",
-      ].sort(),
-    );
+    expect(Object.keys(byName).sort()).toEqual(TOOL_NAMES);
     expect(tools.filter((tool) => tool.annotations?.destructiveHint).map((tool) => tool.name)).toEqual([
       "execute_delete",
     ]);

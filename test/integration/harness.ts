@@ -14,6 +14,7 @@ import {
   ElicitRequestSchema,
   type ElicitResult,
 } from "@modelcontextprotocol/sdk/types.js";
+import { TERMINAL_STATUSES } from "../../src/jobs/store.js";
 
 /** The built server; DELETEGATE_CLI points the tests at another build (e.g. an older commit's, to see a test fail there). */
 export const CLI = process.env.DELETEGATE_CLI ?? resolve(import.meta.dirname, "../../dist/cli.js");
@@ -242,13 +243,23 @@ export function readAudit(path: string): Record<string, unknown>[] {
 }
 
 /** Polls get_delete_job until the job is terminal (or the deadline passes). */
+/** The six tools SPEC §4 names, sorted: what tools/list must answer, written out here rather than read from src. */
+export const TOOL_NAMES = [
+  "cancel_delete_job",
+  "dry_run_delete",
+  "execute_delete",
+  "get_delete_job",
+  "list_backends",
+  "list_delete_jobs",
+];
+
 export async function waitForJob(session: Session, jobId: string, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   const seen: string[] = [];
   for (;;) {
     const job = structured(await session.call("get_delete_job", { job_id: jobId }));
     if (seen.at(-1) !== job.status) seen.push(job.status);
-    if (["succeeded", "partially_failed", "failed", "cancelled"].includes(job.status)) return { job, seen };
+    if (TERMINAL_STATUSES.includes(job.status)) return { job, seen };
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
     await new Promise((done) => setTimeout(done, 100));
   }

@@ -23,6 +23,7 @@ import {
   serverProcess,
   startSession,
   structured,
+  TOOL_NAMES,
   tempDir,
   until,
   writeConfig,
@@ -31,7 +32,6 @@ import { addHttpTokens, connectHttp, type HttpServer, startHttpServer } from "./
 
 const REVISION = "2026-07-28";
 const REASON = "Revision test: delete synthetic records";
-const TERMINAL = ["succeeded", "partially_failed", "failed", "cancelled"];
 const TOKENS = { "agent-a": "tok-a-5e81c0", "agent-b": "tok-b-0c3d9f" };
 
 let sim: SplendorSimulator;
@@ -115,16 +115,7 @@ function caller(client: Client) {
 /** Lists the tools, previews a delete, runs it with the plan's token and waits for the job. */
 async function listDryRunAndDelete(client: Client, ids: string[]) {
   const { tools } = await client.listTools();
-  expect(tools.map((tool) => tool.name).sort()).toEqual(
-    [
-      "cancel_delete_job",
-      "dry_run_delete",
-      "execute_delete",
-      "get_delete_job",
-      "list_backends",
-      "list_delete_jobs",
-    ].sort(),
-  );
+  expect(tools.map((tool) => tool.name).sort()).toEqual(TOOL_NAMES);
   const session = caller(client);
   const backends = structured(await session.call("list_backends")).backends;
   expect(backends[0].confirmation_mode).toBe("token");
@@ -144,12 +135,7 @@ async function listDryRunAndDelete(client: Client, ids: string[]) {
       confirmation_token: plan.confirmation.token,
     }),
   );
-  let status = job.status;
-  for (const deadline = Date.now() + 30_000; !TERMINAL.includes(status) && Date.now() < deadline; ) {
-    await new Promise((done) => setTimeout(done, 50));
-    status = structured(await session.call("get_delete_job", { job_id: job.job_id })).status;
-  }
-  expect(status).toBe("succeeded");
+  expect((await finalJob(session, job.job_id)).status).toBe("succeeded");
   return { plan, job };
 }
 
@@ -299,13 +285,14 @@ describe("a 2025-11-25 stdio client still gets the legacy session", () => {
 });
 
 describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", () => {
-  async function humanPlan(client: Client, ids: string[]) {
+  /** A human-mode plan of `ids` in `dataset` (its own, so what reached the backend is that test's alone). */
+  async function humanPlan(client: Client, dataset: string, ids: string[]) {
     const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
     await client.connect(stdioTransport(config.path));
     const plan = structured(
       await caller(client).call("dry_run_delete", {
         backend: "splendor-test",
-        target: { dataset_id: "app-logs" },
+        target: { dataset_id: dataset },
         ids,
         reason: REASON,
       }),
@@ -313,10 +300,17 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
     return { plan, auditLog: config.auditLog };
   }
 
+  /** The code of the delete.refused line the audit log has for a plan (the refusal is on record, SPEC §8). */
+  function refusedCodes(auditLog: string, planId: string): unknown[] {
+    return readAudit(auditLog)
+      .filter((line) => line.event === "delete.refused" && line.plan_id === planId)
+      .map((line) => line.code);
+  }
+
   it("asks the form as input_required; the right number in the retried call runs the job", async () => {
     const ids = range(3, "m26-human-");
     const client = modernClient("modern-human", { confirm: ids.length });
-    const { plan, auditLog } = await humanPlan(client, ids);
+    const { plan, auditLog } = await humanPlan(client, "crm-m26-human", ids);
     expect(plan.confirmation.mode).toBe("human");
     expect(plan.confirmation.token).toBeUndefined();
     const job = structured(await caller(client).call("execute_delete", { plan_id: plan.plan_id }));
@@ -325,28 +319,31 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
     expect(confirmed?.actor).toBe("modern-human");
   });
 
-  it("refuses a wrong number and a decline, and sends nothing", async () => {
-    const ids = range(3, "m26-wrong-");
-    const wrong = modernClient("modern-wrong", { confirm: ids.length + 1 });
-    const { plan } = await humanPlan(wrong, ids);
-    expect(errorText(await caller(wrong).call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
-      /^CONFIRMATION_INVALID: /,
-    );
-    const declining = modernClient("modern-decline", { confirm: "decline" });
-    const declined = await humanPlan(declining, range(2, "m26-decline-"));
-    expect(
-      errorText(await caller(declining).call("execute_delete", { plan_id: declined.plan.plan_id })),
-    ).toMatch(/^CONFIRMATION_DECLINED: /);
-  });
+  for (const { answer, code, dataset } of [
+    { answer: 4, code: "CONFIRMATION_INVALID", dataset: "crm-m26-wrong" },
+    { answer: "decline" as const, code: "CONFIRMATION_DECLINED", dataset: "crm-m26-decline" },
+  ]) {
+    it(`refuses an answer of ${answer} to a form of 3 (${code}): nothing sent, no job, the refusal audited`, async () => {
+      const client = modernClient(`modern-${dataset}`, { confirm: answer });
+      const { plan, auditLog } = await humanPlan(client, dataset, range(3, `${dataset}-`));
+      expect(errorText(await caller(client).call("execute_delete", { plan_id: plan.plan_id }))).toMatch(
+        new RegExp(`^${code}: `),
+      );
+      expect(deletesFor(sim, dataset)).toBe(0);
+      expect(await jobOf(plan.plan_id, auditLog)).toBeUndefined();
+      expect(refusedCodes(auditLog, plan.plan_id)).toEqual([code]);
+    });
+  }
 
   it("counts a state once, for its own plan only: replayed, tampered or moved states are refused", async () => {
-    const ids = range(2, "m26-replay-");
+    const dataset = "crm-m26-replay";
+    const ids = range(2, `${dataset}-`);
     const client = modernClient("modern-manual", { confirm: ids.length, manual: true });
-    const { plan } = await humanPlan(client, ids);
+    const { plan, auditLog } = await humanPlan(client, dataset, ids);
     const other = structured(
       await caller(client).call("dry_run_delete", {
         backend: "splendor-test",
-        target: { dataset_id: "app-logs" },
+        target: { dataset_id: dataset },
         ids: range(2, "m26-other-"),
         reason: REASON,
       }),
@@ -366,25 +363,36 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
         inputResponses: answer(count),
         requestState,
       } as Parameters<Client["callTool"]>[0]) as Promise<CallToolResult>;
-    const tampered = `${asked.requestState.slice(0, -2)}${asked.requestState.endsWith("A") ? "B" : "A"}A`;
-    expect(errorText(await retry(plan.plan_id, tampered))).toMatch(/^CONFIRMATION_INVALID: .*requestState/);
+    // One character in the middle changed: always another state (a change at its end may decode the same).
+    const middle = asked.requestState.length >> 1;
+    const flipped = asked.requestState[middle] === "A" ? "B" : "A";
+    const tampered = `${asked.requestState.slice(0, middle)}${flipped}${asked.requestState.slice(middle + 1)}`;
+    expect(tampered).not.toBe(asked.requestState);
+    expect(errorText(await retry(plan.plan_id, tampered))).toMatch(/^CONFIRMATION_INVALID: .*altered/);
     expect(errorText(await retry(other.plan_id, asked.requestState))).toMatch(
-      /^CONFIRMATION_INVALID: .*requestState/,
+      /^CONFIRMATION_INVALID: .*another plan/,
     );
     // Redeemed by a wrong number: the state is spent, so the right number with it counts for nothing.
     expect(errorText(await retry(plan.plan_id, asked.requestState, ids.length + 1))).toMatch(
       /^CONFIRMATION_INVALID: The person typed/,
     );
     expect(errorText(await retry(plan.plan_id, asked.requestState))).toMatch(
-      /^CONFIRMATION_INVALID: .*requestState/,
+      /^CONFIRMATION_INVALID: .*already used/,
     );
-    // Asked again, the new state counts once.
+    expect(deletesFor(sim, dataset)).toBe(0);
+    expect(await jobOf(plan.plan_id, auditLog)).toBeUndefined();
+    // Asked again, the new state counts once: its job runs; the same state again gets that job back (the plan has
+    // it, SPEC §4), and nothing more is sent.
     const askedAgain = (await client.callTool(
       { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
       { allowInputRequired: true },
     )) as unknown as { requestState: string };
     expect(askedAgain.requestState).not.toBe(asked.requestState);
-    expect(structured(await retry(plan.plan_id, askedAgain.requestState)).job_id).toBeTruthy();
+    const job = structured(await retry(plan.plan_id, askedAgain.requestState));
+    expect((await finalJob(caller(client), job.job_id)).status).toBe("succeeded");
+    expect(deletesFor(sim, dataset)).toBe(1);
+    expect(structured(await retry(plan.plan_id, askedAgain.requestState)).job_id).toBe(job.job_id);
+    expect(deletesFor(sim, dataset)).toBe(1);
   });
 
   it("counts a state sealed by one process in another on the same store, once: the key and its use are shared", async () => {

@@ -169,6 +169,11 @@ describe.each(ERAS)("MCP %s, the v2 SDK client", (era) => {
         // The client was asked to open the job's approval page (pushed to a session; input_required in 2026).
         await until(() => seen.links.length > 0, 5_000);
         expect(seen.links).toEqual([job.approval.url]);
+        // Opening the page (the client accepted the link) is not consent: still nothing sent, still awaiting.
+        expect(structured(await call("get_delete_job", { job_id: job.job_id })).status).toBe(
+          "awaiting_approval",
+        );
+        expect(sentIds(dataset)).toEqual([]);
         const signed = await login(origin, "dana", APPROVER_PASSWORD);
         expect((await approve(origin, signed, job.job_id, "Matches the ticket")).status).toBe(200);
       }

@@ -225,11 +225,14 @@ describe("init from flags", () => {
       expect(run.stdout).toBe("");
       expect(existsSync(join(cwd, "deletegate.config.json"))).toBe(false);
     }
+    const cwd = tempDir();
     const approvers = await init(
       ["--kind", "moorcheh", "--confirmation", "approval", "--approver", "a", "--approvals-required", "2"],
-      { answers: ["pw"] },
+      { cwd, answers: ["pw"] },
     );
+    expect(approvers.code).toBe(2);
     expect(approvers.stderr).toContain("--approvals-required must be a whole number from 1 to 1");
+    expect(existsSync(join(cwd, "deletegate.config.json"))).toBe(false);
   });
 
   it("never overwrites an existing file, the default path or DELETEGATE_CONFIG's", async () => {
