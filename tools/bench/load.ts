@@ -16,11 +16,10 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../simulators/splendor.js";
 import { LightClient } from "./light-client.js";
+import { CLI } from "./measures/jobs-harness.js";
 import { type LatencyStats, markdownTable, ms, processMemoryKb, summarize, table } from "./stats.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
-/** The server measured: this repo's build, or BENCH_CLI (another build, for an A/B run). */
-const CLI = process.env.BENCH_CLI ?? join(REPO, "dist", "cli.js");
 const BACKEND = "splendor-bench";
 const DATASET = "app-logs";
 const TENANT = "bench";

@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import {
   bundleFile,
   MANIFEST_PATH,
+  MCPB,
   MCPBIGNORE_PATH,
   type PackageJson,
   ROOT,
@@ -20,8 +21,6 @@ import {
   STAGE_DIR,
   stampedManifest,
 } from "./paths.js";
-
-const MCPB = join(ROOT, "node_modules", "@anthropic-ai", "mcpb", "dist", "cli", "cli.js");
 
 function fail(message: string): never {
   process.stderr.write(`bundle: ${message}\n`);

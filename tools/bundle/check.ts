@@ -8,12 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { callTool, jobAtEnd } from "../lib/tool-calls.js";
 import { startSplendorSimulator } from "../simulators/splendor.js";
 import { hostLaunch } from "./launch.js";
-import { bundleFile, type Manifest, ROOT, readPackageJson } from "./paths.js";
+import { bundleFile, type Manifest, MCPB, ROOT, readPackageJson } from "./paths.js";
 
-const MCPB = join(ROOT, "node_modules", "@anthropic-ai", "mcpb", "dist", "cli", "cli.js");
 const TOKEN = "bundle-check-splendor-token";
 const TENANT = "acme";
 const BACKEND = "splendor-bundle";
@@ -55,14 +54,6 @@ function problemsWithDependencies(extension: string): string[] {
       problems.push(`${path} (production) is missing`);
   }
   return problems;
-}
-
-function structured(result: CallToolResult): Record<string, unknown> {
-  if (result.isError) {
-    const first = result.content[0];
-    throw new Error(`tool error: ${first?.type === "text" ? first.text : JSON.stringify(result.content)}`);
-  }
-  return result.structuredContent as Record<string, unknown>;
 }
 
 async function main(): Promise<number> {
@@ -155,46 +146,27 @@ async function main(): Promise<number> {
           );
         });
         await check("list_backends shows the configured backend", async () => {
-          const listed = structured(
-            (await client.callTool({ name: "list_backends", arguments: {} })) as CallToolResult,
-          );
+          const listed = await callTool(client, "list_backends");
           const names = (listed.backends as { name: string }[]).map((backend) => backend.name);
           assert(names.join() === BACKEND, `backends ${names}`);
         });
         await check("a dry run and an execute delete the ids at the simulator", async () => {
           const ids = ["rec-1", "rec-2", "rec-3"];
-          const plan = structured(
-            (await client.callTool({
-              name: "dry_run_delete",
-              arguments: {
-                backend: BACKEND,
-                target: { dataset_id: "app-logs" },
-                ids,
-                reason: "Bundle check run",
-              },
-            })) as CallToolResult,
-          ) as { plan_id: string; confirmation: { token: string } };
-          let job = structured(
-            (await client.callTool({
-              name: "execute_delete",
-              arguments: {
-                plan_id: plan.plan_id,
-                confirmation_token: plan.confirmation.token,
-                wait_seconds: 10,
-              },
-            })) as CallToolResult,
-          ) as { job_id: string; status: string; counts: { deleted: number } };
-          const deadline = Date.now() + 20_000;
-          while (!["succeeded", "partially_failed", "failed", "cancelled"].includes(job.status)) {
-            assert(Date.now() < deadline, `job still ${job.status} after 20 s`);
-            await new Promise((done) => setTimeout(done, 200));
-            job = structured(
-              (await client.callTool({
-                name: "get_delete_job",
-                arguments: { job_id: job.job_id },
-              })) as CallToolResult,
-            ) as typeof job;
-          }
+          const plan = await callTool(client, "dry_run_delete", {
+            backend: BACKEND,
+            target: { dataset_id: "app-logs" },
+            ids,
+            reason: "Bundle check run",
+          });
+          const job = await jobAtEnd(
+            client,
+            await callTool(client, "execute_delete", {
+              plan_id: plan.plan_id,
+              confirmation_token: plan.confirmation.token,
+              wait_seconds: 10,
+            }),
+            20_000,
+          );
           assert(job.status === "succeeded", `job ${job.status}`);
           assert(job.counts.deleted === ids.length, `deleted ${job.counts.deleted}`);
           const deleted = [...sim.deleted("app-logs")].sort();

@@ -10,6 +10,8 @@ export const MANIFEST_PATH = join(ROOT, "bundle", "manifest.json");
 export const MCPBIGNORE_PATH = join(ROOT, "bundle", ".mcpbignore");
 /** Ignored by git (bundle/.gitignore): the staging folder and the .mcpb files. */
 export const BUILD_DIR = join(ROOT, "bundle", "build");
+/** The mcpb command-line tool (a devDependency), run with this node. */
+export const MCPB = join(ROOT, "node_modules", "@anthropic-ai", "mcpb", "dist", "cli", "cli.js");
 export const STAGE_DIR = join(BUILD_DIR, "deletegate");
 
 export interface PackageJson {

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { callTool as call, jobAtEnd } from "../lib/tool-calls.js";
 import { startSplendorSimulator } from "../simulators/splendor.js";
 
 const [app, work] = process.argv.slice(2);
@@ -52,21 +52,6 @@ function deletegate(args: string[], env: Record<string, string> = {}) {
     fail(`deletegate ${args.join(" ")} exited ${result.status}:\n${result.stdout}${result.stderr}`);
   }
   return result.stdout;
-}
-
-/** One tool call's structured result; an error result fails the run with its text. */
-async function call(client: Client, tool: string, args: Record<string, unknown>) {
-  const result = (await client.callTool({ name: tool, arguments: args })) as CallToolResult;
-  return structured(result, tool);
-}
-
-function structured(result: CallToolResult, tool: string) {
-  if (result.isError) {
-    const first = result.content[0];
-    fail(`${tool} failed: ${first?.type === "text" ? first.text : JSON.stringify(result.content)}`);
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: the result is checked field by field below
-  return result.structuredContent as any;
 }
 
 async function main(): Promise<void> {
@@ -141,12 +126,7 @@ async function main(): Promise<void> {
       confirmation_token: plan.confirmation.token,
       wait_seconds: 10,
     });
-    const deadline = Date.now() + 30_000;
-    while (!["succeeded", "partially_failed", "failed", "cancelled"].includes(job.status)) {
-      if (Date.now() > deadline) fail(`job ${job.job_id} still ${job.status} after 30 s`);
-      await new Promise((done) => setTimeout(done, 100));
-      job = await call(client, "get_delete_job", { job_id: job.job_id });
-    }
+    job = await jobAtEnd(client, job, 30_000);
     if (job.status !== "succeeded" || job.counts.deleted !== IDS.length)
       fail(`job ended ${job.status} with ${JSON.stringify(job.counts)}`);
     console.log(`execute_delete: ${job.job_id} ${job.status}, ${job.counts.deleted} deleted`);

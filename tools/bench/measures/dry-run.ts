@@ -5,16 +5,15 @@
 // calls, each with its own ids; RSS from /proc/<pid>/status after the last call (VmRSS) and the peak (VmHWM).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { processMemoryKb } from "../stats.js";
+import { CLI } from "./jobs-harness.js";
 import { type BenchOptions, type BenchRow, median } from "./types.js";
 
-const REPO = resolve(import.meta.dirname, "../../..");
-const CLI = process.env.BENCH_CLI ?? join(REPO, "dist", "cli.js");
 /** The baselines: the same echo tool on the SDK deletegate runs on (v2), and on the v1 SDK (noted, not judged). */
 const BARE = {
   bare: join(import.meta.dirname, "bare-server-v2.mjs"),

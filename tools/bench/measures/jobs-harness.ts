@@ -17,8 +17,11 @@ import {
 } from "../../simulators/moorcheh.js";
 import { processMemoryKb } from "../stats.js";
 
-/** The server measured: this repo's build, or BENCH_CLI (another build, e.g. an older commit's, for an A/B run). */
-export const CLI = process.env.BENCH_CLI ?? resolve(import.meta.dirname, "../../../dist/cli.js");
+/**
+ * The server measured: this repo's build, or DELETEGATE_CLI (another build, e.g. an older commit's, for an A/B run),
+ * the variable the integration tests read too.
+ */
+export const CLI = process.env.DELETEGATE_CLI ?? resolve(import.meta.dirname, "../../../dist/cli.js");
 export const MOORCHEH_KEY = "bench-moorcheh-key-5d83a1";
 export const BACKEND = "moorcheh-bench";
 export const REASON = "Benchmark: delete synthetic documents";
