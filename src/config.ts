@@ -3,7 +3,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { parsePasswordHash } from "./approval/password.js";
-import { BACKEND_KINDS, type BackendKind } from "./backends/index.js";
+import { BACKEND_KINDS, type BackendKind, kindNamed } from "./backends/index.js";
 import {
   type BackendConfig,
   CONFIGURED_MODES,
@@ -130,7 +130,7 @@ const backendEntry = z.unknown().superRefine((value, ctx) => {
   const kind = (value as { kind?: unknown } | null)?.kind;
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     ctx.addIssue({ code: "custom", message: "must be an object" });
-  } else if (typeof kind !== "string" || !Object.hasOwn(BACKEND_KINDS, kind)) {
+  } else if (typeof kind !== "string" || !kindNamed(kind)) {
     ctx.addIssue({
       code: "custom",
       path: ["kind"],

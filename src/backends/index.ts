@@ -18,8 +18,13 @@ export const BACKEND_KINDS: Record<string, BackendKind> = {
   [piianoVault.kind]: piianoVault,
 };
 
+/** The kind of that name, or null (only the registry's own entries: "constructor" or "__proto__" name none). */
+export function kindNamed(name: string): BackendKind | null {
+  return Object.hasOwn(BACKEND_KINDS, name) ? (BACKEND_KINDS[name] as BackendKind) : null;
+}
+
 export function kindOf(backend: BackendConfig): BackendKind {
-  const kind = BACKEND_KINDS[backend.kind];
+  const kind = kindNamed(backend.kind);
   if (!kind) throw new Error(`no adapter for kind ${backend.kind}`);
   return kind;
 }

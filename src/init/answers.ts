@@ -2,7 +2,7 @@
 // required value is missing and nobody can be asked).
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
+import { BACKEND_KINDS, type BackendKind, kindNamed } from "../backends/index.js";
 import {
   backendName,
   CONFIGURED_MODES,
@@ -13,14 +13,7 @@ import {
 import { ApprovalCollector } from "./approval-answers.js";
 import { Asker, checked, httpUrlProblem, InitError, nonEmpty, schemaProblem, splitList } from "./asking.js";
 import { flagOf } from "./flags.js";
-import {
-  type KindKey,
-  kindKeyProblem,
-  kindKeys,
-  kindNamed,
-  modeLines,
-  type StarterAnswers,
-} from "./starter-config.js";
+import { type KindKey, kindKeyProblem, kindKeys, modeLines, type StarterAnswers } from "./starter-config.js";
 
 export class AnswerCollector extends Asker {
   /** The config file's absolute path; refused at once when the file exists (checked again, atomically, at write). */

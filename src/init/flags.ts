@@ -2,22 +2,22 @@
 import { parseArgs } from "node:util";
 import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
 import { CONFIGURED_MODES, DEFAULT_CONFIG_PATH, DEFAULT_CONSOLE_ORIGIN } from "../config.js";
-import { kindKeys, modeLines } from "./starter-config.js";
+import { type KindKey, kindKeys, modeLines } from "./starter-config.js";
 
 /** tenantId → tenant-id: the flag of a kind-specific key. */
 export function flagOf(key: string): string {
   return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 
-/** Every kind-specific key of the registry, with the kinds that have it. */
-export function kindKeyFlags(): Map<string, { key: string; kinds: BackendKind[] }> {
-  const flags = new Map<string, { key: string; kinds: BackendKind[] }>();
+/** Every kind-specific key of the registry, with each kind that has it and its entry there. */
+function kindKeyFlags(): Map<string, { key: string; uses: { kind: BackendKind; entry: KindKey }[] }> {
+  const flags = new Map<string, { key: string; uses: { kind: BackendKind; entry: KindKey }[] }>();
   for (const kind of Object.values(BACKEND_KINDS)) {
-    for (const { key } of kindKeys(kind)) {
-      const flag = flagOf(key);
-      const entry = flags.get(flag) ?? { key, kinds: [] };
-      entry.kinds.push(kind);
-      flags.set(flag, entry);
+    for (const entry of kindKeys(kind)) {
+      const flag = flagOf(entry.key);
+      const found = flags.get(flag) ?? { key: entry.key, uses: [] };
+      found.uses.push({ kind, entry });
+      flags.set(flag, found);
     }
   }
   return flags;
@@ -110,17 +110,12 @@ function helpEntry(flag: string, text: string): string {
 }
 
 function kindFlagLines(): string[] {
-  return [...kindKeyFlags()].map(([flag, { key, kinds }]) => {
-    const uses = kinds.map((kind) => {
-      const entry = kindKeys(kind).find((candidate) => candidate.key === key);
-      return `${kind.kind}${entry?.required ? " (required)" : ""}`;
-    });
-    const entry = kinds
-      .map((kind) => kindKeys(kind).find((candidate) => candidate.key === key))
-      .find(Boolean);
+  return [...kindKeyFlags()].map(([flag, { key, uses }]) => {
+    const kinds = uses.map(({ kind, entry }) => `${kind.kind}${entry.required ? " (required)" : ""}`);
+    const entry = uses[0]?.entry;
     const choices = entry?.choices ? `: ${entry.choices.join(", ")}` : "";
     const fallback = entry?.fallback ? ` (default ${entry.fallback})` : "";
-    return helpEntry(`--${flag} VALUE`, `${key} of ${uses.join(", ")}${choices}${fallback}`);
+    return helpEntry(`--${flag} VALUE`, `${key} of ${kinds.join(", ")}${choices}${fallback}`);
   });
 }
 

@@ -1,7 +1,7 @@
 // The config `deletegate init` writes, built from the operator's answers and checked by the same parser the server uses.
 import { join } from "node:path";
 import { z } from "zod";
-import { BACKEND_KINDS, type BackendKind } from "../backends/index.js";
+import type { BackendKind } from "../backends/index.js";
 import { ConfigError, type ConfiguredMode, parseConfig } from "../config.js";
 
 /** What each confirmation mode means for who says yes, as init explains it (its help and its question). */
@@ -122,8 +122,4 @@ export function starterConfigProblem(config: Record<string, unknown>, credential
     if (error instanceof ConfigError) return error.message;
     throw error;
   }
-}
-
-export function kindNamed(name: string): BackendKind | null {
-  return Object.hasOwn(BACKEND_KINDS, name) ? (BACKEND_KINDS[name] as BackendKind) : null;
 }
