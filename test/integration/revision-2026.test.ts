@@ -10,16 +10,20 @@ import {
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword } from "../../src/approval/password.js";
-import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approve, finalJob, login, requestApproval, writeApprovalConfig } from "./console-harness.js";
+import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
+import {
+  approvalFixture,
+  approve,
+  finalJob,
+  login,
+  requestApproval,
+  writeApprovalConfig,
+} from "./console-harness.js";
 import {
   deletesFor,
   errorText,
   range,
   readAudit,
-  SPLENDOR_TENANT,
-  SPLENDOR_TOKEN,
   serverProcess,
   startSession,
   structured,
@@ -34,17 +38,17 @@ const REVISION = "2026-07-28";
 const REASON = "Revision test: delete synthetic records";
 const TOKENS = { "agent-a": "tok-a-5e81c0", "agent-b": "tok-b-0c3d9f" };
 
+const APPROVER_PASSWORD = "dana's approval password";
+
 let sim: SplendorSimulator;
+let approverHash: string;
 const clients: Client[] = [];
 const servers: HttpServer[] = [];
 
 beforeAll(async () => {
-  sim = await startSplendorSimulator({
-    token: SPLENDOR_TOKEN,
-    tenantId: SPLENDOR_TENANT,
-    jobPendingMs: 20,
-    jobRunningMs: 20,
-  });
+  const fixture = await approvalFixture({ dana: APPROVER_PASSWORD }, 20);
+  sim = fixture.sim;
+  approverHash = fixture.hashes.dana;
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
@@ -348,10 +352,7 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
         reason: REASON,
       }),
     );
-    const asked = (await client.callTool(
-      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
-      { allowInputRequired: true },
-    )) as unknown as { resultType: string; requestState: string; inputRequests: Record<string, unknown> };
+    const asked = await askExecute(client, plan.plan_id);
     expect(asked.resultType).toBe("input_required");
     expect(Object.keys(asked.inputRequests)).toEqual(["confirm"]);
     const answer = (count: number) => ({ confirm: { action: "accept", content: { confirm_count: count } } });
@@ -383,10 +384,7 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
     expect(await jobOf(plan.plan_id, auditLog)).toBeUndefined();
     // Asked again, the new state counts once: its job runs; the same state again gets that job back (the plan has
     // it, SPEC §4), and nothing more is sent.
-    const askedAgain = (await client.callTool(
-      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
-      { allowInputRequired: true },
-    )) as unknown as { requestState: string };
+    const askedAgain = await askExecute(client, plan.plan_id);
     expect(askedAgain.requestState).not.toBe(asked.requestState);
     const job = structured(await retry(plan.plan_id, askedAgain.requestState));
     expect((await finalJob(caller(client), job.job_id)).status).toBe("succeeded");
@@ -410,10 +408,7 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
       /^CONFIRMATION_INVALID: .*already used/,
     );
     // A state the first process seals opens in the second.
-    const again = (await first.callTool(
-      { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
-      { allowInputRequired: true },
-    )) as unknown as { requestState: string };
+    const again = await askExecute(first, plan.plan_id);
     expect(structured(await retry(second, again.requestState)).job_id).toBeTruthy();
   });
 
@@ -448,10 +443,7 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
       expect(deletesFor(sim, dataset)).toBe(0);
       expect(await jobOf(plan.plan_id, config.auditLog)).toBeUndefined();
       // The plan itself is still valid there: a state sealed at that time counts.
-      const fresh = (await late.callTool(
-        { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
-        { allowInputRequired: true },
-      )) as unknown as { requestState: string };
+      const fresh = await askExecute(late, plan.plan_id);
       expect(structured(await retry(late, fresh.requestState)).job_id).toBeTruthy();
     },
   );
@@ -469,10 +461,7 @@ async function askOnce(name: string, configPath: string, dataset: string, ids: s
       reason: REASON,
     }),
   );
-  const asked = (await first.callTool(
-    { name: "execute_delete", arguments: { plan_id: plan.plan_id } },
-    { allowInputRequired: true },
-  )) as unknown as { requestState: string };
+  const asked = await askExecute(first, plan.plan_id);
   expect(typeof asked.requestState).toBe("string");
   const retry = (client: Client, requestState: string, count = ids.length) =>
     client.callTool({
@@ -484,6 +473,14 @@ async function askOnce(name: string, configPath: string, dataset: string, ids: s
   return { plan, asked, retry, first };
 }
 
+/** execute_delete's first call by a client that answers input requests itself: the input_required result. */
+async function askExecute(client: Client, planId: string) {
+  return (await client.callTool(
+    { name: "execute_delete", arguments: { plan_id: planId } },
+    { allowInputRequired: true },
+  )) as unknown as { resultType: string; requestState: string; inputRequests: Record<string, unknown> };
+}
+
 /** The job a plan's delete.confirmed line names, if it was ever confirmed. */
 async function jobOf(planId: string, auditLog: string) {
   return readAudit(auditLog).find((line) => line.event === "delete.confirmed" && line.plan_id === planId);
@@ -491,8 +488,7 @@ async function jobOf(planId: string, auditLog: string) {
 
 describe("MCP 2026-07-28 in approval mode", () => {
   it("gets the job awaiting approval with its console link; an approver approves it there and it runs", async () => {
-    const hash = await hashPassword("dana's approval password");
-    const config = writeApprovalConfig(sim.url, { dana: hash }, { agentToken: true });
+    const config = writeApprovalConfig(sim.url, { dana: approverHash }, { agentToken: true });
     const server = await startHttpServer(config.path, { env: { DELETEGATE_TOKEN_AGENT: TOKENS["agent-a"] } });
     servers.push(server);
     const client = modernClient("modern-approval", { confirm: 3 });
@@ -509,7 +505,7 @@ describe("MCP 2026-07-28 in approval mode", () => {
     expect(job.approval.url).toMatch(/\/console\/approvals\/job_/);
     expect(sim.requests.length).toBe(before);
     const origin = new URL(server.url).origin;
-    const signed = await login(origin, "dana", "dana's approval password");
+    const signed = await login(origin, "dana", APPROVER_PASSWORD);
     expect((await approve(origin, signed, job.job_id, "Matches the ticket")).status).toBe(200);
     const final = await finalJob(caller(client), job.job_id);
     expect(final.status).toBe("succeeded");

@@ -6,15 +6,12 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword } from "../../src/approval/password.js";
-import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
-import { approve, finalJob, login, writeApprovalConfig } from "./console-harness.js";
+import type { SplendorSimulator } from "../../tools/simulators/splendor.js";
+import { approvalFixture, approve, finalJob, login, writeApprovalConfig } from "./console-harness.js";
 import {
   deleteRequests,
   range,
   readAudit,
-  SPLENDOR_TENANT,
-  SPLENDOR_TOKEN,
   serverProcess,
   structured,
   tempDir,
@@ -40,13 +37,9 @@ const clients: Client[] = [];
 const servers: HttpServer[] = [];
 
 beforeAll(async () => {
-  sim = await startSplendorSimulator({
-    token: SPLENDOR_TOKEN,
-    tenantId: SPLENDOR_TENANT,
-    jobPendingMs: 20,
-    jobRunningMs: 20,
-  });
-  approverHash = await hashPassword(APPROVER_PASSWORD);
+  const fixture = await approvalFixture({ dana: APPROVER_PASSWORD }, 20);
+  sim = fixture.sim;
+  approverHash = fixture.hashes.dana;
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));
