@@ -243,15 +243,14 @@ export function readAudit(path: string): Record<string, unknown>[] {
 }
 
 /** Polls get_delete_job until the job is terminal (or the deadline passes). */
-/** The six tools SPEC §4 names, sorted: what tools/list must answer, written out here rather than read from src. */
-export const TOOL_NAMES = [
-  "cancel_delete_job",
-  "dry_run_delete",
-  "execute_delete",
-  "get_delete_job",
-  "list_backends",
-  "list_delete_jobs",
-];
+/** What a test client answers to deletegate's form: the number it types, or a decline. */
+export function formAnswer(confirm: number | "decline") {
+  return confirm === "decline"
+    ? { action: "decline" as const }
+    : { action: "accept" as const, content: { confirm_count: confirm } };
+}
+
+export { TOOL_NAMES } from "../../tools/lib/tool-calls.js";
 
 export async function waitForJob(session: Session, jobId: string, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;

@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import {
   CLI,
+  formAnswer,
   newClientV2,
   type SessionClient,
   SPLENDOR_TOKEN,
@@ -101,11 +102,7 @@ export async function connectHttp(
     { capabilities: confirm === undefined ? {} : { elicitation: { form: {} } } },
   );
   if (confirm !== undefined) {
-    client.setRequestHandler(ElicitRequestSchema, async () =>
-      confirm === "decline"
-        ? { action: "decline" }
-        : { action: "accept", content: { confirm_count: confirm } },
-    );
+    client.setRequestHandler(ElicitRequestSchema, async () => formAnswer(confirm));
   }
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers: { authorization: `Bearer ${token}` } },
@@ -128,11 +125,7 @@ async function connectHttpV2(
   const { confirm } = options;
   const client = newClientV2(options.name ?? "http-test", confirm !== undefined);
   if (confirm !== undefined) {
-    client.setRequestHandler("elicitation/create", async () =>
-      confirm === "decline"
-        ? { action: "decline" }
-        : { action: "accept", content: { confirm_count: confirm } },
-    );
+    client.setRequestHandler("elicitation/create", async () => formAnswer(confirm));
   }
   const transport = new StreamableHTTPClientTransportV2(new URL(url), {
     requestInit: { headers: { authorization: `Bearer ${token}` } },

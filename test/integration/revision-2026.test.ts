@@ -22,6 +22,7 @@ import {
 import {
   deletesFor,
   errorText,
+  formAnswer,
   range,
   readAudit,
   serverProcess,
@@ -73,11 +74,7 @@ function modernClient(
     },
   );
   if (confirm !== undefined) {
-    client.setRequestHandler("elicitation/create", async () =>
-      confirm === "decline"
-        ? { action: "decline" }
-        : { action: "accept", content: { confirm_count: confirm } },
-    );
+    client.setRequestHandler("elicitation/create", async () => formAnswer(confirm));
   }
   clients.push(client);
   return client;

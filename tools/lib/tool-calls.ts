@@ -4,6 +4,16 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type JobStatus, TERMINAL_STATUSES } from "../../src/jobs/store.js";
 
+/** The six tools SPEC §4 names, sorted: what tools/list must answer, written out here rather than read from src. */
+export const TOOL_NAMES = [
+  "cancel_delete_job",
+  "dry_run_delete",
+  "execute_delete",
+  "get_delete_job",
+  "list_backends",
+  "list_delete_jobs",
+];
+
 /** One tool call's structured result; an error result throws with its text. */
 export async function callTool(
   client: Client,

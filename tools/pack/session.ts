@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { callTool as call, jobAtEnd } from "../lib/tool-calls.js";
+import { callTool as call, jobAtEnd, TOOL_NAMES } from "../lib/tool-calls.js";
 import { startSplendorSimulator } from "../simulators/splendor.js";
 
 const [app, work] = process.argv.slice(2);
@@ -21,14 +21,6 @@ const TENANT = "pack";
 const BACKEND = "splendor-pack";
 const DATASET = "app-logs";
 const IDS = ["rec-1", "rec-2", "rec-3", "rec-4", "rec-5"];
-const EXPECTED_TOOLS = [
-  "cancel_delete_job",
-  "dry_run_delete",
-  "execute_delete",
-  "get_delete_job",
-  "list_backends",
-  "list_delete_jobs",
-];
 /** Only what the server needs: PATH (for node and npx), HOME (npm's cache) and the backend's key. */
 const ENV = {
   PATH: process.env.PATH ?? "",
@@ -103,7 +95,7 @@ async function main(): Promise<void> {
     client.onerror = (error) => errors.push(error.message);
     await client.connect(transport);
     const tools = (await client.listTools()).tools.map((tool) => tool.name).sort();
-    if (tools.join(" ") !== EXPECTED_TOOLS.join(" ")) fail(`tools/list: ${tools.join(" ")}`);
+    if (tools.join(" ") !== TOOL_NAMES.join(" ")) fail(`tools/list: ${tools.join(" ")}`);
 
     const plan = await call(client, "dry_run_delete", {
       backend: BACKEND,
