@@ -95,15 +95,22 @@ function skipWithoutFaketime(what: string): boolean {
 
 /** A stdio deletegate on this config; `clockAheadMs` starts it under faketime with its clock that far ahead. */
 function stdioTransport(configPath: string, clockAheadMs = 0) {
-  const server = serverProcess(configPath, {}, "ignore");
-  if (clockAheadMs === 0) return new StdioClientTransport(server);
-  return new StdioClientTransport({
+  if (clockAheadMs === 0) return new StdioClientTransport(serverProcess(configPath, {}, "ignore"));
+  const server = serverProcess(configPath, {}, "pipe");
+  const transport = new StdioClientTransport({
     ...server,
     command: FAKETIME,
     args: ["-f", `+${Math.round(clockAheadMs / 1000)}s`, server.command, ...server.args],
     env: { ...server.env, FAKETIME_DONT_FAKE_MONOTONIC: "1" },
   });
+  transport.stderr?.on("data", (chunk: Buffer) => {
+    fakedStderr = (fakedStderr + chunk.toString()).slice(-4000);
+  });
+  return transport;
 }
+
+/** The last of what servers run under faketime wrote to stderr: a failure of such a test shows it. */
+let fakedStderr = "";
 
 /** The calls of the shared harness (a Session's `call`), on a 2026-07-28 client. */
 function caller(client: Client) {
@@ -427,23 +434,33 @@ describe("MCP 2026-07-28: human confirmation with input_required (SPEC §5)", ()
   it.skipIf(skipWithoutFaketime("the expired requestState test"))(
     "refuses a state past its expiry on a server whose clock moved on, and sends nothing; a fresh state still counts",
     async () => {
-      const dataset = "crm-expired-state";
-      const ids = range(2, `${dataset}-`);
-      const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
-      const { plan, asked, retry } = await askOnce("modern-late", config.path, dataset, ids);
-      // The same caller, on a deletegate 11 minutes later: past the state's 10 minutes, within the plan's 15.
-      const late = modernClient("modern-late", { confirm: ids.length, manual: true });
-      await late.connect(stdioTransport(config.path, 11 * 60_000));
-      expect(errorText(await retry(late, asked.requestState))).toMatch(
-        /^CONFIRMATION_INVALID: The requestState is expired/,
-      );
-      expect(deletesFor(sim, dataset)).toBe(0);
-      expect(await jobOf(plan.plan_id, config.auditLog)).toBeUndefined();
-      // The plan itself is still valid there: a state sealed at that time counts.
-      const fresh = await askExecute(late, plan.plan_id);
-      expect(structured(await retry(late, fresh.requestState)).job_id).toBeTruthy();
+      fakedStderr = "";
+      await expiredStateFlow().catch((error: Error) => {
+        throw new Error(
+          `${error.message}\nstderr of the server under faketime:\n${fakedStderr || "(nothing)"}`,
+        );
+      });
     },
   );
+
+  /** The expired-state test's steps: a state sealed now, redeemed on a server 11 minutes ahead. */
+  async function expiredStateFlow() {
+    const dataset = "crm-expired-state";
+    const ids = range(2, `${dataset}-`);
+    const config = writeConfig(tempDir(), sim.url, { confirmation: { mode: "human" } });
+    const { plan, asked, retry } = await askOnce("modern-late", config.path, dataset, ids);
+    // The same caller, on a deletegate 11 minutes later: past the state's 10 minutes, within the plan's 15.
+    const late = modernClient("modern-late", { confirm: ids.length, manual: true });
+    await late.connect(stdioTransport(config.path, 11 * 60_000));
+    expect(errorText(await retry(late, asked.requestState))).toMatch(
+      /^CONFIRMATION_INVALID: The requestState is expired/,
+    );
+    expect(deletesFor(sim, dataset)).toBe(0);
+    expect(await jobOf(plan.plan_id, config.auditLog)).toBeUndefined();
+    // The plan itself is still valid there: a state sealed at that time counts.
+    const fresh = await askExecute(late, plan.plan_id);
+    expect(structured(await retry(late, fresh.requestState)).job_id).toBeTruthy();
+  }
 });
 
 /** A human-mode plan of `ids` made by client `name`, the input_required its execute_delete got, and its retry. */
