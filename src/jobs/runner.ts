@@ -42,6 +42,12 @@ export const RESTART_MAX_MS = 30_000;
 export const RESTART_LIMIT = 8;
 /** close() waits this long for runs to finish their requests in flight, then closes the store under them. */
 const CLOSE_WAIT_MS = 5_000;
+/**
+ * How many batches past its own a worker reads before sending: one. Ids read further ahead live longer, survive more
+ * young-generation collections and are copied to the old one: reading `concurrency` ahead made a 200k job's
+ * collections promote 3.6 and 2.4 MB instead of 2.0 and 1.5, and the job 6 % slower (BENCHMARKS.md, sixth session).
+ */
+const READ_AHEAD = 1;
 
 export class Runner {
   private readonly lanes: Lanes;
@@ -374,8 +380,8 @@ export class Runner {
       if (batch.status === "sending") batch.attempts = Math.max(0, batch.attempts - 1);
     }
     const toSend = batches.filter((batch) => batch.status === "pending" || batch.status === "sending");
-    // The ids of the next few batches are read while earlier ones are in flight, so no request waits for its
-    // read; only these few batches of ids are held, never the whole plan.
+    // The ids of the next batch are read while earlier ones are in flight, so no request waits for its read; only
+    // the batches in flight and the next one are held, never the whole plan.
     const reads = new Map<number, Promise<string[]>>();
     const readAhead = (position: number) => {
       const batch = toSend[position];
@@ -390,7 +396,7 @@ export class Runner {
       while (next < toSend.length && !active.stopped()) {
         const position = next++;
         const batch = toSend[position] as BatchRecord;
-        for (let ahead = 0; ahead <= lane.config.concurrency; ahead++) readAhead(position + ahead);
+        for (let ahead = 0; ahead <= READ_AHEAD; ahead++) readAhead(position + ahead);
         const ids = reads.get(position);
         reads.delete(position);
         await active.checkCancel();
