@@ -1,9 +1,10 @@
 // Measure 2: dry_run_delete of 10,000 and 100,000 ids over stdio (SDK client, built server, token mode, sqlite
 // store) against an echo tool taking the same payload on a bare server of the SDK deletegate runs on (v2; the v1
 // echo is measured too and noted): client-side latency and the server's RSS.
-// Per size, one process of each: a first call of that size (its time noted: code not yet optimised), then the timed
-// calls, each with its own ids; RSS from /proc/<pid>/status after the last call (VmRSS) and the peak (VmHWM).
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// Per size, one process of each, called in turn (round by round, in a rotating order): a first call of that size
+// (its time noted: code not yet optimised), then the timed calls, each with its own ids; RSS from /proc/<pid>/status
+// after the last call (VmRSS) and the peak (VmHWM).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -75,11 +76,16 @@ function writeConfig(dir: string, maxIds: number): string {
   return path;
 }
 
-/**
- * One server process: initialize, one warm-up call of the same size (distinct ids), then `runs` timed calls; RSS
- * after the last call (VmRSS) and the process's peak (VmHWM).
- */
-async function run(server: Server, count: number, runs: number, dir: string): Promise<Run> {
+/** One server process, initialized: a timed call of `count` fresh ids per round, then its memory. */
+interface Session {
+  /** The call of round `round` (each round its own ids), client-side, in ms. */
+  call(round: number): Promise<number>;
+  /** VmRSS now and the process's peak (VmHWM), in bytes. */
+  memory(): { rss: number; peak: number };
+  close(): Promise<void>;
+}
+
+async function open(server: Server, count: number, dir: string): Promise<Session> {
   const env = { ...(process.env as Record<string, string>), SPLENDOR_TOKEN: "bench-token" };
   const transport =
     server === "deletegate"
@@ -96,61 +102,99 @@ async function run(server: Server, count: number, runs: number, dir: string): Pr
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const client = new Client({ name: "bench-dry-run", version: "1.0.0" });
+  const failed = (error: unknown) => new Error(`${(error as Error).message}\n${server} stderr: ${stderr}`);
   try {
     await client.connect(transport);
-    const pid = transport.pid;
-    if (pid === null) throw new Error("no pid for the server process");
-    // Each call its own ids, so no plan shares ids with another; built before the clock starts.
-    const timedCall = async (round: number) => {
-      const payload = ids(count, round * count);
-      const args = { backend: BACKEND, target: TARGET, ids: payload, reason: REASON };
-      const started = performance.now();
-      const result = (await client.callTool(
-        { name: server === "deletegate" ? "dry_run_delete" : "echo", arguments: args },
-        undefined,
-        { timeout: CALL_TIMEOUT_MS },
-      )) as CallToolResult;
-      const ms = performance.now() - started;
-      const first = result.content[0];
-      if (result.isError) throw new Error(`${server}: ${first?.type === "text" ? first.text : "error"}`);
-      const structured = result.structuredContent as Record<string, unknown>;
-      const received =
-        server === "deletegate" ? (structured.counts as { received: number }).received : structured.received;
-      if (received !== count) throw new Error(`${server}: ${received} ids received, ${count} sent`);
-      return ms;
-    };
-    const firstMs = await timedCall(0);
-    const ms: number[] = [];
-    for (let round = 1; round <= runs; round++) ms.push(await timedCall(round));
-    const { rss, peak } = rssOf(pid);
-    return { ms, firstMs, rssAfter: rss, rssPeak: peak };
   } catch (error) {
-    throw new Error(`${(error as Error).message}\n${server} stderr: ${stderr}`);
+    throw failed(error);
+  }
+  const pid = transport.pid;
+  if (pid === null) throw failed(new Error("no pid for the server process"));
+  return {
+    async call(round) {
+      // Each call its own ids, so no plan shares ids with another; built before the clock starts.
+      const args = { backend: BACKEND, target: TARGET, ids: ids(count, round * count), reason: REASON };
+      try {
+        const started = performance.now();
+        const result = (await client.callTool(
+          { name: server === "deletegate" ? "dry_run_delete" : "echo", arguments: args },
+          undefined,
+          { timeout: CALL_TIMEOUT_MS },
+        )) as CallToolResult;
+        const ms = performance.now() - started;
+        const first = result.content[0];
+        if (result.isError) throw new Error(`${server}: ${first?.type === "text" ? first.text : "error"}`);
+        const structured = result.structuredContent as Record<string, unknown>;
+        const received =
+          server === "deletegate"
+            ? (structured.counts as { received: number }).received
+            : structured.received;
+        if (received !== count) throw new Error(`${server}: ${received} ids received, ${count} sent`);
+        return ms;
+      } catch (error) {
+        throw failed(error);
+      }
+    },
+    memory: () => rssOf(pid),
+    close: () => client.close().catch(() => undefined),
+  };
+}
+
+/**
+ * The three servers of one size, each its own process, called in turn: each round calls every server once, in an
+ * order that rotates, so a slower moment of a shared VM falls on all of them alike rather than on whichever ran
+ * then. A first call each (code not yet optimised) is noted apart; then `runs` rounds; RSS after the last.
+ */
+async function runAll(count: number, runs: number, dir: string): Promise<Record<Server, Run>> {
+  const servers = ["bare-v1", "bare", "deletegate"] as const;
+  const sessions = {} as Record<Server, Session>;
+  try {
+    for (const server of servers) {
+      const serverDir = join(dir, server);
+      mkdirSync(serverDir);
+      sessions[server] = await open(server, count, serverDir);
+    }
+    const results = {} as Record<Server, Run>;
+    for (const server of servers) {
+      results[server] = { ms: [], firstMs: await sessions[server].call(0), rssAfter: 0, rssPeak: 0 };
+    }
+    for (let round = 1; round <= runs; round++) {
+      for (let turn = 0; turn < servers.length; turn++) {
+        const server = servers[(round + turn) % servers.length] as Server;
+        results[server].ms.push(await sessions[server].call(round));
+      }
+    }
+    for (const server of servers) {
+      const { rss, peak } = sessions[server].memory();
+      results[server].rssAfter = rss;
+      results[server].rssPeak = peak;
+    }
+    return results;
   } finally {
-    await client.close().catch(() => undefined);
+    await Promise.all(Object.values(sessions).map((session) => session.close()));
   }
 }
 
 export async function measure({ quick, log }: BenchOptions): Promise<BenchRow[]> {
   const sizes = quick ? [1_000] : [10_000, 100_000];
-  // 15 calls: on a shared 2-core VM single calls vary by ±30 %, and a median of 5 moved the ratio by 0.3.
-  const runs = quick ? 2 : 15;
+  // 21 rounds: on a shared 2-core VM single calls vary by ±30 %; with one server after the other (15 calls each),
+  // the echo's median alone moved by 30 % from one run to the next, and the 10k ratio with it (1.2–1.5×).
+  const runs = quick ? 2 : 21;
   const rows: BenchRow[] = [];
   for (const count of sizes) {
-    const results = {} as Record<Server, Run>;
-    for (const server of ["bare-v1", "bare", "deletegate"] as const) {
-      const dir = mkdtempSync(join(tmpdir(), "deletegate-bench-dry-run-"));
-      try {
-        const result = await run(server, count, runs, dir);
-        results[server] = result;
-        log(
-          `dry run ${count} ids, ${server}: ${result.ms.map((ms) => ms.toFixed(1)).join(", ")} ms ` +
-            `(first call ${result.firstMs.toFixed(1)} ms), RSS ${(result.rssAfter / MB).toFixed(0)} MB ` +
-            `(peak ${(result.rssPeak / MB).toFixed(0)} MB)`,
-        );
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+    const dir = mkdtempSync(join(tmpdir(), "deletegate-bench-dry-run-"));
+    let results: Record<Server, Run>;
+    try {
+      results = await runAll(count, runs, dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const [server, result] of Object.entries(results)) {
+      log(
+        `dry run ${count} ids, ${server}: ${result.ms.map((ms) => ms.toFixed(1)).join(", ")} ms ` +
+          `(first call ${result.firstMs.toFixed(1)} ms), RSS ${(result.rssAfter / MB).toFixed(0)} MB ` +
+          `(peak ${(result.rssPeak / MB).toFixed(0)} MB)`,
+      );
     }
     const { deletegate, bare, "bare-v1": bareV1 } = results;
     const ms = { value: median(deletegate.ms), baseline: median(bare.ms) };
