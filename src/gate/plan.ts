@@ -74,6 +74,10 @@ function commonIdError(value: string | number, id: string, plain: boolean): stri
  */
 export const MAX_PROBES = 96;
 
+/** `scan`'s answer stays below 2^30, a small integer V8 keeps unboxed: 29 bits of hash, then the plain bit. */
+const PLAIN_BIT = 1 << 29;
+const HASH_BITS = PLAIN_BIT - 1;
+
 /**
  * One pass over an id's UTF-16 code units: its FNV-1a hash (HASH_BITS of it), with PLAIN_BIT set when every unit
  * is PLAIN.
@@ -86,12 +90,8 @@ export function scan(text: string): number {
     hash = Math.imul(hash ^ code, 0x01000193);
     plain &= PLAIN[code] ?? 0;
   }
-  return (hash & HASH_BITS) | (plain << 29);
+  return (hash & HASH_BITS) | (plain * PLAIN_BIT);
 }
-
-/** `scan`'s answer stays below 2^30, a small integer V8 keeps unboxed: 29 bits of hash, then the plain bit. */
-const HASH_BITS = 0x1fffffff;
-const PLAIN_BIT = 0x20000000;
 
 /**
  * Remembers ids: an open-addressing table of indices into `ids`, about 2.5× faster than a Set on fresh strings (a
@@ -256,6 +256,11 @@ export function batchTexts(ids: readonly string[], size: number): string[] {
   for (let start = 0; start < ids.length; start += size)
     texts.push(ids.slice(start, start + size).join("\n"));
   return texts;
+}
+
+/** A batch's ids again from its text (`batchTexts`' inverse): what a store answers for a batch. */
+export function batchIds(text: string): string[] {
+  return text.split("\n");
 }
 
 /**

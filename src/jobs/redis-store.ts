@@ -17,6 +17,7 @@
 // finished, retention.jobDays (record, batches, plan, ids, claim). A plan not executed: the time its caller gives.
 // A lease: its ms. A daily budget: 24 h after its last claim. The indexes hold ids only: an id whose job expired is
 // dropped when a page reads it, and every minute from the index's old end.
+import { batchIds } from "../gate/plan.js";
 import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js";
 import { type RedisClient, RedisConnection } from "./redis-connection.js";
 import {
@@ -120,7 +121,7 @@ export class RedisStore implements Store {
   async getPlanBatch(planId: string, index: number): Promise<string[]> {
     const ids = await this.run((client) => client.get(KEYS.planIds(planId, index)));
     if (ids === null) throw new Error(`plan ${planId} has no batch ${index}`);
-    return ids.split("\n");
+    return batchIds(ids);
   }
 
   /**

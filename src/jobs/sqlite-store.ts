@@ -13,6 +13,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { failpoint } from "../failpoint.js";
+import { batchIds } from "../gate/plan.js";
 import { OWN_START_TIME, processAlive } from "../process-alive.js";
 import { type ClaimResult, DAY_MS, type ExecutionClaim } from "./coordination.js";
 import {
@@ -233,7 +234,7 @@ export class SqliteStore implements Store {
       Date.now(),
     );
     if (!row) throw new Error(`plan ${planId} has no batch ${index}`);
-    return row.ids.split("\n");
+    return batchIds(row.ids);
   }
 
   async sweepExpired(now = Date.now()): Promise<number> {

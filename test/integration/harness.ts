@@ -242,7 +242,6 @@ export function readAudit(path: string): Record<string, unknown>[] {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-/** Polls get_delete_job until the job is terminal (or the deadline passes). */
 /** What a test client answers to deletegate's form: the number it types, or a decline. */
 export function formAnswer(confirm: number | "decline") {
   return confirm === "decline"
@@ -252,6 +251,7 @@ export function formAnswer(confirm: number | "decline") {
 
 export { TOOL_NAMES } from "../../tools/lib/tool-calls.js";
 
+/** Polls get_delete_job until the job is terminal (or the deadline passes). */
 export async function waitForJob(session: Session, jobId: string, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   const seen: string[] = [];

@@ -1,6 +1,7 @@
 // Planning: id normalisation and dedupe, the five counts, batching, the plan digest and id display.
 import { describe, expect, it } from "vitest";
 import {
+  batchIds,
   batchTexts,
   displayId,
   IdTable,
@@ -128,7 +129,7 @@ describe("planIds", () => {
 });
 
 describe("batchTexts", () => {
-  const ids = (text: string) => text.split("\n");
+  const ids = batchIds;
 
   it("cuts 2,501 ids at 1024 into 1024, 1024 and 453, in order, one id per line", () => {
     const list = Array.from({ length: 2501 }, (_, index) => `id-${index}`);

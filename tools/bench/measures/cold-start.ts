@@ -1,16 +1,16 @@
 // Measure 5: cold start, from spawning the process to the answer to `initialize` on stdio, for the built server
-// (dist/cli.js, sqlite store) and for a bare SDK server (bare-server.mjs); both plain node on JS, both timed the
-// same way: spawn, write the initialize request at once, stop the clock at its response line.
+// (dist/cli.js, or DELETEGATE_CLI as in the other measures; sqlite store) and for a bare SDK server
+// (bare-server.mjs); both plain node on JS, both timed the same way: spawn, write the initialize request at once,
+// stop the clock at its response line.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
+import { CLI } from "./jobs-harness.js";
 import { type BenchOptions, type BenchRow, median } from "./types.js";
 
-const REPO = resolve(import.meta.dirname, "../../..");
-const CLI = join(REPO, "dist", "cli.js");
 const BARE = join(import.meta.dirname, "bare-server.mjs");
 const TIMEOUT_MS = 30_000;
 
