@@ -1,6 +1,6 @@
 // Test harness: the built server (dist/cli.js) as a child process on stdio, driven by an SDK Client: the v1 one by
 // default, or the v2 one in its legacy era or pinned to MCP 2026-07-28 (DELETEGATE_TEST_CLIENT, see TEST_CLIENT).
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Stream } from "node:stream";
@@ -14,6 +14,7 @@ import {
   ElicitRequestSchema,
   type ElicitResult,
 } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll } from "vitest";
 import { TERMINAL_STATUSES } from "../../src/jobs/store.js";
 
 /** The built server; DELETEGATE_CLI points the tests at another build (e.g. an older commit's, to see a test fail there). */
@@ -30,8 +31,20 @@ if (!["v1", "v2-legacy", "v2-2026"].includes(TEST_CLIENT)) {
 export const SPLENDOR_TOKEN = "sim-splendor-secret-9f3a";
 export const SPLENDOR_TENANT = "acme";
 
+/**
+ * The directories tempDir made for this test file, removed after its last hook (registered first, this hook runs
+ * last); DELETEGATE_KEEP_TEST_DIRS=1 keeps them to look into. Left behind, a full CI run leaves about 2,000.
+ */
+const madeDirs: string[] = [];
+afterAll(() => {
+  if (process.env.DELETEGATE_KEEP_TEST_DIRS) return;
+  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "deletegate-test-"));
+  const dir = mkdtempSync(join(tmpdir(), "deletegate-test-"));
+  madeDirs.push(dir);
+  return dir;
 }
 
 export interface ConfigOverrides {
