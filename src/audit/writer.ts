@@ -115,6 +115,25 @@ function writeAll(fd: number, bytes: Buffer): void {
   }
 }
 
+/** Lines up to this long (in UTF-16 units, 3 bytes each at most) are encoded into one buffer kept for all lines. */
+const SCRATCH_UNITS = 128 * 1024;
+const scratch = Buffer.allocUnsafeSlow(3 * SCRATCH_UNITS + 1);
+
+/**
+ * A line's parts encoded one after the other, then "\n", into the kept buffer: valid until the next line (writes are
+ * synchronous). A batch line of a thousand ids is then never joined into one string, copied again to be flat, and
+ * encoded into a new buffer: about 15 of the 245 ms of CPU a 200-batch job took, with collecting that garbage.
+ */
+function lineBytes(parts: readonly string[]): Buffer {
+  let units = 0;
+  for (const part of parts) units += part.length;
+  const into = units <= SCRATCH_UNITS ? scratch : Buffer.allocUnsafe(3 * units + 1);
+  let at = 0;
+  for (const part of parts) at += into.write(part, at, "utf8");
+  into[at++] = NEWLINE;
+  return into.subarray(0, at);
+}
+
 /** The lock stays with this process this long after its last append, in case another line follows. */
 const LOCK_IDLE_MS = 2;
 /** ... and at most this long in all, so another process's append waits no longer. */
@@ -143,10 +162,11 @@ class ChainedSink {
   }
 
   /**
-   * Appends the line `build` makes from the chain fields it gets (nothing when it returns null). On a file, under
-   * the cross-process lock, after reading the chain head again if another process appended since.
+   * Appends the line `build` makes from the chain fields it gets, in parts written one after the other (nothing
+   * when it returns null). On a file, under the cross-process lock, after reading the chain head again if another
+   * process appended since.
    */
-  append(build: (chain: { seq: number; prev_sha256: string }) => string | null): void {
+  append(build: (chain: { seq: number; prev_sha256: string }) => readonly string[] | null): void {
     if (this.path === null) {
       this.writeLine(2, this.head as ChainHead, build);
       return;
@@ -209,11 +229,11 @@ class ChainedSink {
   private writeLine(
     fd: number,
     head: ChainHead,
-    build: (chain: { seq: number; prev_sha256: string }) => string | null,
+    build: (chain: { seq: number; prev_sha256: string }) => readonly string[] | null,
   ) {
-    const line = build({ seq: head.seq, prev_sha256: head.prevSha256 });
-    if (line === null) return;
-    const bytes = Buffer.from(`${line}\n`, "utf8");
+    const parts = build({ seq: head.seq, prev_sha256: head.prevSha256 });
+    if (parts === null) return;
+    const bytes = lineBytes(parts);
     writeAll(fd, bytes);
     this.end += bytes.length;
     this.head = {
@@ -256,21 +276,20 @@ function idsJson(ids: readonly string[]): string {
 }
 
 /**
- * One audit line, verbatim (SPEC §8): ids, targets and reasons are written as given; only the values of configured
- * secrets (backend keys, HTTP tokens) and their encodings are replaced, wherever they appear. A batch's ids are
- * scrubbed apart from the rest of the line when no secret holds the brackets around them (none can then span the
- * cut): the line is the same as the whole line scrubbed.
+ * One audit line, verbatim (SPEC §8), in parts: ids, targets and reasons are written as given; only the values of
+ * configured secrets (backend keys, HTTP tokens) and their encodings are replaced, wherever they appear. A batch's
+ * ids are scrubbed apart from the rest of the line when no secret holds the brackets around them (none can then
+ * span the cut): the line is the same as the whole line scrubbed.
  */
-function auditLine(entry: AuditEntry, chain: { seq: number; prev_sha256: string }): string {
+function auditLine(entry: AuditEntry, chain: { seq: number; prev_sha256: string }): readonly string[] {
   const fields = { time: new Date().toISOString(), ...chain, ...entry };
   if (entry.ids && scrubsApartAt("[]")) {
     // The ids keep their place among the keys: the marker takes their value, then the JSON of the ids its place.
     const line = scrubSecretValues(JSON.stringify({ ...fields, ids: IDS_MARKER }));
     const at = line.indexOf(`"${IDS_MARKER}"`);
-    if (at !== -1)
-      return `${line.slice(0, at)}${idsJson(entry.ids)}${line.slice(at + IDS_MARKER.length + 2)}`;
+    if (at !== -1) return [line.slice(0, at), idsJson(entry.ids), line.slice(at + IDS_MARKER.length + 2)];
   }
-  return scrubSecretValues(JSON.stringify(fields));
+  return [scrubSecretValues(JSON.stringify(fields))];
 }
 
 /** `stderr` or a file path (directories created, lines appended; the chain goes on from the file's last line). */

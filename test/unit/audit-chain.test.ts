@@ -344,6 +344,22 @@ describe("writing the chain", () => {
     expect(elapsed).toBeLessThan(200);
   });
 
+  it("writes lines of multi-byte text byte for byte, up to and beyond the length encoded in the kept buffer", () => {
+    const path = tempFile();
+    const audit = createAudit(path);
+    // 3-byte characters (CJK) in lines of 128.7k and 143k UTF-16 units, just within the kept buffer's 128k units
+    // and beyond them; 4-byte ones (an emoji, two units each) and 2-byte ones.
+    const cjk = (count: number) => Array.from({ length: count }, (_, i) => `${"漢".repeat(139)}${i % 10}`);
+    const idSets = [cjk(900), cjk(1000), Array.from({ length: 20_000 }, (_, i) => (i % 2 ? "😀" : "é"))];
+    for (const ids of idSets) audit.record({ ...entry(0), ids });
+    audit.record({ ...entry(1), reason: "ünïcödé ✓ 漢字 😀" });
+    audit.close();
+    expect(verifyAuditFile(path)).toMatchObject({ ok: true, lines: 4 });
+    const lines = linesOf(path);
+    expect(lines.slice(0, 3).map((line) => parse(line).ids)).toEqual(idSets);
+    expect(parse(lines[3] as string).reason).toBe("ünïcödé ✓ 漢字 😀");
+  });
+
   it("verifies lines longer than the read chunk (a 3 MB batch line)", () => {
     const path = tempFile();
     const audit = createAudit(path);
