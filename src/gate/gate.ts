@@ -303,6 +303,8 @@ export class DeletionGate {
       ...fileFields(plan),
       ...(previewed ? { preview: previewCounts(previewed) } : {}),
     });
+    // A delete may follow: its HTTP client loads while the person reads the plan, not when the job starts.
+    this.lanes.get(backend.name).http.loadSoon();
     const nextStep = {
       token: `Show the person what will be deleted, then call execute_delete with plan_id "${plan.id}" and the confirmation token before ${expiresAt}.`,
       human: `Call execute_delete with plan_id "${plan.id}" before ${expiresAt}; the person will be asked to confirm by typing ${plan.counts.to_delete}.`,
