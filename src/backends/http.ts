@@ -8,15 +8,25 @@ export type RetryOutcome = Extract<BatchOutcome, { type: "retry" }>;
 export type FailedOutcome = Extract<BatchOutcome, { type: "failed" }>;
 
 /**
- * undici is loaded when a plan is made (`loadSoon`) or at the first request, not at start-up: nothing before
- * `initialize` needs it, and a server that never deletes never loads it.
+ * undici is loaded when a plan is made (`loadHttpClientSoon`) or at the first request, not at start-up: nothing
+ * before `initialize` needs it, and a server that never deletes never loads it.
  */
 let undici: Promise<typeof import("undici")> | null = null;
-/** How long `loadSoon` lets the answer in hand go out first. */
+/** How long `loadHttpClientSoon` lets the answer in hand go out first. */
 const LOAD_SOON_MS = 10;
 function loadUndici(): Promise<typeof import("undici")> {
   undici ??= import("undici");
   return undici;
+}
+
+/**
+ * Starts loading undici (once per process) a moment from now, if nothing has yet: called when a plan is made, so
+ * the job that may follow does not wait for it (about 60 ms, half of a first small job). Not at once: loading
+ * holds the thread, and the answer in hand goes out first. A failure surfaces at the first request.
+ */
+export function loadHttpClientSoon(): void {
+  if (undici !== null) return;
+  setTimeout(() => void loadUndici().catch(() => undefined), LOAD_SOON_MS).unref();
 }
 
 export interface HttpResponse {
@@ -75,16 +85,6 @@ export class HttpClient {
    */
   async ready(): Promise<void> {
     await loadUndici().catch(() => undefined);
-  }
-
-  /**
-   * Starts loading undici a moment from now, if nothing has yet: called when a plan is made, so the job that may
-   * follow does not wait for it (about 60 ms, half of a first small job). Not at once: loading holds the thread,
-   * and the answer in hand goes out first.
-   */
-  loadSoon(): void {
-    if (undici !== null) return;
-    setTimeout(() => void this.ready(), LOAD_SOON_MS).unref();
   }
 
   async send(req: HttpRequest): Promise<HttpResponse | HttpNetworkError> {

@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { approvalNotice, type Webhooks } from "../approval/webhooks.js";
 import type { Audit } from "../audit/index.js";
+import { loadHttpClientSoon } from "../backends/http.js";
 import { kindOf } from "../backends/index.js";
 import type { BackendKind, Target } from "../backends/types.js";
 import { type BackendConfig, configuredMode } from "../config.js";
@@ -303,8 +304,8 @@ export class DeletionGate {
       ...fileFields(plan),
       ...(previewed ? { preview: previewCounts(previewed) } : {}),
     });
-    // A delete may follow: its HTTP client loads while the person reads the plan, not when the job starts.
-    this.lanes.get(backend.name).http.loadSoon();
+    // A delete may follow: the HTTP client loads while the person reads the plan, not when the job starts.
+    loadHttpClientSoon();
     const nextStep = {
       token: `Show the person what will be deleted, then call execute_delete with plan_id "${plan.id}" and the confirmation token before ${expiresAt}.`,
       human: `Call execute_delete with plan_id "${plan.id}" before ${expiresAt}; the person will be asked to confirm by typing ${plan.counts.to_delete}.`,
