@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { describe, expect, it } from "vitest";
+import { FIXTURES } from "../../tools/simulators/index.js";
 import { tempDir } from "./harness.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -70,13 +71,8 @@ describe("mcp.json", () => {
   it("starts the demo server from another directory when DELETEGATE_REPO names the checkout", async () => {
     const server = entry({ DELETEGATE_REPO: ROOT });
     const elsewhere = tempDir();
-    expect(await backendsVia(server, elsewhere)).toEqual([
-      "splendor-demo",
-      "moorcheh-demo",
-      "langsmith-demo",
-      "subworkflow-demo",
-      "piiano-demo",
-    ]);
+    // The demo config's backends, one per kind in the simulators' registry (examples/ is written from it).
+    expect(await backendsVia(server, elsewhere)).toEqual(FIXTURES.map((fixture) => fixture.demo.backend));
     // The demo's relative store and audit log land beside its config, not in the client's directory.
     const check = spawnSync(
       server.command,
@@ -93,6 +89,6 @@ describe("mcp.json", () => {
   });
 
   it("starts it from the repo root with nothing set", async () => {
-    expect(await backendsVia(entry({}), ROOT)).toHaveLength(5);
+    expect(await backendsVia(entry({}), ROOT)).toHaveLength(FIXTURES.length);
   });
 });

@@ -275,8 +275,9 @@ describe("init with a person at a terminal", () => {
       ],
     });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toContain("Backend kind (splendor, moorcheh, langsmith, subworkflow, piiano-vault): ");
-    expect(run.stderr).toContain("  must be one of splendor, moorcheh");
+    const kinds = Object.keys(BACKEND_KINDS).join(", ");
+    expect(run.stderr).toContain(`Backend kind (${kinds}): `);
+    expect(run.stderr).toContain(`  must be one of ${kinds}`);
     expect(run.stderr).toContain("splendor tenantId: ");
     expect(run.stderr).toContain("the two passwords differ; once more");
     expect(run.stderr).toContain("a client under the agent's");
