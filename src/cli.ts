@@ -221,9 +221,10 @@ async function main(): Promise<void> {
   // start loading now too, while the config loads and is checked: loaded one graph after the other, they made the
   // stdio server answer `initialize` later (cold start in `npm run bench`: 235–245 → 228–231 ms). A failure surfaces
   // where each is awaited.
+  const consoleOnly = command === "console";
+  const overHttp = values.http === true || consoleOnly;
   if (command !== "check-config") {
-    const transport =
-      values.http || command === "console" ? import("./transports/http.js") : import("./transports/stdio.js");
+    const transport = overHttp ? import("./transports/http.js") : import("./transports/stdio.js");
     for (const loading of [import("./app.js"), import("./logger.js"), transport])
       loading.catch(() => undefined);
   }
@@ -242,12 +243,10 @@ async function main(): Promise<void> {
       throw error;
     }
   }
-  const consoleOnly = command === "console";
   if (consoleOnly && values.http) fail("deletegate: console serves HTTP itself; --http goes without it", 2);
-  const http =
-    values.http || consoleOnly
-      ? { ...httpOptions(values.host, values.port ?? (consoleOnly ? "8809" : "8808")), consoleOnly }
-      : null;
+  const http = overHttp
+    ? { ...httpOptions(values.host, values.port ?? (consoleOnly ? "8809" : "8808")), consoleOnly }
+    : null;
   if (!http && (values.host || values.port))
     fail("deletegate: --host and --port go with --http or console", 2);
 

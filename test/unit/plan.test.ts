@@ -129,11 +129,9 @@ describe("planIds", () => {
 });
 
 describe("batchTexts", () => {
-  const ids = batchIds;
-
   it("cuts 2,501 ids at 1024 into 1024, 1024 and 453, in order, one id per line", () => {
     const list = Array.from({ length: 2501 }, (_, index) => `id-${index}`);
-    const batches = batchTexts(list, 1024).map(ids);
+    const batches = batchTexts(list, 1024).map(batchIds);
     expect(batches.map((batch) => batch.length)).toEqual([1024, 1024, 453]);
     expect(batches[0]?.[0]).toBe("id-0");
     expect(batches[1]?.[0]).toBe("id-1024");
