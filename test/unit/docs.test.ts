@@ -10,7 +10,7 @@ import { backendSchema, configSchema } from "../../src/config.js";
 import { ERROR_CODES } from "../../src/gate/errors.js";
 import { TOOLS } from "../../src/tools/index.js";
 import { type KeyRole, keyPaths } from "../../tools/docs/config-keys.js";
-import { fill, GENERATED, REGENERATE } from "../../tools/docs/generated.js";
+import { fill, GENERATED, REGENERATE, registryFiles } from "../../tools/docs/generated.js";
 import { codeSpans, headings, links, type Table, tables } from "../../tools/docs/markdown.js";
 import { stringUnion } from "../../tools/docs/type-union.js";
 
@@ -52,6 +52,16 @@ describe("generated blocks", () => {
   it.each(Object.keys(GENERATED))(`%s is what ${REGENERATE} writes`, (file) => {
     const text = read(file);
     expect(text, `${file} is out of date: run ${REGENERATE}`).toBe(fill(file, text));
+  });
+
+  it(`the JSON files that list kinds are what the registries make (${REGENERATE} writes them)`, async () => {
+    const files = await registryFiles();
+    expect(Object.keys(files).sort()).toEqual(
+      ["bundle/manifest.json", "examples/demo.config.json", "mcp.json", "server.json"].sort(),
+    );
+    for (const [file, content] of Object.entries(files)) {
+      expect(JSON.parse(read(file)), `${file} is out of date: run ${REGENERATE}`).toEqual(content);
+    }
   });
 });
 

@@ -1,15 +1,34 @@
-// The parts of the docs written from the code: each block between <!-- generated:NAME --> and <!-- /generated:NAME -->.
+// What is written from the code: each block of the docs between <!-- generated:NAME --> and <!-- /generated:NAME -->,
+// and the JSON files made from the registries of kinds (registryFiles).
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { TOOLS } from "../../src/tools/index.js";
 import type { AnyTool } from "../../src/tools/tool.js";
+import { packagingFiles } from "../bundle/kind-entries.js";
+import { exampleFiles } from "../simulators/demo-config.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 
 /** The command that rewrites every block; the test names it when a block differs. */
-export const REGENERATE = "npx tsx tools/docs/generate.ts";
+export const REGENERATE = "npm run docs";
+
+/**
+ * The JSON files that list kinds, as the registries make them, by path from the root: the example config and
+ * mcp.json (one backend per kind), and the bundle manifest and server.json (one secret per kind).
+ */
+export async function registryFiles(): Promise<Record<string, unknown>> {
+  return { ...(await exampleFiles()), ...packagingFiles() };
+}
+
+/** Writes JSON files (paths from the root) in the repository's JSON style, so they differ only where the content does. */
+export function writeJsonFiles(files: Record<string, unknown>): void {
+  for (const [path, content] of Object.entries(files)) {
+    writeFileSync(resolve(ROOT, path), `${JSON.stringify(content, null, 2)}\n`);
+  }
+  execFileSync("npx", ["biome", "format", "--write", ...Object.keys(files)], { cwd: ROOT, stdio: "inherit" });
+}
 
 /** A JSON Schema property as zod writes it for a tool's input. */
 interface JsonProperty {

@@ -74,6 +74,8 @@ export interface KindFixture<Raw = unknown> {
   service: string;
   /** The variable a config names in credentialEnv for this kind's key, by convention. */
   credentialEnv: string;
+  /** What the service calls that secret, e.g. "token" or "API key": the bundle and server.json name it so. */
+  credential: string;
   /** Keys a backend needs to reach a simulator started by `start` (beside kind, baseUrl and credentialEnv). */
   keys: Record<string, unknown>;
   /** Targets the simulator serves, the first holding a started simulator's items; empty for kinds without one. */

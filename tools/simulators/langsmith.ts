@@ -378,6 +378,7 @@ export const langsmithFixture: KindFixture<LangsmithSimulator> = {
   kind: "langsmith",
   service: "LangSmith",
   credentialEnv: langsmith.credentialEnv,
+  credential: "API key",
   keys: {},
   targets: [],
   ids: (count) => Array.from({ length: count }, (_, index) => demoUuid(index)),

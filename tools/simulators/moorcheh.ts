@@ -409,6 +409,7 @@ export const moorchehFixture: KindFixture<MoorchehSimulator> = {
   kind: "moorcheh",
   service: "Moorcheh",
   credentialEnv: moorcheh.credentialEnv,
+  credential: "API key",
   keys: {},
   targets: [
     { namespace: "kb-main", type: "documents" },

@@ -519,6 +519,7 @@ export const piianoVaultFixture: KindFixture<PiianoVaultSimulator> = {
   kind: "piiano-vault",
   service: "Piiano Vault",
   credentialEnv: piianoVault.credentialEnv,
+  credential: "API key",
   keys: {},
   targets: [{ collection: "customers" }, { collection: "pii-emails", archived: true }],
   allowTargets: ["customers", "pii-*"],

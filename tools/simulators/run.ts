@@ -1,13 +1,8 @@
 // Runs every backend simulator on fixed local ports and prints a deletegate config that points at them (`npm run simulators`).
-// `npm run simulators -- --write-examples` rewrites examples/demo.config.json and mcp.json from the registry instead.
-import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { demoConfig, demoSecrets, exampleFiles } from "./demo-config.js";
+// examples/demo.config.json and mcp.json, made from the same registry, are written by `npm run docs`.
+import { demoConfig, demoSecrets } from "./demo-config.js";
 import type { KindFixture, KindSimulator } from "./fixture.js";
 import { FIXTURES } from "./index.js";
-
-const ROOT = resolve(import.meta.dirname, "../..");
 
 function portFor(fixture: KindFixture): number {
   const { port: defaultPort, portEnv } = fixture.demo;
@@ -20,18 +15,7 @@ function portFor(fixture: KindFixture): number {
   return port;
 }
 
-async function writeExamples(): Promise<void> {
-  const files = await exampleFiles();
-  for (const [path, content] of Object.entries(files)) {
-    writeFileSync(resolve(ROOT, path), `${JSON.stringify(content, null, 2)}\n`);
-  }
-  // In the repository's JSON style, so the files differ only where the registry does.
-  execFileSync("npx", ["biome", "format", "--write", ...Object.keys(files)], { cwd: ROOT, stdio: "inherit" });
-  console.log(`wrote ${Object.keys(files).join(" and ")}`);
-}
-
 async function main(): Promise<void> {
-  if (process.argv.includes("--write-examples")) return writeExamples();
   const running: { fixture: KindFixture; sim: KindSimulator }[] = [];
   const stop = async (signal: string): Promise<void> => {
     console.log(`\n${signal}: stopping simulators`);

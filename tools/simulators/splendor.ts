@@ -569,6 +569,7 @@ export const splendorFixture: KindFixture<SplendorSimulator> = {
   kind: "splendor",
   service: "Splendor",
   credentialEnv: splendor.credentialEnv,
+  credential: "token",
   keys: { tenantId: TENANT },
   targets: [{ dataset_id: "app-logs" }, { dataset_id: "crm-contacts" }],
   allowTargets: ["app-logs", "crm-*"],

@@ -352,6 +352,7 @@ export const subworkflowFixture: KindFixture<SubworkflowSimulator> = {
   kind: "subworkflow",
   service: "Subworkflow",
   credentialEnv: subworkflow.credentialEnv,
+  credential: "API key",
   keys: {},
   targets: [],
   ids: (count) => Array.from({ length: count }, (_, index) => `ds_f${String(index).padStart(4, "0")}`),
