@@ -43,8 +43,9 @@ const USAGE = `Usage: npx tsx tools/bench/load.ts [options]
   --json FILE      write the figures as JSON
   --store S        sqlite (default) or memory, the server's store
   --profile DIR    write a V8 CPU profile of the server (.cpuprofile) into DIR
-  --client C       sdk (default: the SDK Client over Node's fetch) or http (a small node:http client that
-                   leaves the server more of the machine; see tools/bench/light-client.ts)
+  --client C       http (default: a small MCP client over node:http, tools/bench/light-client.ts, which leaves
+                   the server most of the machine) or sdk (the SDK Client over Node's fetch: on 2 cores its
+                   generator needs a whole core at about 1,300 calls/s and then sets the rate, not the server)
   --keep           keep the temp directory (config, sqlite store, audit log, server log)`;
 
 interface Options {
@@ -113,7 +114,7 @@ function options(): Options {
     keep: values.keep === true,
     store: str("store") === "memory" ? "memory" : "sqlite",
     profile: str("profile") === undefined ? undefined : resolve(str("profile") as string),
-    client: str("client") === "http" ? "http" : "sdk",
+    client: str("client") === "sdk" ? "sdk" : "http",
   };
   if (str("client") !== undefined && !["sdk", "http"].includes(str("client") as string)) {
     process.stderr.write(`load: --client must be sdk or http\n${USAGE}\n`);
@@ -722,7 +723,8 @@ async function run(opts: Options, cleanup: (task: () => Promise<void> | void) =>
     statsRow("overall", recorder.overall(), elapsed),
   ];
   console.log(
-    `\n${sessions.length} sessions, ${elapsed.toFixed(1)} s, ${recorder.overall().calls} calls, ` +
+    `\n${sessions.length} sessions (${opts.client === "sdk" ? "SDK" : "light"} client), ${elapsed.toFixed(1)} s, ` +
+      `${recorder.overall().calls} calls, ` +
       `${(recorder.overall().calls / elapsed).toFixed(0)} calls/s, ${recorder.errors} errors\n`,
   );
   console.log(table(header, rows));
@@ -763,6 +765,12 @@ async function run(opts: Options, cleanup: (task: () => Promise<void> | void) =>
         `warning: other processes used ${percent(others)} of a core during the run; the latencies above are skewed by them`,
       );
     }
+  }
+  if (loadSeconds / elapsed > 0.9) {
+    console.log(
+      `warning: the load generator used ${loadCpu} of a core: it, not the server, may have set the rate ` +
+        `(${opts.client === "sdk" ? "--client http costs it less" : "fewer sessions or a machine with more cores"})`,
+    );
   }
   if (abortListenerWarnings > 0) {
     console.log(

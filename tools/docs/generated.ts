@@ -8,6 +8,7 @@ import { TOOLS } from "../../src/tools/index.js";
 import type { AnyTool } from "../../src/tools/tool.js";
 import { packagingFiles } from "../bundle/kind-entries.js";
 import { exampleFiles } from "../simulators/demo-config.js";
+import { FIXTURES } from "../simulators/index.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -129,6 +130,24 @@ function usage(): string {
   return ["```text", help.trimEnd(), "```"].join("\n");
 }
 
+/** What `npm run simulators` serves, per kind: the demo backend, its port, its secret and the items that exist. */
+function demoBackends(): string {
+  const rows = FIXTURES.map(({ service, credentialEnv, demo }) =>
+    [
+      code(demo.backend),
+      service,
+      `${demo.port} (${code(demo.portEnv)})`,
+      code(`${credentialEnv}=${demo.secret}`),
+      cell(demo.items),
+    ].join(" | "),
+  );
+  return [
+    "| backend | simulator | port (override) | secret | items that exist |",
+    "| --- | --- | --- | --- | --- |",
+    ...rows.map((row) => `| ${row} |`),
+  ].join("\n");
+}
+
 /** The repository's mcp.json, as a client reads it. */
 function mcpJson(): string {
   return ["```json", readFileSync(resolve(ROOT, "mcp.json"), "utf8").trimEnd(), "```"].join("\n");
@@ -138,7 +157,7 @@ function mcpJson(): string {
 export const GENERATED: Record<string, Record<string, () => string>> = {
   "docs/tools.md": { tools: toolTable, "tool-inputs": toolInputs },
   "docs/commands.md": { usage },
-  "docs/simulators.md": { "mcp-json": mcpJson },
+  "docs/simulators.md": { "demo-backends": demoBackends, "mcp-json": mcpJson },
 };
 
 const BLOCK = /<!-- generated:([\w-]+) -->\n[\s\S]*?<!-- \/generated:\1 -->/g;

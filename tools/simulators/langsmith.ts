@@ -437,7 +437,7 @@ export const langsmithFixture: KindFixture<LangsmithSimulator> = {
       return view(sim);
     },
     holds: () => `${DEMO_EXAMPLES.length} dataset examples`,
-    items: `examples ${DEMO_EXAMPLES[0]} … ${DEMO_EXAMPLES.at(-1)}`,
+    items: `examples ${DEMO_EXAMPLES[0]} … ${DEMO_EXAMPLES.at(-1)} (${DEMO_EXAMPLES.length})`,
     section: demoSection,
   },
 };

@@ -460,7 +460,7 @@ export const moorchehFixture: KindFixture<MoorchehSimulator> = {
     },
     holds: () =>
       `namespace ${DEMO.namespace}: ${DEMO.documents.length} documents, ${DEMO.vectors.length} vectors`,
-    items: `namespace ${DEMO.namespace}, ${DEMO.documents[0]}…${DEMO.documents.at(-1)} (documents), ${DEMO.vectors[0]}…${DEMO.vectors.at(-1)} (vectors)`,
+    items: `namespace ${DEMO.namespace}, ${DEMO.documents[0]} … ${DEMO.documents.at(-1)} (documents), ${DEMO.vectors[0]} … ${DEMO.vectors.at(-1)} (vectors)`,
     section: demoSection,
   },
 };

@@ -580,7 +580,9 @@ export const piianoVaultFixture: KindFixture<PiianoVaultSimulator> = {
     },
     holds: () =>
       `collection ${DEMO.collection}: ${DEMO.active.length} active, ${DEMO.archived.length} archived objects`,
-    items: `collection ${DEMO.collection}, objects ${DEMO.active[0]} … ${DEMO.active.at(-1)}`,
+    items:
+      `collection ${DEMO.collection}, objects ${DEMO.active[0]} … ${DEMO.active.at(-1)} (${DEMO.active.length} active), ` +
+      `${DEMO.archived[0]} … ${DEMO.archived.at(-1)} (${DEMO.archived.length} archived, target archived: true)`,
     section: demoSection,
   },
 };
