@@ -9,6 +9,7 @@ import {
   type ElicitResult,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { BACKEND_KINDS } from "../../src/backends/index.js";
 import { type MoorchehSimulator, startMoorchehSimulator } from "../../tools/simulators/moorcheh.js";
 import { type PiianoVaultSimulator, startPiianoVaultSimulator } from "../../tools/simulators/piiano-vault.js";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
@@ -466,8 +467,9 @@ describe("input schemas that strict function-calling converters accept", () => {
     // Exactly one of ids and ids_file (SPEC §4): neither is required by the schema, the gate asks for one.
     expect(dryRun.required.sort()).toEqual(["backend", "reason"]);
     expect(Object.keys(dryRun.properties)).toEqual(expect.arrayContaining(["ids", "ids_file", "preview"]));
+    // Every kind's target fields, listed once each.
     expect(Object.keys(dryRun.properties.target.properties).sort()).toEqual(
-      ["archived", "collection", "dataset_id", "namespace", "type"].sort(),
+      [...new Set(Object.values(BACKEND_KINDS).flatMap((kind) => kind.targetFields))].sort(),
     );
     expect(dryRun.properties.target.additionalProperties).toBe(false);
     const objects: Record<string, unknown>[] = [];

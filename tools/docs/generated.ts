@@ -7,7 +7,8 @@ import { z } from "zod";
 import { TOOLS } from "../../src/tools/index.js";
 import type { AnyTool } from "../../src/tools/tool.js";
 import { packagingFiles } from "../bundle/kind-entries.js";
-import { exampleFiles } from "../simulators/demo-config.js";
+import { readManifest } from "../bundle/paths.js";
+import { demoSecrets, EXAMPLE_CONFIG_PATH, exampleFiles } from "../simulators/demo-config.js";
 import { FIXTURES } from "../simulators/index.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -148,6 +149,42 @@ function demoBackends(): string {
   ].join("\n");
 }
 
+/** Starting the simulators and checking the example config against them, with every kind's demo secret. */
+function demoCommands(): string {
+  const secrets = Object.entries(demoSecrets()).map(([name, value]) => `${name}=${value}`);
+  return [
+    "```sh",
+    "npm run simulators                         # terminal 1; Ctrl-C stops it",
+    ...secrets.map((secret) => `${secret} \\`),
+    `  node dist/cli.js check-config --config ${EXAMPLE_CONFIG_PATH}`,
+    "claude --mcp-config mcp.json               # terminal 2, from the repo root (or copy mcp.json to .mcp.json)",
+    "```",
+  ].join("\n");
+}
+
+/** What a host's install dialog asks for the bundle: bundle/manifest.json's settings, in order. */
+function installDialog(): string {
+  const manifest = readManifest();
+  const env = Object.entries(manifest.server.mcp_config.env);
+  const rows = Object.entries(manifest.user_config).map(([key, setting]) => {
+    const { title = key, required } = setting as { title?: string; required?: boolean };
+    if (key === "config_file") {
+      return `| ${cell(title)} (required) | \`--config <file>\` | make it with \`npx -y deletegate init\`; use absolute paths for \`store\` and \`auditLog\` (the host's working directory is not yours) |`;
+    }
+    const variable = env.find(([, value]) => value === `\${user_config.${key}}`)?.[0] ?? "";
+    const label = title.replace(/\s*\([A-Z_]+\)$/, "");
+    const notes = [setting.sensitive ? "masked (`sensitive`)" : "shown", required ? "required" : "optional"];
+    if (variable === "DELETEGATE_WEBHOOK_SECRET") notes.push("for `approval.notify[].secretEnv`");
+    return `| ${cell(label)} | ${code(variable)} | ${notes.join(", ")} |`;
+  });
+  return ["| setting | becomes | notes |", "| --- | --- | --- |", ...rows].join("\n");
+}
+
+/** The README's list of backends: each kind's service, name and what it deletes. */
+function backendList(): string {
+  return FIXTURES.map(({ service, kind, summary }) => `- **${service}** (${code(kind)}): ${summary}`).join("\n");
+}
+
 /** The repository's mcp.json, as a client reads it. */
 function mcpJson(): string {
   return ["```json", readFileSync(resolve(ROOT, "mcp.json"), "utf8").trimEnd(), "```"].join("\n");
@@ -157,7 +194,9 @@ function mcpJson(): string {
 export const GENERATED: Record<string, Record<string, () => string>> = {
   "docs/tools.md": { tools: toolTable, "tool-inputs": toolInputs },
   "docs/commands.md": { usage },
-  "docs/simulators.md": { "demo-backends": demoBackends, "mcp-json": mcpJson },
+  "README.md": { backends: backendList },
+  "docs/bundle.md": { "install-dialog": installDialog },
+  "docs/simulators.md": { "demo-backends": demoBackends, "mcp-json": mcpJson, "demo-commands": demoCommands },
 };
 
 const BLOCK = /<!-- generated:([\w-]+) -->\n[\s\S]*?<!-- \/generated:\1 -->/g;

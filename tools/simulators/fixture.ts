@@ -72,6 +72,8 @@ export interface KindFixture<Raw = unknown> {
   kind: string;
   /** The service's name in sentences, e.g. "Splendor". */
   service: string;
+  /** What the kind deletes and how, in a few words: the README's list of backends. */
+  summary: string;
   /** The variable a config names in credentialEnv for this kind's key, by convention. */
   credentialEnv: string;
   /** What the service calls that secret, e.g. "token" or "API key": the bundle and server.json name it so. */

@@ -377,6 +377,7 @@ function demoSection(sim: KindSimulator<LangsmithSimulator>, print: DemoPrint): 
 export const langsmithFixture: KindFixture<LangsmithSimulator> = {
   kind: "langsmith",
   service: "LangSmith",
+  summary: "dataset examples, hard delete.",
   credentialEnv: langsmith.credentialEnv,
   credential: "API key",
   keys: {},

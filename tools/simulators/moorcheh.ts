@@ -408,6 +408,7 @@ function demoSection(sim: KindSimulator<MoorchehSimulator>, print: DemoPrint): D
 export const moorchehFixture: KindFixture<MoorchehSimulator> = {
   kind: "moorcheh",
   service: "Moorcheh",
+  summary: "documents or vectors of a namespace.",
   credentialEnv: moorcheh.credentialEnv,
   credential: "API key",
   keys: {},

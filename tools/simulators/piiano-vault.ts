@@ -518,6 +518,7 @@ function demoSection(sim: KindSimulator<PiianoVaultSimulator>, print: DemoPrint)
 export const piianoVaultFixture: KindFixture<PiianoVaultSimulator> = {
   kind: "piiano-vault",
   service: "Piiano Vault",
+  summary: "objects of a collection, all-or-nothing bulk deletes.",
   credentialEnv: piianoVault.credentialEnv,
   credential: "API key",
   keys: {},

@@ -568,6 +568,7 @@ function view(sim: SplendorSimulator, datasetId: string): KindSimulator<Splendor
 export const splendorFixture: KindFixture<SplendorSimulator> = {
   kind: "splendor",
   service: "Splendor",
+  summary: "records of a dataset, completed by Splendor's own deletion jobs.",
   credentialEnv: splendor.credentialEnv,
   credential: "token",
   keys: { tenantId: TENANT },

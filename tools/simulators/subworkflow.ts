@@ -351,6 +351,7 @@ function demoSection(sim: KindSimulator<SubworkflowSimulator>, print: DemoPrint)
 export const subworkflowFixture: KindFixture<SubworkflowSimulator> = {
   kind: "subworkflow",
   service: "Subworkflow",
+  summary: "datasets, marked for deletion and purged later by Subworkflow.",
   credentialEnv: subworkflow.credentialEnv,
   credential: "API key",
   keys: {},
