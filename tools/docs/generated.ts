@@ -182,7 +182,9 @@ function installDialog(): string {
 
 /** The README's list of backends: each kind's service, name and what it deletes. */
 function backendList(): string {
-  return FIXTURES.map(({ service, kind, summary }) => `- **${service}** (${code(kind)}): ${summary}`).join("\n");
+  return FIXTURES.map(({ service, kind, summary }) => `- **${service}** (${code(kind)}): ${summary}`).join(
+    "\n",
+  );
 }
 
 /** The repository's mcp.json, as a client reads it. */
