@@ -128,7 +128,7 @@ export class Approvals {
       const last = standing.length + 1 >= approval.required;
       // The policy in force now decides, at each approval, not the one the request was made under (SPEC §3).
       try {
-        await this.gate.checkApprovedPlan(job.plan_id, approver, last);
+        await this.gate.checkApprovedPlan(job, approver, last);
       } catch (error) {
         if (!(error instanceof GateError)) throw error;
         return refused(409, error.code, `${error.message} The approval was not recorded.`);

@@ -509,13 +509,32 @@ export class DeletionGate {
    * refusal is thrown as the GateError of the check that failed. The approval mode is the strongest, so it never
    * counts as weaker.
    */
-  async checkApprovedPlan(planId: string, approver: string, last: boolean): Promise<void> {
-    const plan = await this.store.getPlan(planId);
-    if (!plan) throw new GateError("PLAN_NOT_FOUND", `The plan of this job (${planId}) is no longer stored.`);
-    const backend = this.backend(plan.backend);
-    this.checkPolicyNow(plan, backend, { actor: approver, owner: null, askHuman: null });
+  async checkApprovedPlan(
+    job: { id: string; plan_id: string },
+    approver: string,
+    last: boolean,
+  ): Promise<void> {
+    const plan = await this.store.getPlan(job.plan_id);
+    if (!plan)
+      throw new GateError("PLAN_NOT_FOUND", `The plan of this job (${job.plan_id}) is no longer stored.`);
+    const caller: Caller = { actor: approver, owner: null, askHuman: null };
+    await this.checkApprovedNow(plan, job.id, caller);
+    if (!last) return;
     // The last approval lets the job run: what the approvers saw must still be what is there (PLAN_STALE).
-    if (last) await this.checkNotStale(plan, backend);
+    await this.checkNotStale(plan, this.backend(plan.backend));
+    // The read may take seconds, and the operator may tighten the config meanwhile: the last look comes after it.
+    await this.checkApprovedNow(plan, job.id, caller);
+  }
+
+  /**
+   * The policy in force now for a plan whose job awaits approval, the daily limit included: the job's deletes count
+   * as if they ran now, whenever the job was requested (its own claim left out, so it does not count twice).
+   */
+  private async checkApprovedNow(plan: PlanRecord, jobId: string, caller: Caller): Promise<void> {
+    const used = await this.store.dailyUsage(plan.backend, Date.now(), { planId: plan.id, jobId });
+    const backend = this.backend(plan.backend);
+    this.checkPolicyNow(plan, backend, caller);
+    checkDailyBudget(backend, used, plan.counts.to_delete);
   }
 
   /** Expiry, the policy in force now and a living call: what a confirmed plan still needs; returns its backend. */

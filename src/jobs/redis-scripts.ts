@@ -107,12 +107,13 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 list_job(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[1], ARGV[6])
 return {'claimed', ARGV[1]}`),
 
-  // KEYS: daily budget. ARGV: now, day ms.
+  // KEYS: daily budget. ARGV: now, day ms, a job id whose claim is left out ("" = none).
   dailyUsage: lua<number>(`
 local used = 0
 local since = '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2]))
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf')) do
-  used = used + tonumber(string.match(member, '^(%d+):'))
+  local count, job = string.match(member, '^(%d+):(.*)$')
+  if job ~= ARGV[3] then used = used + tonumber(count) end
 end
 return used`),
 

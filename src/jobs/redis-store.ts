@@ -153,8 +153,8 @@ export class RedisStore implements Store {
     });
   }
 
-  async dailyUsage(backend: string, now: number): Promise<number> {
-    return this.run((client) => client.dailyUsage([KEYS.daily(backend)], [now, DAY_MS]));
+  async dailyUsage(backend: string, now: number, except?: { jobId: string }): Promise<number> {
+    return this.run((client) => client.dailyUsage([KEYS.daily(backend)], [now, DAY_MS, except?.jobId ?? ""]));
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {

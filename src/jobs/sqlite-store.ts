@@ -269,8 +269,8 @@ export class SqliteStore implements Store {
     return claimPlan.immediate();
   }
 
-  async dailyUsage(backend: string, now: number): Promise<number> {
-    return this.usage(backend, now);
+  async dailyUsage(backend: string, now: number, except?: { planId: string }): Promise<number> {
+    return this.usage(backend, now, except?.planId);
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -536,12 +536,13 @@ export class SqliteStore implements Store {
     }
   }
 
-  private usage(backend: string, now: number): number {
+  private usage(backend: string, now: number, exceptPlan = ""): number {
     return (
       this.get<{ used: number }>(
-        "SELECT COALESCE(SUM(count), 0) AS used FROM daily_usage WHERE backend = ? AND at > ?",
+        "SELECT COALESCE(SUM(count), 0) AS used FROM daily_usage WHERE backend = ? AND at > ? AND plan_id != ?",
         backend,
         now - DAY_MS,
+        exceptPlan,
       )?.used ?? 0
     );
   }

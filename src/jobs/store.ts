@@ -173,8 +173,11 @@ export interface Store {
    * of the last 24 h, in one atomic step that also lists the job; the job's records must already be stored.
    */
   claimExecution(claim: ExecutionClaim): Promise<ClaimResult>;
-  /** Items executed on a backend in the 24 h before `now`. */
-  dailyUsage(backend: string, now: number): Promise<number>;
+  /**
+   * Items executed on a backend in the 24 h before `now`; with `except`, without what that plan's claim (its job)
+   * counted, so a job awaiting approval can be weighed as if it ran now.
+   */
+  dailyUsage(backend: string, now: number, except?: { planId: string; jobId: string }): Promise<number>;
   getJob(id: string): Promise<JobRecord | undefined>;
   putJob(job: JobRecord): Promise<void>;
   /**

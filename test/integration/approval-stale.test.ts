@@ -7,7 +7,7 @@ import type { KindSimulator } from "../../tools/simulators/fixture.js";
 import { fixtureOf } from "../../tools/simulators/index.js";
 import { LANGSMITH_DELETE_PATH } from "../../tools/simulators/langsmith.js";
 import { approve, consoleCall, login, type Signed } from "./console-harness.js";
-import { editConfig, readAudit, structured, tempDir, writeBackendsConfig } from "./harness.js";
+import { editConfig, readAudit, structured, tempDir, until, writeBackendsConfig } from "./harness.js";
 import {
   addHttpTokens,
   connectHttp,
@@ -29,6 +29,8 @@ let origin: string;
 let dana: Signed;
 let auditLog: string;
 
+let configPath: string;
+
 beforeAll(async () => {
   sim = await FIXTURE.start({ secret: SECRET, items: FIXTURE.ids(40) });
   const config = writeBackendsConfig(
@@ -44,6 +46,7 @@ beforeAll(async () => {
     { confirmation: { mode: "approval" } },
   );
   auditLog = config.auditLog;
+  configPath = config.path;
   addHttpTokens(config.path, { agent: "DELETEGATE_TOKEN_AGENT" });
   const passwordHash = await hashPassword(PASSWORD);
   editConfig(config.path, (raw) => {
@@ -128,5 +131,33 @@ describe("the stale check at the last approval", () => {
     expect(html).toContain("What exists at the backend");
     expect(html).toContain("All 3 id(s) were checked");
     expect(html).toContain("Found ids with the backend's summary");
+  });
+
+  it("judges the last approval by the config in force after its stale read, which the operator tightened meanwhile", async () => {
+    const ids = FIXTURE.ids(20).slice(13);
+    const { job } = await previewedJob(ids);
+    const reloads = () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
+    const reloaded = reloads();
+    // The stale check's read takes 1.5 s; the operator lowers maxItemsPerJob below the job while it runs.
+    sim.faults.add({ route: "read", fault: { type: "latency", ms: 1_500 } });
+    const before = deletes().length;
+    const approving = approve(origin, dana, job.job_id, "Matches the ticket");
+    await until(
+      () => sim.requests.some((request) => request.route === "read" && request.fault !== null),
+      5_000,
+    );
+    editConfig(configPath, (raw) => {
+      raw.backends.langsmith.maxItemsPerJob = 3;
+    });
+    process.kill(server.pid, "SIGHUP");
+    await until(() => reloads() > reloaded, 5_000);
+    const refused = await approving;
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ error: "JOB_LIMIT_EXCEEDED" });
+    await new Promise((done) => setTimeout(done, 300));
+    expect(deletes()).toHaveLength(before);
+    expect(structured(await agent.call("get_delete_job", { job_id: job.job_id })).status).toBe(
+      "awaiting_approval",
+    );
   });
 });

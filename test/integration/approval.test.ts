@@ -49,8 +49,12 @@ interface Setup {
 }
 
 /** `deletegate --http` in approval mode with approvers alice and bob (and "agent", the token's own name). */
-async function setup(approval: Record<string, unknown> = {}, store?: string): Promise<Setup> {
-  const config = writeApprovalConfig(sim.url, hashes, { approval, store, agentToken: true });
+async function setup(
+  approval: Record<string, unknown> = {},
+  store?: string,
+  backend?: Record<string, unknown>,
+): Promise<Setup> {
+  const config = writeApprovalConfig(sim.url, hashes, { approval, store, agentToken: true, backend });
   const server = await startHttpServer(config.path, {
     env: { DELETEGATE_TOKEN_AGENT: AGENT_TOKEN, DG_WEBHOOK: WEBHOOK_SECRET },
   });
@@ -271,22 +275,40 @@ describe("approval mode: the job waits for people signed in to the console", () 
     expect(deletesFor(sim, "crm-crash")).toBe(1);
   });
 
-  it("the policy in force is checked again at the last approval", async () => {
-    const { agent, origin, server, path, auditLog } = await setup();
-    const { job } = await request(agent, "crm-policy");
-    editConfig(path, (raw) => {
-      raw.backends["splendor-test"].readOnly = true;
-    });
-    process.kill(server.pid, "SIGHUP");
-    await until(() => readAudit(auditLog).some((line) => line.event === "config.reloaded"), 10_000);
+  // biome-ignore lint/suspicious/noExplicitAny: config files are edited key by key
+  const tightenings: [string, string, (backend: Record<string, any>) => void][] = [
+    ["readOnly set", "READ_ONLY", (backend) => (backend.readOnly = true)],
+    ["maxItemsPerJob lowered", "JOB_LIMIT_EXCEEDED", (backend) => (backend.maxItemsPerJob = 4)],
+    // The job's own 5 ids, counted when it was requested, are weighed as if they ran now: 5 > 4.
+    ["maxItemsPerDay lowered", "DAILY_LIMIT_EXCEEDED", (backend) => (backend.maxItemsPerDay = 4)],
+  ];
+  it.each(tightenings)(
+    "the policy in force is checked again at the last approval: %s → %s",
+    async (_, code, edit) => {
+      const { agent, origin, server, path, auditLog } = await setup();
+      const dataset = `crm-policy-${code.toLowerCase()}`;
+      const { job } = await request(agent, dataset);
+      editConfig(path, (raw) => edit(raw.backends["splendor-test"]));
+      process.kill(server.pid, "SIGHUP");
+      await until(() => readAudit(auditLog).some((line) => line.event === "config.reloaded"), 10_000);
+      const alice = await login(origin, "alice", PASSWORDS.alice);
+      const refused = await approve(origin, alice, job.job_id);
+      expect(refused.status).toBe(409);
+      expect(refused.body.error).toBe(code);
+      expect(structured(await agent.call("get_delete_job", { job_id: job.job_id })).status).toBe(
+        "awaiting_approval",
+      );
+      expect(deletesFor(sim, dataset)).toBe(0);
+    },
+  );
+
+  it("a job awaiting approval counts once toward the daily limit: within it, the last approval runs it", async () => {
+    // Exactly the limit: the job's own ids, already counted when it was requested, are not counted twice.
+    const { agent, origin } = await setup({}, undefined, { maxItemsPerDay: 5 });
+    const { job } = await request(agent, "crm-budget", 5);
     const alice = await login(origin, "alice", PASSWORDS.alice);
-    const refused = await approve(origin, alice, job.job_id);
-    expect(refused.status).toBe(409);
-    expect(refused.body.error).toBe("READ_ONLY");
-    expect(structured(await agent.call("get_delete_job", { job_id: job.job_id })).status).toBe(
-      "awaiting_approval",
-    );
-    expect(deletesFor(sim, "crm-policy")).toBe(0);
+    expect((await approve(origin, alice, job.job_id)).status).toBe(200);
+    expect((await finalJob(agent, job.job_id)).status).toBe("succeeded");
   });
 });
 

@@ -134,6 +134,10 @@ describe.skipIf(skip)("Store on Redis", () => {
       expect(result).toEqual({ outcome: "over_budget", used: 900 });
     }
     expect(await other.dailyUsage("b", NOW)).toBe(900);
+    // Without one plan's claim (a job awaiting approval, weighed as if it ran now).
+    const n = results.findIndex((result) => result.outcome === "claimed");
+    expect(await store.dailyUsage("b", NOW, { planId: plan(n), jobId: job(n) })).toBe(600);
+    expect(await store.dailyUsage("b", NOW, { planId: "plan_x", jobId: "job_x" })).toBe(900);
     // Usage older than 24 h no longer counts.
     expect(await store.dailyUsage("b", NOW + DAY_MS)).toBe(0);
     const later = claim(9, { count: 1_000, dailyLimit: 1_000, now: NOW + DAY_MS });

@@ -145,6 +145,9 @@ for (const spec of ["memory", "sqlite", "redis"] as const) {
       expect(await store.dailyUsage(BACKEND, NOW)).toBe(800);
       expect(await store.dailyUsage(BACKEND, NOW + DAY_MS)).toBe(0);
       expect(await store.dailyUsage("other", NOW)).toBe(0);
+      // Without one plan's claim (a job awaiting approval, weighed as if it ran now), from either process.
+      expect(await other.dailyUsage(BACKEND, NOW, { planId: plan(1), jobId: job(1) })).toBe(400);
+      expect(await store.dailyUsage(BACKEND, NOW, { planId: plan(3), jobId: job(3) })).toBe(800);
       const later = claim(6, { count: 1_000, dailyLimit: 1_000, now: NOW + DAY_MS });
       expect((await other.claimExecution(later)).outcome).toBe("claimed");
     });
