@@ -8,6 +8,7 @@
 // SQLite file, instances on one Redis) each decision writes the job only if nobody wrote it since it was read, and
 // is taken again from the new state when somebody did.
 
+import { createHash } from "node:crypto";
 import type { Audit, AuditEntry } from "../audit/index.js";
 import type { ApprovalFacts } from "../console/pages.js";
 import { GateError } from "../gate/errors.js";
@@ -118,12 +119,21 @@ export class Approvals {
       if (approver === job.requested_by) {
         return refused(403, "FORBIDDEN", "The requester of a delete cannot approve it.");
       }
-      if (approval.approvals.some((given) => given.approver === approver)) return this.answer(job);
-      // Only approvals of people who are approvers now count: one removed since (a compromised account, say)
-      // leaves the approval given, but it no longer makes up the number (SPEC §10: names re-checked at each).
-      const approvers = new Set(this.live.current.approval?.approvers.map((configured) => configured.name));
+      // Only approvals of people who are approvers now, given with the password they have now, count: one removed
+      // since, or whose password the operator changed (a compromised account, say), leaves the approval given, but it
+      // no longer makes up the number (SPEC §10: names re-checked at each).
+      const credentials = new Map(
+        this.live.current.approval?.approvers.map((configured) => [
+          configured.name,
+          credentialOf(configured.passwordHash),
+        ]),
+      );
+      const credential = credentials.get(approver) ?? "";
+      const earlier = approval.approvals.find((given) => given.approver === approver);
+      if (earlier?.credential === credential) return this.answer(job);
       const standing = approval.approvals.filter(
-        (given) => approvers.has(given.approver) && given.approver !== job.requested_by,
+        (given) =>
+          credentials.get(given.approver) === given.credential && given.approver !== job.requested_by,
       );
       const last = standing.length + 1 >= approval.required;
       // The policy in force now decides, at each approval, not the one the request was made under (SPEC §3).
@@ -133,7 +143,9 @@ export class Approvals {
         if (!(error instanceof GateError)) throw error;
         return refused(409, error.code, `${error.message} The approval was not recorded.`);
       }
-      approval.approvals.push({ approver, at: new Date().toISOString(), comment });
+      // An earlier approval of this approver, with a password changed since, is replaced by this one.
+      approval.approvals = approval.approvals.filter((given) => given !== earlier);
+      approval.approvals.push({ approver, at: new Date().toISOString(), comment, credential });
       const given = standing.length + 1;
       if (last) job.status = "queued";
       if (!(await commit(job))) return CHANGED;
@@ -330,4 +342,12 @@ export class Approvals {
   private notify(event: ApprovalEvent, job: JobRecord, what: string): void {
     this.webhooks.send(approvalNotice(event, job, this.runner.approvalUrl(job.id), what));
   }
+}
+
+/**
+ * Which password an approval was given with: a digest of the approver's configured hash, so the job record holds
+ * nothing a password could be guessed against. Equal while the operator keeps the approver's password.
+ */
+function credentialOf(passwordHash: string): string {
+  return createHash("sha256").update(passwordHash).digest("base64url");
 }

@@ -82,7 +82,11 @@ export function isTerminal(job: { status: JobStatus }): boolean {
 export interface ApprovalRecord {
   /** Distinct approvers needed, fixed when the job was requested. */
   required: number;
-  approvals: { approver: string; at: string; comment: string | null }[];
+  /**
+   * `credential` names the password each was given with (a digest of the approver's configured hash, see
+   * approvals.ts): one given with a password the operator has changed since no longer counts.
+   */
+  approvals: { approver: string; at: string; comment: string | null; credential: string }[];
   rejected: { approver: string; at: string; comment: string } | null;
   expires_at: string;
   /** The plan's digest the approvers consent to (audited with every decision). */

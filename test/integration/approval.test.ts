@@ -2,6 +2,7 @@
 // credentials; approve, reject, expiry, withdraw, two approvers, the requester, CSRF and sign-in refusals,
 // the policy at the last approval, webhooks, the no-JavaScript page, and a crash while awaiting approval.
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -227,16 +228,65 @@ describe("approval mode: the job waits for people signed in to the console", () 
     expect(line).toMatchObject({ actor: "agent", code: "FORBIDDEN" });
   });
 
-  it("an approval given by someone removed from the approvers since no longer counts toward `required`", async () => {
+  // The operator acts on alice's account (compromised, say) while a job holds her approval.
+  // biome-ignore lint/suspicious/noExplicitAny: config files are edited key by key
+  const revocations: [string, string, (approvers: any[]) => Promise<any[]>][] = [
+    [
+      "removed from the approvers",
+      "crm-removed",
+      async (approvers) => approvers.filter((approver) => approver.name !== "alice"),
+    ],
+    [
+      "whose password the operator changed",
+      "crm-repassworded",
+      async (approvers) => {
+        const passwordHash = await hashPassword("alice's new password, not leaked");
+        return approvers.map((approver) =>
+          approver.name === "alice" ? { ...approver, passwordHash } : approver,
+        );
+      },
+    ],
+  ];
+  it.each(revocations)(
+    "an approval given by someone %s since no longer counts toward `required`",
+    async (_, dataset, revoke) => {
+      const { agent, origin, path, server, auditLog } = await setup({ required: 2 });
+      const { job } = await request(agent, dataset);
+      const alice = await login(origin, "alice", PASSWORDS.alice);
+      const bob = await login(origin, "bob", PASSWORDS.bob);
+      expect((await approve(origin, alice, job.job_id)).body.status).toBe("awaiting_approval");
+      const approvers = await revoke(JSON.parse(readFileSync(path, "utf8")).approval.approvers);
+      editConfig(path, (raw) => {
+        raw.approval.approvers = approvers;
+      });
+      const reloads = readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
+      server.child.kill("SIGHUP");
+      await until(
+        () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length > reloads,
+      );
+      const second = await approve(origin, bob, job.job_id);
+      expect(second.status).toBe(200);
+      expect(second.body.status).toBe("awaiting_approval");
+      await new Promise((done) => setTimeout(done, 300));
+      expect(deletesFor(sim, dataset)).toBe(0);
+      expect(
+        readAudit(auditLog).some((line) => line.event === "delete.confirmed" && line.job_id === job.job_id),
+      ).toBe(false);
+    },
+  );
+
+  it("an approver whose password was changed approves again with the new one: it replaces the old approval and counts", async () => {
     const { agent, origin, path, server, auditLog } = await setup({ required: 2 });
-    const { job } = await request(agent, "crm-removed");
-    const alice = await login(origin, "alice", PASSWORDS.alice);
+    const { job } = await request(agent, "crm-reapproved");
     const bob = await login(origin, "bob", PASSWORDS.bob);
-    expect((await approve(origin, alice, job.job_id)).body.status).toBe("awaiting_approval");
-    // The operator removes alice (her account was compromised, say) and reloads the config.
+    expect((await approve(origin, await login(origin, "alice", PASSWORDS.alice), job.job_id)).status).toBe(
+      200,
+    );
+    const renewed = "alice's renewed password";
+    const passwordHash = await hashPassword(renewed);
     editConfig(path, (raw) => {
-      raw.approval.approvers = raw.approval.approvers.filter(
-        (approver: { name: string }) => approver.name !== "alice",
+      raw.approval.approvers = raw.approval.approvers.map((approver: { name: string }) =>
+        approver.name === "alice" ? { ...approver, passwordHash } : approver,
       );
     });
     const reloads = readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
@@ -244,14 +294,14 @@ describe("approval mode: the job waits for people signed in to the console", () 
     await until(
       () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length > reloads,
     );
-    const second = await approve(origin, bob, job.job_id);
-    expect(second.status).toBe(200);
-    expect(second.body.status).toBe("awaiting_approval");
-    await new Promise((done) => setTimeout(done, 300));
-    expect(deletesFor(sim, "crm-removed")).toBe(0);
-    expect(
-      readAudit(auditLog).some((line) => line.event === "delete.confirmed" && line.job_id === job.job_id),
-    ).toBe(false);
+    const again = await approve(origin, await login(origin, "alice", renewed), job.job_id);
+    expect(again.body.status).toBe("awaiting_approval");
+    expect(again.body.approval.approvals.map((given: { approver: string }) => given.approver)).toEqual([
+      "alice",
+    ]);
+    expect((await approve(origin, bob, job.job_id)).body.status).toBe("queued");
+    expect((await finalJob(agent, job.job_id)).status).toBe("succeeded");
+    expect(deletesFor(sim, "crm-reapproved")).toBe(1);
   });
 
   it("a crash while awaiting approval: after the restart the job still awaits, and approving it runs it once", async () => {
