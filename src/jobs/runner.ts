@@ -179,7 +179,9 @@ export class Runner {
         await this.store.releaseLease(jobId, this.holder);
         return false;
       }
-      if (this.store.shared && (await this.store.cancelRequested(jobId))) job.cancel_requested = true;
+      // A cancel stored while no run held the job (another instance's, or this one's between a failed run and its
+      // restart) is read here, on every store.
+      if (await this.store.cancelRequested(jobId)) job.cancel_requested = true;
       const batches = await this.store.getBatches(job.id, job.batch_count);
       const events = new EventEmitter();
       events.setMaxListeners(0);

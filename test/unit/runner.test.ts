@@ -218,6 +218,28 @@ describe("Runner", () => {
     expect(view?.status).toBe("succeeded");
     expect(view?.counts.deleted).toBe(30);
   });
+
+  it("a cancel that arrives while a failed run waits to start again holds: the restart sends nothing more", async () => {
+    const backend = fakeBackend(completed);
+    const store = openStore("memory");
+    let failures = 1;
+    const flaky: Store = Object.create(store);
+    flaky.putBatch = async (jobId, batch) => {
+      if (batch.status === "done" && failures-- > 0) throw new Error("disk I/O error");
+      return store.putBatch(jobId, batch);
+    };
+    const run = setup(backend, {}, flaky);
+    const jobId = await jobOf(run, 30);
+    await run.runner.start(jobId);
+    // The run stops on the store error after its first batch; the restart waits RESTART_FIRST_MS.
+    await new Promise((done) => setTimeout(done, 200));
+    const sentBefore = backend.sent.length;
+    expect(await run.runner.cancel(jobId)).toBe(true);
+    await new Promise((done) => setTimeout(done, RESTART_FIRST_MS + 500));
+    const view = await finished(run, jobId);
+    expect(view?.status).toBe("cancelled");
+    expect(backend.sent).toHaveLength(sentBefore);
+  });
 });
 
 describe("Runner in fake time", () => {
