@@ -24,7 +24,7 @@ import type { AuditEntry } from "./audit/index.js";
 import type { AskHuman, HumanAnswer, HumanPrompt } from "./gate/confirmation.js";
 import { GateError } from "./gate/errors.js";
 import type { InputRound } from "./gate/gate.js";
-import { displayId } from "./gate/plan.js";
+import { displayId, visibleText } from "./gate/plan.js";
 import { InputRequired } from "./gate/request-state.js";
 import { TOOLS } from "./tools/index.js";
 import { type AnyTool, type CallContext, isIdList, type ToolContext } from "./tools/tool.js";
@@ -48,12 +48,20 @@ export const HUMAN_WAIT_PROGRESS_MS = 5_000;
 /** The longest actor written to the audit log (SPEC §8): a client names itself, and may name itself at length. */
 export const MAX_ACTOR_LENGTH = 256;
 
-/** The actor as audited: at most MAX_ACTOR_LENGTH characters (code points, so no pair is cut in two). */
+/**
+ * The actor as stored, audited and shown: at most MAX_ACTOR_LENGTH characters (code points, so no pair is cut in
+ * two), with controls, invisible formatting (bidi overrides, zero-width characters), line separators and unpaired
+ * surrogates shown as U+FFFD. Without an HTTP token the actor is whatever name the client declared, so a name like
+ * "bob\u202e" must not reverse what the console shows after it; a client is never refused for its name.
+ */
 export function capActor(actor: string): string {
-  if (actor.length <= MAX_ACTOR_LENGTH) return actor;
-  return Array.from(actor.slice(0, 2 * MAX_ACTOR_LENGTH))
-    .slice(0, MAX_ACTOR_LENGTH)
-    .join("");
+  const capped =
+    actor.length <= MAX_ACTOR_LENGTH
+      ? actor
+      : Array.from(actor.slice(0, 2 * MAX_ACTOR_LENGTH))
+          .slice(0, MAX_ACTOR_LENGTH)
+          .join("");
+  return visibleText(capped);
 }
 
 export interface ServerOptions {

@@ -42,6 +42,16 @@ export function unsafeTextError(text: string, { lineBreaks = false } = {}): stri
   return null;
 }
 
+const HIDING_OR_LONE_SURROGATE = new RegExp(`${HIDING.source}|${LONE_SURROGATE.source}`, "gu");
+
+/**
+ * Text that must be shown but cannot be refused (a client's own name): each character `unsafeTextError` refuses
+ * becomes U+FFFD, so the text shows where something was, never what it would have hidden or reversed.
+ */
+export function visibleText(text: string): string {
+  return text.replace(HIDING_OR_LONE_SURROGATE, "\ufffd");
+}
+
 /** Why a name meant literally (an id, a target) would read as a pattern, or null. */
 export function globError(text: string): string | null {
   return GLOB.test(text)

@@ -161,6 +161,26 @@ describe("deletegate console beside a stdio server, on one sqlite store", () => 
     expect(deletesFor(sim, "crm-stdio-two")).toBe(1);
   });
 
+  it("a client name with a right-to-left override is stored, audited and shown with it replaced, not obeyed", async () => {
+    const { origin, path, auditLog } = await setup();
+    // U+202E would show what follows it reversed, on the console page and in the audit view.
+    const named = await startSession(path, { clientName: "bob\u202e (pre-approved)" });
+    cleanups.push(() => named.close());
+    const job = await request(named, "crm-stdio-bidi");
+    const safe = "bob\ufffd (pre-approved)";
+    expect(job.requested_by).toBe(safe);
+    const requested = readAudit(auditLog).find(
+      (line) => line.event === "approval.requested" && line.job_id === job.job_id,
+    );
+    expect(requested?.actor).toBe(safe);
+    const alice = await login(origin, "alice", PASSWORDS.alice);
+    const one = await consoleCall(origin, alice, "GET", `/console/api/approvals/${job.job_id}`);
+    expect(one.body.requested_by).toBe(safe);
+    const page = await consoleCall(origin, alice, "GET", `/console/approvals/${job.job_id}`);
+    expect(page.body).not.toContain("\u202e");
+    expect(page.body).toContain(`<code>&#34;${safe}&#34;</code>`);
+  });
+
   it("an approval and a withdrawal racing from two processes: exactly one wins, and a withdrawn job sends nothing", async () => {
     const { agent, origin, auditLog } = await setup();
     const alice = await login(origin, "alice", PASSWORDS.alice);
