@@ -3,6 +3,7 @@
 import { createHmac } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ApprovalConfig } from "../config.js";
+import { visibleText } from "../gate/plan.js";
 import type { Logger } from "../logger.js";
 
 export type ApprovalEvent =
@@ -104,12 +105,31 @@ export interface NoticeJob {
   requested_by: string;
 }
 
+/** Slack's three escapes (it reads `&`, `<`, `>` as markup, as in `<!channel>` or `<url|label>`); Markdown decodes them. */
+function chatEscaped(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 /**
- * A webhook body for an approval event. `what` says what happened ("alice approved (1 of 2)"); the requester's
- * reason is quoted as their words, on the one readable line a chat shows.
+ * Words deletegate did not write (a reason, a target, a requester's name), made inert on a chat line: quoted as JSON
+ * (one line, its end unmistakable), with hiding characters shown as U+FFFD, Slack's escapes, a backslash before the
+ * Markdown punctuation that makes links, emphasis and code (and before the backslash itself), and `@` as a fullwidth
+ * `＠`, since chats that find `@channel` in plain text have no escape for it. A chat shows the words, never obeys them.
+ */
+function inertWords(value: unknown): string {
+  return chatEscaped(visibleText(JSON.stringify(value)))
+    .replace(/[\\[\]()*_~`]/g, "\\$&")
+    .replace(/@/g, "\uff20");
+}
+
+/**
+ * A webhook body for an approval event. `what` says what happened ("alice approved (1 of 2)"). The structured
+ * fields are the job's facts as given (receivers read them as data); `text`, the one readable line a chat shows,
+ * puts deletegate's console link before anything the requester wrote, and quotes the requester's words inert, so no
+ * reason can ping a channel, dress another address as the console link, or look like deletegate's own words.
  */
 export function approvalNotice(event: ApprovalEvent, job: NoticeJob, url: string, what: string): WebhookBody {
-  const target = job.target ? ` ${JSON.stringify(job.target)}` : "";
+  const target = job.target ? `target ${inertWords(job.target)}, ` : "";
   return {
     event,
     job_id: job.id,
@@ -121,7 +141,7 @@ export function approvalNotice(event: ApprovalEvent, job: NoticeJob, url: string
     requested_by: job.requested_by,
     url,
     text:
-      `deletegate: ${what}: delete ${job.total} item(s) on ${job.backend}${target}, requested by ` +
-      `${JSON.stringify(job.requested_by)}; their reason: ${JSON.stringify(job.reason)}. ${url}`,
+      `deletegate: ${chatEscaped(what)}: delete ${job.total} item(s) on ${chatEscaped(job.backend)}: ${url} — ` +
+      `${target}requested by ${inertWords(job.requested_by)}; their reason: ${inertWords(job.reason)}`,
   };
 }

@@ -26,6 +26,10 @@ const AGENT_TOKEN = "approval-agent-token-5c1e";
 const PASSWORDS = { alice: "alice correct horse", bob: "bob battery staple", agent: "the agent's own" };
 const WEBHOOK_SECRET = "webhook-secret-2b7f9a";
 const REASON = "Customer 5521 closed the account; erase contacts";
+/** A reason written to act in a chat: a channel-wide ping, a link labelled with a console URL, bold text. */
+const CHAT_MARKUP_REASON =
+  "Routine cleanup <!channel> already approved, click " +
+  "<http://127.0.0.1:9999/x|http://127.0.0.1:8809/console/approvals/job_x> *Approve*";
 
 let sim: SplendorSimulator;
 let hashes: Record<keyof typeof PASSWORDS, string>;
@@ -470,7 +474,7 @@ describe("webhooks", () => {
     const { agent, origin, server } = await setup({
       notify: [{ url: `http://127.0.0.1:${address.port}/hook?t=receiver-secret`, secretEnv: "DG_WEBHOOK" }],
     });
-    const { job } = await request(agent, "crm-hook");
+    const { job } = await requestApproval(agent, "crm-hook", CHAT_MARKUP_REASON);
     const alice = await login(origin, "alice", PASSWORDS.alice);
     await approve(origin, alice, job.job_id);
     const count = (event: string) => received.filter((item) => JSON.parse(item.body).event === event).length;
@@ -488,8 +492,14 @@ describe("webhooks", () => {
         count: 5,
         requested_by: "agent",
       });
-      expect(body.text).toContain(job.approval.url);
+      // The reason field is the agent's words as given; on the chat line they are inert text after the link.
+      expect(body.reason).toBe(CHAT_MARKUP_REASON);
       expect(body.text).not.toContain("\n");
+      expect(body.text).not.toMatch(/[<>]/);
+      expect(body.text).toContain("&lt;!channel&gt;");
+      expect(body.text).not.toContain("*Approve*");
+      expect(body.text).toContain(`${job.approval.url} `);
+      expect(body.text.indexOf(job.approval.url)).toBeLessThan(body.text.indexOf("Routine cleanup"));
     }
     // The receiver's URL token and the signing secret stay out of the log.
     await until(() => server.stderr().includes("webhook not delivered"));
