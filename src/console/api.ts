@@ -4,8 +4,9 @@
 // approve. So the console never reads the Authorization header (a bearer token opens nothing here), approvers
 // sign in with a name and password checked against scrypt hashes in constant time, the session lives in an
 // HttpOnly, SameSite=Strict cookie (Secure on https), and every state-changing call needs the CSRF token that
-// login returned, in a header a cross-site form cannot set. Failed sign-ins are slowed down, never refused, so
-// nobody can lock an approver out. Agent text (reason, target, ids) is data: JSON in the API, escaped in pages.
+// login returned, in a header a cross-site form cannot set. Guessing is bounded per name, however many sign-ins are
+// sent at once (see sign-in-throttle.ts for what that does and does not promise); the right password alone is
+// never refused, only delayed. Agent text (reason, target, ids) is data: JSON in the API, escaped in pages.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -27,16 +28,13 @@ import {
   refusedPage,
   signInPage,
 } from "./pages.js";
+import { SignInThrottle } from "./sign-in-throttle.js";
 
 export const CONSOLE_PATH = "/console";
 const COOKIE = "deletegate_console";
 /** A console session lasts this long after sign-in. */
 export const SESSION_MS = 8 * 3_600_000;
 const BODY_LIMIT = 64 * 1024;
-/** Failed sign-ins of one name or address are answered after 250 ms × 2^(n−1), at most 5 s, for 15 min. */
-const FAILURE_BASE_MS = 250;
-const FAILURE_MAX_MS = 5_000;
-const FAILURE_MEMORY_MS = 15 * 60_000;
 /** A hash with the default cost, so an unknown name takes as long as a known one. */
 const DUMMY_HASH = "scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
@@ -158,7 +156,7 @@ function sendError(res: ServerResponse, status: number, error: string, message: 
 
 export class ConsoleServer {
   private readonly sessions = new Map<string, ConsoleSession>();
-  private readonly failures = new Map<string, { count: number; last: number }>();
+  private readonly throttle = new SignInThrottle();
   /** The stylesheet and script, read once. */
   private readonly assets = new Map<string, { body: Buffer; etag: string }>();
 
@@ -251,7 +249,7 @@ export class ConsoleServer {
     const name = typeof body.name === "string" ? body.name : "";
     const password = typeof body.password === "string" ? body.password : "";
     const started = await this.signIn(req, name, password);
-    if (!started) return sendError(res, 401, "UNAUTHORIZED", "Wrong approver name or password.");
+    if (typeof started === "string") return sendError(res, 401, "UNAUTHORIZED", started);
     sendJson(res, 200, { approver: name, csrf: started.csrf }, { "set-cookie": started.cookie });
   }
 
@@ -264,7 +262,7 @@ export class ConsoleServer {
     // Only a console page of this server, never an address the link chose.
     const safeNext = NEXT_PATH.test(next) ? next : null;
     const target = safeNext ?? `${CONSOLE_PATH}/`;
-    if (!started) return this.html(res, 401, signInPage(safeNext, "Wrong approver name or password."));
+    if (typeof started === "string") return this.html(res, 401, signInPage(safeNext, started));
     res.writeHead(303, { location: target, "set-cookie": started.cookie, "cache-control": "no-store" });
     res.end();
   }
@@ -297,25 +295,34 @@ export class ConsoleServer {
     );
   }
 
-  /** Checks an approver's credentials (slowing down failures); the new session's cookie and CSRF token, or null. */
+  /**
+   * Checks an approver's credentials in the name's turn (failures slow the name's next check down); the new
+   * session's cookie and CSRF token, or why not, in words fit to show.
+   */
   private async signIn(
     req: IncomingMessage,
     name: string,
     password: string,
-  ): Promise<{ cookie: string; csrf: string } | null> {
-    const approvers = this.app.live.current.approval?.approvers ?? [];
-    const approver = approvers.find((candidate) => candidate.name === name);
-    // Always one scrypt, so an unknown name answers as slowly as a wrong password.
-    const valid =
-      (await verifyPassword(password, approver?.passwordHash ?? DUMMY_HASH)) && approver !== undefined;
-    const keys = [`name:${name}`, `addr:${req.socket.remoteAddress ?? ""}`];
-    if (!valid) {
-      const delay = this.failed(keys);
-      await new Promise((done) => setTimeout(done, delay));
-      this.app.logger.warn({ remote: req.socket.remoteAddress, delay_ms: delay }, "console sign-in failed");
-      return null;
+  ): Promise<{ cookie: string; csrf: string } | string> {
+    const remote = req.socket.remoteAddress ?? "";
+    let approver: { name: string; passwordHash: string } | undefined;
+    const outcome = await this.throttle.attempt(name, remote, async () => {
+      // Read in the name's turn, so a password changed while waiting is the one checked.
+      approver = (this.app.live.current.approval?.approvers ?? []).find(
+        (candidate) => candidate.name === name,
+      );
+      // Always one scrypt, so an unknown name answers as slowly as a wrong password.
+      return (await verifyPassword(password, approver?.passwordHash ?? DUMMY_HASH)) && approver !== undefined;
+    });
+    if (outcome.verdict === "busy") {
+      this.app.logger.warn({ remote }, "console sign-in refused: too many sign-ins waiting");
+      return "Too many sign-ins for this name are waiting; try again in a few seconds.";
     }
-    for (const key of keys) this.failures.delete(key);
+    if (outcome.verdict === "wrong" || !approver) {
+      const delay = outcome.verdict === "wrong" ? outcome.delayMs : 0;
+      this.app.logger.warn({ remote, delay_ms: delay }, "console sign-in failed");
+      return "Wrong approver name or password.";
+    }
     const id = randomBytes(32).toString("base64url");
     const csrf = randomBytes(32).toString("base64url");
     this.sessions.set(id, {
@@ -334,20 +341,6 @@ export class ConsoleServer {
     ].join("; ");
     this.app.logger.info({ approver: name }, "console sign-in");
     return { cookie, csrf };
-  }
-
-  /** Counts a failed sign-in for each key; returns how long to delay this answer. */
-  private failed(keys: string[]): number {
-    const now = Date.now();
-    let worst = 0;
-    for (const key of keys) {
-      const previous = this.failures.get(key);
-      const count = previous && now - previous.last < FAILURE_MEMORY_MS ? previous.count + 1 : 1;
-      this.failures.set(key, { count, last: now });
-      worst = Math.max(worst, count);
-    }
-    if (this.failures.size > 10_000) this.failures.clear();
-    return Math.min(FAILURE_MAX_MS, FAILURE_BASE_MS * 2 ** (worst - 1));
   }
 
   private session(req: IncomingMessage): ConsoleSession | null {
