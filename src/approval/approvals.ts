@@ -99,6 +99,7 @@ export class Approvals {
     if (!job || !record?.approval || !plan) return undefined;
     return {
       job,
+      standing: this.standing(record).map((given) => given.approver),
       sampleIds: plan.sample_ids,
       digest: record.approval.digest,
       preview: plan.preview?.view ?? null,
@@ -113,28 +114,38 @@ export class Approvals {
     for (let index = 0; index < job.batch_count; index++) yield this.store.getPlanBatch(job.plan_id, index);
   }
 
+  /**
+   * The approvals that count now: only those of people who are approvers now, given with the password they have now.
+   * One removed since, or whose password the operator changed (a compromised account, say), leaves the approval
+   * given, but it no longer makes up the number (SPEC §10: names re-checked at each approval).
+   */
+  private standing(job: JobRecord): NonNullable<JobRecord["approval"]>["approvals"] {
+    const credentials = this.credentials();
+    return (job.approval?.approvals ?? []).filter(
+      (given) => credentials.get(given.approver) === given.credential && given.approver !== job.requested_by,
+    );
+  }
+
+  /** Each configured approver's credential (see credentialOf), by name, from the config in force now. */
+  private credentials(): Map<string, string> {
+    return new Map(
+      this.live.current.approval?.approvers.map((configured) => [
+        configured.name,
+        credentialOf(configured.passwordHash),
+      ]),
+    );
+  }
+
   approve(jobId: string, approver: string, comment: string | null): Promise<Decision> {
     return this.decide(jobId, approver, async (job, commit) => {
       const approval = job.approval as NonNullable<JobRecord["approval"]>;
       if (approver === job.requested_by) {
         return refused(403, "FORBIDDEN", "The requester of a delete cannot approve it.");
       }
-      // Only approvals of people who are approvers now, given with the password they have now, count: one removed
-      // since, or whose password the operator changed (a compromised account, say), leaves the approval given, but it
-      // no longer makes up the number (SPEC §10: names re-checked at each).
-      const credentials = new Map(
-        this.live.current.approval?.approvers.map((configured) => [
-          configured.name,
-          credentialOf(configured.passwordHash),
-        ]),
-      );
-      const credential = credentials.get(approver) ?? "";
+      const credential = this.credentials().get(approver) ?? "";
       const earlier = approval.approvals.find((given) => given.approver === approver);
       if (earlier?.credential === credential) return this.answer(job);
-      const standing = approval.approvals.filter(
-        (given) =>
-          credentials.get(given.approver) === given.credential && given.approver !== job.requested_by,
-      );
+      const standing = this.standing(job);
       const last = standing.length + 1 >= approval.required;
       // The policy in force now decides, at each approval, not the one the request was made under (SPEC §3).
       try {

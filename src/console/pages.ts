@@ -330,6 +330,8 @@ ${failedSection}`,
 
 export interface ApprovalFacts {
   job: JobView;
+  /** The approvers whose approvals count now (still approvers, with the password they approved with). */
+  standing: string[];
   sampleIds: string[];
   digest: string;
   /** What the dry run's preview read from the backend; null when it was not asked for. */
@@ -364,8 +366,14 @@ export function approvalPage(facts: ApprovalFacts, approver: string, csrf: strin
   const { job } = facts;
   const approval = job.approval;
   const id = encodeURIComponent(job.job_id);
+  // An approval given by someone removed since, or with a password changed since, is shown but said not to count.
   const approvals = approval?.approvals.length
-    ? approval.approvals.map((given) => `${escapeHtml(given.approver)} at ${when(given.at)}`).join("; ")
+    ? approval.approvals
+        .map(
+          (given) =>
+            `${escapeHtml(given.approver)} at ${when(given.at)}${facts.standing.includes(given.approver) ? "" : " (no longer counts: not an approver with that password now)"}`,
+        )
+        .join("; ")
     : "none yet";
   const pending = job.status === "awaiting_approval";
   const decide = pending
@@ -395,7 +403,7 @@ ${row("Target (as the agent gave it)", targetText(job))}
 ${row("Items to delete", String(job.counts.total))}
 ${row("Requested by", requester(job.requested_by))}
 ${row("Requested at", when(job.created_at))}
-${row("Approvals", `${approvals} (${approval?.required ?? 0} needed)`)}
+${row("Approvals", `${approvals} (${facts.standing.length} of ${approval?.required ?? 0} needed count)`)}
 ${rejected}
 ${row("Decide before", when(approval?.expires_at, ""))}
 ${row("Plan digest", `<code>${escapeHtml(facts.digest)}</code>`)}

@@ -268,6 +268,13 @@ describe("approval mode: the job waits for people signed in to the console", () 
       await until(
         () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length > reloads,
       );
+      // The page bob decides on says that alice's approval no longer counts.
+      const page = await fetch(`${origin}/console/approvals/${job.job_id}`, {
+        headers: { cookie: bob.cookie },
+      });
+      const html = await page.text();
+      expect(html).toContain("(no longer counts: not an approver with that password now)");
+      expect(html).toContain("(0 of 2 needed count)");
       const second = await approve(origin, bob, job.job_id);
       expect(second.status).toBe(200);
       expect(second.body.status).toBe("awaiting_approval");
