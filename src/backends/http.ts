@@ -1,5 +1,5 @@
 // HTTP for adapters: undici with a per-request timeout, JSON bodies, Retry-After parsing and secret redaction.
-import type { Agent } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import type { BatchOutcome } from "./types.js";
 
 /** The transient answer deletes and reads share: send the same request again after a backoff. */
@@ -29,6 +29,35 @@ export function loadHttpClientSoon(): void {
   setTimeout(() => void loadUndici().catch(() => undefined), LOAD_SOON_MS).unref();
 }
 
+/**
+ * The most bytes read of one backend answer. Far above any contract's largest (a read of 100 LangSmith examples
+ * with their inputs and outputs, or a Splendor job listing 1,024 items, is a few hundred KB), so only a broken or
+ * hostile backend passes it: its stream is then cut, and the answer is one outside the contract (asked again,
+ * never counted), instead of one request holding the whole body (900 MB once took 1 GB of RSS).
+ */
+export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/** An answer's text (UTF-8, as undici's text() decodes it), or null past `limit` bytes: the stream is destroyed. */
+async function readCapped(response: Dispatcher.ResponseData, limit: number): Promise<string | null> {
+  const body = response.body;
+  if (Number(response.headers["content-length"]) > limit) {
+    body.destroy();
+    return null;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      // Unread, the answer cannot end: destroying the body closes its connection.
+      body.destroy();
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks, size));
+}
+
 export interface HttpResponse {
   type: "response";
   status: number;
@@ -37,6 +66,7 @@ export interface HttpResponse {
   body: unknown;
 }
 
+/** No answer to use: the connection failed, no answer came in time, or it passed MAX_ANSWER_BYTES. */
 export interface HttpNetworkError {
   type: "network-error";
   error: string;
@@ -114,7 +144,11 @@ export class HttpClient {
         dispatcher: this.agent,
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
-      const text = await response.body.text();
+      const text = await readCapped(response, MAX_ANSWER_BYTES);
+      if (text === null) {
+        const why = `answer larger than ${MAX_ANSWER_BYTES} bytes, outside any contract`;
+        return { type: "network-error", error: this.redact(`request to ${url.host} failed: ${why}`) };
+      }
       let parsed: unknown = text;
       try {
         parsed = text.length > 0 ? JSON.parse(text) : null;

@@ -1,10 +1,13 @@
 // HTTP for adapters: Retry-After parsing, transient statuses, and HttpClient against a real local server.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   HttpClient,
   type HttpClientOptions,
   type HttpResponse,
   isTransientStatus,
+  MAX_ANSWER_BYTES,
   retryAfterMs,
 } from "../../src/backends/http.js";
 import { type RecordingServer, refusingUrl, startRecordingServer } from "./recording-server.js";
@@ -154,6 +157,69 @@ describe("HttpClient.send", () => {
       type: "network-error",
       error: `request to ${new URL(sim.url).host} failed: no answer within 200 ms`,
     });
+  });
+
+  // A hostile or broken backend cannot make one request hold its whole answer: 900 MB once took 1 GB of RSS.
+  it("stops reading an answer past MAX_ANSWER_BYTES, cuts the connection and gives an error, declared or not", async () => {
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    let cut = 0;
+    let servedBytes = 0;
+    const backend = createServer((req, res) => {
+      req.resume();
+      const declared = req.url === "/declared";
+      // Just over the cap with a Content-Length; without one, streamed until cut (or 4 × the cap, to stay bounded).
+      const total = declared ? MAX_ANSWER_BYTES + 1 : 4 * MAX_ANSWER_BYTES;
+      res.writeHead(500, {
+        "content-type": "text/plain",
+        ...(declared ? { "content-length": String(total) } : {}),
+      });
+      res.on("close", () => {
+        if (!res.writableFinished) cut++;
+      });
+      let sent = 0;
+      const pump = () => {
+        while (!res.destroyed && sent < total) {
+          const part = chunk.subarray(0, Math.min(chunk.length, total - sent));
+          sent += part.length;
+          servedBytes += part.length;
+          if (!res.write(part)) return void res.once("drain", pump);
+        }
+        if (!res.destroyed) res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => backend.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+    try {
+      const http = client({ baseUrl: url, timeoutMs: 10_000 });
+      for (const path of ["/streamed", "/declared"]) {
+        const started = Date.now();
+        const result = await http.send({ method: "GET", path });
+        expect(Date.now() - started).toBeLessThan(5_000);
+        // Compared field by field: on failure, a whole answer in the diff would drown the report.
+        expect(result.type).toBe("network-error");
+        expect(result.type === "network-error" && result.error).toBe(
+          `request to ${new URL(url).host} failed: answer larger than ${MAX_ANSWER_BYTES} bytes, outside any contract`,
+        );
+      }
+      await new Promise((done) => setTimeout(done, 200));
+      expect(cut).toBe(2);
+      // Cut near the cap, not read to the end (socket buffers allow some slack).
+      expect(servedBytes).toBeLessThan(3 * MAX_ANSWER_BYTES);
+    } finally {
+      backend.closeAllConnections();
+      await new Promise<void>((resolve) => backend.close(() => resolve()));
+    }
+  }, 30_000);
+
+  it("reads an answer up to MAX_ANSWER_BYTES whole", async () => {
+    // ["…"]: exactly MAX_ANSWER_BYTES bytes.
+    const body = "y".repeat(MAX_ANSWER_BYTES - 4);
+    const sim = await server(() => ({ status: 200, body: [body] }));
+    const result = await client({ baseUrl: sim.url }).send({ method: "GET", path: "/big" });
+    expect(result.type).toBe("response");
+    if (result.type !== "response") return;
+    expect((result.body as string[])[0]?.length).toBe(body.length);
   });
 
   it("gives a network error when the connection is refused", async () => {
