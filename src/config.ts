@@ -537,6 +537,14 @@ export function maxMessageBytes(config: Pick<Config, "limits">): number {
   return 1024 * 1024 + config.limits.maxIdsPerCall * 600;
 }
 
+/**
+ * The most JSON values (see transports/http-body.ts jsonValues) an HTTP message may hold: maxIdsPerCall ids and
+ * 10,000 for everything else, far more than any tool call or client message needs.
+ */
+export function maxMessageValues(config: Pick<Config, "limits">): number {
+  return config.limits.maxIdsPerCall + 10_000;
+}
+
 /** The config path: --config, else $DELETEGATE_CONFIG, else ./deletegate.config.json. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   return flag ?? env.DELETEGATE_CONFIG ?? DEFAULT_CONFIG_PATH;

@@ -28,18 +28,35 @@ export function drain(req: IncomingMessage): void {
 export const ABORTED = Symbol("aborted");
 
 /**
- * Reads a body of at most `limit` bytes: "too-large" as soon as it is known to be larger (a Content-Length past it,
- * or the bytes so far), so no more than `limit` bytes are ever held; ABORTED when the client went away.
+ * Takes `bytes` more from the caller's allowance (see http-load.ts); false when it has no room for them. A body is
+ * charged as soon as its size is known: its Content-Length before reading, else each chunk as it arrives.
  */
+export type Take = (bytes: number) => boolean;
+
+/**
+ * Reads a body of at most `limit` bytes: "too-large" as soon as it is known to be larger (a Content-Length past it,
+ * or the bytes so far), so no more than `limit` bytes are ever held; "busy" as soon as `take` refuses its bytes;
+ * ABORTED when the client went away.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too-large" | typeof ABORTED>;
 export function readBody(
   req: IncomingMessage,
   limit: number,
-): Promise<Buffer | "too-large" | typeof ABORTED> {
-  if (Number(req.headers["content-length"]) > limit) return Promise.resolve("too-large");
+  take: Take,
+): Promise<Buffer | "too-large" | "busy" | typeof ABORTED>;
+export function readBody(
+  req: IncomingMessage,
+  limit: number,
+  take: Take = () => true,
+): Promise<Buffer | "too-large" | "busy" | typeof ABORTED> {
+  const declared = Number(req.headers["content-length"]);
+  if (declared > limit) return Promise.resolve("too-large");
+  const charged = Number.isSafeInteger(declared) && declared >= 0;
+  if (charged && !take(declared)) return Promise.resolve("busy");
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const finish = (value: Buffer | "too-large" | typeof ABORTED) => {
+    const finish = (value: Buffer | "too-large" | "busy" | typeof ABORTED) => {
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onAbort);
@@ -52,6 +69,9 @@ export function readBody(
       if (size > limit) {
         chunks.length = 0;
         finish("too-large");
+      } else if (!charged && !take(chunk.length)) {
+        chunks.length = 0;
+        finish("busy");
       } else chunks.push(chunk);
     };
     const onEnd = () => finish(Buffer.concat(chunks));
@@ -63,13 +83,57 @@ export function readBody(
   });
 }
 
-/** A JSON body of at most `limit` bytes (see readBody), parsed and as sent; "invalid" when it is not JSON. */
+/**
+ * How many JSON values a text holds, counted without parsing it: the `{`, `[`, `,` and `:` outside strings (each
+ * opens a value or a key), counting stops past `stopAbove`. What parsing costs grows with this count far more than
+ * with the bytes: `{},` is 3 bytes and ~64 bytes of heap once parsed.
+ */
+export function jsonValues(bytes: Buffer, stopAbove = Number.POSITIVE_INFINITY): number {
+  let count = 0;
+  let i = 0;
+  while (i < bytes.length && count <= stopAbove) {
+    const byte = bytes[i];
+    if (byte === 0x22) {
+      // Skip the string: to the next quote not escaped by an odd run of backslashes.
+      for (;;) {
+        const quote = bytes.indexOf(0x22, i + 1);
+        if (quote < 0) return count;
+        let backslashes = 0;
+        while (bytes[quote - 1 - backslashes] === 0x5c) backslashes++;
+        i = quote;
+        if (backslashes % 2 === 0) break;
+      }
+    } else if (byte === 0x7b || byte === 0x5b || byte === 0x2c || byte === 0x3a) count++;
+    i++;
+  }
+  return count;
+}
+
+export interface JsonLimits {
+  /** The most bytes a body may have. */
+  bytes: number;
+  /** The most JSON values it may hold (jsonValues). */
+  values: number;
+  /** Charges the body's bytes as they are known, then its values, to the caller before it is parsed. */
+  take?: (bytes: number, values: number) => boolean;
+}
+
+/**
+ * A JSON body within `limits` (see readBody), parsed and as sent: "too-many-values" and "busy" are found before
+ * parsing, so a refused body never grows into objects; "invalid" when it is not JSON.
+ */
 export async function readJson(
   req: IncomingMessage,
-  limit: number,
-): Promise<{ json: unknown; bytes: Buffer } | "too-large" | "invalid" | typeof ABORTED> {
-  const bytes = await readBody(req, limit);
+  limits: JsonLimits,
+): Promise<
+  { json: unknown; bytes: Buffer } | "too-large" | "too-many-values" | "busy" | "invalid" | typeof ABORTED
+> {
+  const take = limits.take ?? (() => true);
+  const bytes = await readBody(req, limits.bytes, (count) => take(count, 0));
   if (!Buffer.isBuffer(bytes)) return bytes;
+  const values = jsonValues(bytes, limits.values);
+  if (values > limits.values) return "too-many-values";
+  if (!take(0, values)) return "busy";
   try {
     return { json: JSON.parse(bytes.toString("utf8")), bytes };
   } catch {

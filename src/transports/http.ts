@@ -23,12 +23,13 @@ import {
   type McpHttpHandler,
 } from "@modelcontextprotocol/server";
 import { type App, shutdownOnSignals } from "../app.js";
-import { maxMessageBytes } from "../config.js";
+import { maxMessageBytes, maxMessageValues } from "../config.js";
 import { CONSOLE_PATH, ConsoleServer } from "../console/api.js";
 import { clientName, createServer } from "../server.js";
 import { ABORTED, drain, readJson } from "./http-body.js";
 import { HttpGuards, jsonRpcError } from "./http-guards.js";
-import { Sessions } from "./http-sessions.js";
+import { CallerLoad, type Charge, messageCost, tokenAllowance } from "./http-load.js";
+import { type Reservation, Sessions, sessionShare } from "./http-sessions.js";
 
 // The CLI checks the bind address through this module, its one HTTP import.
 export { isLoopback } from "./http-guards.js";
@@ -71,7 +72,10 @@ export interface HttpOptions {
   version: string;
   /** A session unused this long is closed. */
   sessionIdleMs: number;
-  /** Sessions open at once; a new one beyond it is refused with 503 until idle ones are reaped. */
+  /**
+   * Sessions open at once; a new one beyond it is refused with 503 until idle ones are reaped. Each token may hold
+   * its share of them (sessionShare), so one token cannot take them all.
+   */
   maxSessions: number;
   /** `deletegate console`: the approval console only, no MCP at /mcp (stdio servers serve the agents). */
   consoleOnly?: boolean;
@@ -83,6 +87,10 @@ export class HttpTransportServer {
   private readonly http: Server;
   /** Large enough for maxIdsPerCall ids of 512 characters, and no larger. */
   private readonly bodyLimit: number;
+  /** The most JSON values a message may hold: maxIdsPerCall ids and room for the rest. */
+  private readonly valueLimit: number;
+  /** What each token's requests in flight hold, bounded (http-load.ts). */
+  private readonly load: CallerLoad;
   /** The approval console at /console/ (SPEC §10). */
   private readonly console: ConsoleServer;
   /** MCP 2026-07-28: one server per request, no session. */
@@ -94,6 +102,8 @@ export class HttpTransportServer {
     private readonly options: HttpOptions,
   ) {
     this.bodyLimit = maxMessageBytes(app.config);
+    this.valueLimit = maxMessageValues(app.config);
+    this.load = new CallerLoad(tokenAllowance(this.bodyLimit, this.valueLimit));
     this.guards = new HttpGuards(app, options.host);
     this.console = new ConsoleServer(app, () =>
       (app.live.current.approval?.publicUrl ?? "").startsWith("https://"),
@@ -118,7 +128,11 @@ export class HttpTransportServer {
     this.http.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) =>
       this.guards.clientError(error, socket),
     );
-    this.sessions = new Sessions(app.logger, { idleMs: options.sessionIdleMs, max: options.maxSessions });
+    this.sessions = new Sessions(app.logger, {
+      idleMs: options.sessionIdleMs,
+      max: options.maxSessions,
+      perOwner: sessionShare(options.maxSessions, app.config.http.tokens.length),
+    });
     const onerror = (error: Error) => app.logger.debug({ err: error }, "mcp request not served");
     this.stateless = createMcpHandler(
       ({ authInfo }) => {
@@ -225,6 +239,9 @@ export class HttpTransportServer {
     if (refusal) return guards.refuse(req, res, 403, `Forbidden: ${refusal}`);
     const owner = guards.authenticate(req, res);
     if (owner === undefined) return;
+    const charge = this.load.open(owner);
+    if (!charge) return this.refuseBusy(req, res, owner);
+    res.once("close", () => charge.release());
 
     const sessionId = req.headers["mcp-session-id"];
     if (typeof sessionId === "string") {
@@ -234,7 +251,7 @@ export class HttpTransportServer {
         return guards.refuse(req, res, 404, why, { client: owner });
       }
       if (req.method !== "POST") return this.forward(session.transport, req, res, owner);
-      const body = await this.readBody(req, res, owner);
+      const body = await this.readBody(req, res, owner, charge);
       if (body) await this.forward(session.transport, req, res, owner, body.json);
       return;
     }
@@ -243,7 +260,7 @@ export class HttpTransportServer {
       const why = "Bad Request: send Mcp-Session-Id, or POST initialize to start a session";
       return guards.refuse(req, res, 400, why, { client: owner });
     }
-    const body = await this.readBody(req, res, owner);
+    const body = await this.readBody(req, res, owner, charge);
     if (!body) return;
     // One message that names its revision in its own _meta (2026-07-28) needs no session. Anything else (a batch
     // included) is 2025-11-25 traffic, which must open a session first.
@@ -255,20 +272,40 @@ export class HttpTransportServer {
         client: owner,
       });
     }
-    if (!(await this.sessions.hasRoom())) {
-      return guards.refuse(req, res, 503, "Too many open sessions; close unused ones or retry later", {
-        client: owner,
-        headers: { "retry-after": "5" },
-      });
+    const room = await this.sessions.reserve(owner);
+    if (room === "full" || room === "share") {
+      const why =
+        room === "full"
+          ? "Too many open sessions; close unused ones or retry later"
+          : `Too many open sessions for this token (its share of http.maxSessions is ${this.sessions.share}); ` +
+            "close unused ones or retry later";
+      return guards.refuse(req, res, 503, why, { client: owner, headers: { "retry-after": "5" } });
     }
-    await this.openSession(owner, req, res, body.json);
+    try {
+      await this.openSession(owner, req, res, body.json, room);
+    } finally {
+      room.release();
+    }
   }
 
-  /** A POST's JSON body; undefined when the request was refused (or the client went away). */
+  /** The token's requests in flight already hold its allowance: this one waits until some end. */
+  private refuseBusy(req: IncomingMessage, res: ServerResponse, owner: string | null): void {
+    const held = Math.round(this.load.heldBy(owner) / (1024 * 1024));
+    const why =
+      `Too many requests in flight for this token (they hold about ${held} MiB of its ` +
+      `${Math.round(this.load.allowance / (1024 * 1024))} MiB); wait for some to finish or retry later`;
+    this.guards.refuse(req, res, 429, why, { client: owner, headers: { "retry-after": "1" } });
+  }
+
+  /**
+   * A POST's JSON body, charged to the request's token as it is read and before it is parsed; undefined when the
+   * request was refused (or the client went away).
+   */
   private async readBody(
     req: IncomingMessage,
     res: ServerResponse,
     client: string | null,
+    charge: Charge,
   ): Promise<{ json: unknown; bytes: Buffer } | undefined> {
     // Checked before reading, so a form post or a text body costs nothing (and no session is built for it).
     if (!(req.headers["content-type"] ?? "").includes("application/json")) {
@@ -277,10 +314,23 @@ export class HttpTransportServer {
       });
       return undefined;
     }
-    const body = await readJson(req, this.bodyLimit);
+    const body = await readJson(req, {
+      bytes: this.bodyLimit,
+      values: this.valueLimit,
+      take: (bytes, values) => charge.take(messageCost(bytes, values)),
+    });
     if (body === ABORTED) return undefined;
     if (body === "too-large") {
       this.guards.refuse(req, res, 413, `Request body larger than ${this.bodyLimit} bytes`, { client });
+      return undefined;
+    }
+    if (body === "too-many-values") {
+      const why = `Request body has more than ${this.valueLimit} JSON values (limits.maxIdsPerCall ids and 10000 more)`;
+      this.guards.refuse(req, res, 413, why, { client });
+      return undefined;
+    }
+    if (body === "busy") {
+      this.refuseBusy(req, res, client);
       return undefined;
     }
     if (body === "invalid") {
@@ -290,7 +340,14 @@ export class HttpTransportServer {
     return body;
   }
 
-  private async openSession(owner: string | null, req: IncomingMessage, res: ServerResponse, body: unknown) {
+  /** Opens a session in the place `room` holds, which its session takes over once it is initialized. */
+  private async openSession(
+    owner: string | null,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    room: Reservation,
+  ) {
     const server = createServer(this.app, {
       version: this.options.version,
       // Over HTTP the token's name is the actor; without tokens (loopback only) the client's name, as on stdio.
@@ -301,6 +358,7 @@ export class HttpTransportServer {
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: this.bodyLimit,
       onsessioninitialized: (id) => {
+        room.release();
         this.sessions.add(id, { transport, server, owner, lastSeen: Date.now() });
       },
       onsessionclosed: (id) => {

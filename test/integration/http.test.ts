@@ -1,6 +1,6 @@
 // HTTP mode over real processes: tokens, Host/Origin, body limit, sessions, per-token jobs, elicitation and progress.
 import { spawnSync } from "node:child_process";
-import { request } from "node:http";
+import { Agent, type ClientRequest, request } from "node:http";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type SplendorSimulator, startSplendorSimulator } from "../../tools/simulators/splendor.js";
@@ -90,6 +90,71 @@ function raw(url: string, options: { method?: string; headers?: Record<string, s
     });
     req.on("error", reject);
     req.end(options.body);
+  });
+}
+
+/** A 2025-11-25 session opened over raw HTTP by `token`: its id, or the refusal's status. */
+async function rawSession(url: string, token: string, elicitation = false) {
+  const init = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities: elicitation ? { elicitation: { form: {} } } : {},
+      clientInfo: { name: "raw", version: "1" },
+    },
+  });
+  const headers = { ...JSON_HEADERS, authorization: `Bearer ${token}` };
+  const opened = await rawWithHeaders(url, { headers, body: init });
+  const id = opened.headers["mcp-session-id"];
+  if (opened.status !== 200 || typeof id !== "string") return { status: opened.status, id: undefined };
+  const session = { ...headers, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" };
+  await raw(url, {
+    headers: session,
+    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+  });
+  return { status: opened.status, id, headers: session };
+}
+
+function rawWithHeaders(url: string, options: { headers: Record<string, string>; body: string }) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
+    (resolve, reject) => {
+      const req = request(url, { method: "POST", headers: options.headers }, (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on("error", reject);
+      req.end(options.body);
+    },
+  );
+}
+
+/**
+ * POSTs a message and resolves once its answer has started: the status, and for a streamed answer (SSE) once its
+ * first event has arrived; the request is left open (the caller destroys it), as a call that stays pending is.
+ */
+function rawPending(url: string, headers: Record<string, string>, body: string) {
+  return new Promise<{ status: number; first: string; req: ClientRequest }>((resolve, reject) => {
+    // Its own connection, kept alive: with `Connection: close` a refusal sent before the body is all written would
+    // close the socket under the client's write (EPIPE) instead of reading the rest.
+    const agent = new Agent({ keepAlive: true });
+    const req = request(url, { method: "POST", headers, agent }, (res) => {
+      let text = "";
+      res.on("data", (chunk: Buffer) => {
+        text += chunk.toString();
+        if (res.statusCode !== 200 || text.includes("\n\n"))
+          resolve({ status: res.statusCode ?? 0, first: text, req });
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, first: text, req }));
+      res.on("error", () => undefined);
+    });
+    req.on("error", reject);
+    req.on("close", () => agent.destroy());
+    req.end(body);
   });
 }
 
@@ -274,7 +339,7 @@ describe("HTTP transport", () => {
       env: { DELETEGATE_SESSION_IDLE_MS: "1000", DELETEGATE_MAX_SESSIONS: "2" },
     });
     const first = await connect(server, TOKENS["agent-a"]);
-    await connect(server, TOKENS["agent-a"]);
+    await connect(server, TOKENS["agent-b"]);
     const third = await raw(server.url, {
       headers: { ...JSON_HEADERS, authorization: `Bearer ${TOKENS["agent-a"]}` },
       body: INITIALIZE,
@@ -296,6 +361,133 @@ describe("HTTP transport", () => {
     });
     expect(fresh.status).toBe(200);
   });
+
+  it("refuses a message with more JSON values than limits.maxIdsPerCall ids need (413), before parsing it", async () => {
+    const server = await startServer();
+    const auth = { ...JSON_HEADERS, authorization: `Bearer ${TOKENS["agent-a"]}` };
+    // 100,000 empty objects in 300 KB: far below the byte cap, yet ~6 MB of heap once parsed (and 7 MB of them, 156 MB).
+    const padded = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "raw", version: "1" },
+        _meta: { pad: Array.from({ length: 100_000 }, () => ({})) },
+      },
+    });
+    const refused = await raw(server.url, { headers: auth, body: padded });
+    expect(refused.status).toBe(413);
+    expect(JSON.parse(refused.body).error.message).toMatch(/JSON values/);
+    expect((await raw(server.url, { headers: auth, body: INITIALIZE })).status).toBe(200);
+  });
+
+  it("takes a 100,000-id dry run when limits.maxIdsPerCall allows it", async () => {
+    const config = writeConfig(tempDir(), sim.url, { limits: { maxIdsPerCall: 100_000 } });
+    addHttpTokens(config.path, { "agent-a": "TOKEN_AGENT_A" });
+    const server = await startHttpServer(config.path, { env: { TOKEN_AGENT_A: TOKENS["agent-a"] } });
+    started.push(server);
+    const a = await connect(server, TOKENS["agent-a"]);
+    const plan = structured(
+      await a.call("dry_run_delete", {
+        backend: "splendor-test",
+        target: { dataset_id: "app-logs" },
+        ids: range(100_000, "bulk-record-"),
+        reason: REASON,
+      }),
+    );
+    expect(plan.counts.to_delete).toBe(100_000);
+  }, 60_000);
+
+  // A pending call keeps its message: calls that wait for a form must not let one token fill the heap.
+  it.skipIf(TEST_CLIENT === "v2-2026")(
+    "bounds what one token's calls in flight may hold (429 beyond), frees it when they end, and serves other tokens",
+    async () => {
+      const server = await startServer({ mode: "human" });
+      const a = await rawSession(server.url, TOKENS["agent-a"], true);
+      if (!a.headers) throw new Error(`agent-a could not open a session: ${a.status}`);
+      const plans: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const answer = await raw(server.url, {
+          headers: a.headers,
+          body: JSON.stringify({
+            jsonrpc: "2.0",
+            id: 100 + i,
+            method: "tools/call",
+            params: {
+              name: "dry_run_delete",
+              arguments: {
+                backend: "splendor-test",
+                target: { dataset_id: "crm-http" },
+                ids: range(3, `pending-${i}-`),
+                reason: REASON,
+              },
+            },
+          }),
+        });
+        const planId = /"plan_id\\?":\\?"([^"\\]+)/.exec(answer.body)?.[1];
+        if (!planId) throw new Error(`no plan: ${answer.body}`);
+        plans.push(planId);
+      }
+      // Each execute_delete waits for a form nobody answers, carrying 5 MB in _meta (under the 7 MB body cap).
+      const pad = "x".repeat(5 * 1024 * 1024);
+      const execute = (planId: string, id: number) =>
+        rawPending(
+          server.url,
+          a.headers as Record<string, string>,
+          JSON.stringify({
+            jsonrpc: "2.0",
+            id,
+            method: "tools/call",
+            params: { name: "execute_delete", arguments: { plan_id: planId }, _meta: { pad } },
+          }),
+        );
+      const pending: { status: number; first: string; req: ClientRequest }[] = [];
+      try {
+        for (const [index, planId] of plans.entries()) pending.push(await execute(planId, 200 + index));
+        const waiting = pending.filter(
+          (call) => call.status === 200 && call.first.includes("elicitation/create"),
+        );
+        const refused = pending.filter((call) => call.status === 429);
+        expect(waiting.length).toBeGreaterThanOrEqual(2);
+        expect(refused.length).toBeGreaterThan(0);
+        expect(waiting.length + refused.length).toBe(pending.length);
+        expect(JSON.parse(refused[0]?.first ?? "{}").error.message).toMatch(/in flight/);
+
+        // Another token is served meanwhile.
+        const b = await connect(server, TOKENS["agent-b"]);
+        expect(structured(await b.call("list_backends")).backends).toHaveLength(1);
+
+        // Ending the pending calls gives the token its room back.
+        for (const call of waiting) call.req.destroy();
+        await new Promise((done) => setTimeout(done, 300));
+        const again = await execute(plans.at(-1) as string, 300);
+        pending.push(again);
+        expect(again.status).toBe(200);
+      } finally {
+        for (const call of pending) call.req.destroy();
+      }
+    },
+    60_000,
+  );
+
+  it.skipIf(TEST_CLIENT === "v2-2026")(
+    "keeps one token from taking every session: another token's first initialize is served",
+    async () => {
+      const server = await startServer({ env: { DELETEGATE_MAX_SESSIONS: "4" } });
+      let opened = 0;
+      let refusal = 0;
+      for (let i = 0; i < 6 && refusal === 0; i++) {
+        const session = await rawSession(server.url, TOKENS["agent-a"]);
+        if (session.id) opened++;
+        else refusal = session.status;
+      }
+      expect(refusal).toBe(503);
+      expect((await rawSession(server.url, TOKENS["agent-b"])).status).toBe(200);
+      expect(opened).toBeLessThan(4);
+    },
+  );
 
   it("refuses to start on a non-loopback host without tokens; serves loopback without them", async () => {
     const dir = tempDir();
