@@ -1,9 +1,16 @@
 // dry_run_delete with ids_file over stdio: every format gives the plan `ids` would, only files under
-// limits.idFileRoots are read, the plan and its audit lines name the file and its sha256, and a million ids from a
-// file stay within the scale goal's memory.
+// limits.idFileRoots are read, a file of one endless line is refused without taking the server down, the plan and
+// its audit lines name the file and its sha256, and a million ids from a file stay within the scale goal's memory.
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { createWriteStream, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processMemoryKb } from "../../tools/bench/stats.js";
@@ -169,6 +176,20 @@ describe("ids_file refusals", () => {
     out.end();
     await once(out, "finish");
     expect(errorText(await dryRun({ ids_file: big }))).toMatch(/^TOO_MANY_IDS: /);
+  });
+});
+
+describe("ids_file refusals from a hostile agent that writes under the root", () => {
+  it("refuses a 2 GB sparse file, eight at once, and keeps answering", async () => {
+    const sparse = join(root, "sparse.txt");
+    writeFileSync(sparse, "");
+    truncateSync(sparse, 2 ** 31);
+    const texts = await Promise.all(
+      Array.from({ length: 8 }, async () => errorText(await dryRun({ ids_file: sparse }))),
+    );
+    for (const text of texts) expect(text).toMatch(/^INVALID_INPUT: .*line 1 is longer than/);
+    const plan = structured(await dryRun({ ids_file: write("after-sparse.txt", "rec-1\n") }));
+    expect(plan.counts.to_delete).toBe(1);
   });
 });
 

@@ -1,8 +1,9 @@
 // ids_file reading: the four formats and their detection, confinement to the roots (.., symbolic links, sibling
-// prefixes), files that are not regular, malformed content, the id cap, and a million ids.
+// prefixes), files that are not regular, malformed content, lines and tokens longer than any id, the id cap, and a
+// million ids.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, open, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -256,6 +257,74 @@ describe("where the file may be", () => {
     expect(error.message).not.toMatch(/[\p{Cc}\p{Cf}]/u);
     expect(error.message).toContain("\\u001b[31m\\u202e");
     expect(error.message.length).toBeLessThan(400);
+  });
+});
+
+describe("lengths", () => {
+  // An id is at most 4096 characters (MAX_ID_LENGTH); a JSON escape spells one in at most six.
+  const tooLong = "x".repeat(40_000);
+
+  it("refuses a line, a JSON token or a CSV id field far longer than any id, in every format", async () => {
+    const cases = [
+      `a\n${tooLong}\nb\n`,
+      `a\n${tooLong}`,
+      `["a", "${tooLong}"]`,
+      `["a", "${"\\u0041".repeat(7000)}"]`,
+      `[1, ${"1".repeat(40_000)}]`,
+      `"a"\n"${tooLong}"\n`,
+      `1\n${"2".repeat(40_000)}\n`,
+      `id,note\n${tooLong},n\n`,
+      `note,id\nn,"${tooLong}"\n`,
+    ];
+    for (const content of cases) {
+      const shown = content.slice(0, 30);
+      const error = await contentRefusal(content);
+      expect(error.code, shown).toBe("INVALID_INPUT");
+      expect(error.message, shown).toMatch(/longer than \d+ characters/);
+      expect(error.message.length, shown).toBeLessThan(600);
+    }
+  });
+
+  it("still takes ids of 4096 characters, even written as JSON escapes", async () => {
+    const id = "é".repeat(4096);
+    const escaped = JSON.stringify(id).replace(/é/g, "\\u00e9");
+    for (const content of [`${id}\n`, `[${escaped}]`, `${escaped}\n`, `id,n\n${id},1\n`]) {
+      const file = await readContent(content);
+      expect(file.ids, content.slice(0, 20)).toEqual([id]);
+    }
+  });
+
+  it("takes a CSV row whose other columns are long, and refuses a row past a mebibyte", async () => {
+    const notes = "n".repeat(200_000);
+    expect((await readContent(`id,note\na,${notes}\nb,"${notes}"\n`)).ids).toEqual(["a", "b"]);
+    for (const content of [
+      `id,note\na,${"n".repeat(1_100_000)}\n`,
+      `id,note\na,"${"n".repeat(1_100_000)}"\n`,
+      `a,b\nc,${",".repeat(1_100_000)}\n`,
+    ]) {
+      const error = await contentRefusal(content);
+      expect(error.code).toBe("INVALID_INPUT");
+      expect(error.message).toMatch(/CSV row on line 2 is longer than 1048576 characters/);
+    }
+    // A first line is read before the format is known, under the same bound.
+    for (const content of [`a,${",".repeat(1_100_000)}`, `"${"n".repeat(1_100_000)}",a`]) {
+      const error = await contentRefusal(content);
+      expect(error.message).toMatch(/line 1 is longer than 1048576 characters/);
+    }
+  });
+
+  it("refuses a 2 GB sparse file at once, without holding it in memory", async () => {
+    const path = join(root, "sparse.txt");
+    const file = await open(path, "w");
+    await file.truncate(2 ** 31);
+    await file.close();
+    const started = performance.now();
+    const errors = await Promise.all(Array.from({ length: 8 }, () => refusal(readIdFile(path, [root], 10))));
+    for (const error of errors) {
+      expect(error.code).toBe("INVALID_INPUT");
+      expect(error.message).toMatch(/line 1 is longer than \d+ characters/);
+    }
+    expect(performance.now() - started).toBeLessThan(5000);
   });
 });
 

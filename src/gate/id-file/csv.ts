@@ -1,7 +1,17 @@
 // CSV in the ids file (RFC 4180): a streaming parser that takes the id column of a header row, else the first column.
 import type { GateError } from "../errors.js";
-import { COMMA, CR, type Emit, type IdParser, isBlank, LF, QUOTE } from "./lines.js";
-import { invalid, quote } from "./messages.js";
+import {
+  COMMA,
+  CR,
+  type Emit,
+  type IdParser,
+  isBlank,
+  LF,
+  MAX_ROW_LENGTH,
+  MAX_TOKEN_LENGTH,
+  QUOTE,
+} from "./lines.js";
+import { invalid, quote, tooLong } from "./messages.js";
 
 /** Where an unquoted field's ordinary characters end: at a comma, a quote, a line end or the piece's end. */
 function endOfUnquotedText(text: string, from: number): number {
@@ -23,6 +33,8 @@ export class CsvParser implements IdParser {
   private state = FIELD_START;
   private field = "";
   private record: string[] = [];
+  /** Characters in the record's ended fields, a separator counted for each: with `field`, bounded by MAX_ROW_LENGTH. */
+  private recordLength = 0;
   private recordQuoted = false;
   /** A \r ended the last record, so a \n right after it is part of that line end. */
   private afterCr = false;
@@ -78,6 +90,13 @@ export class CsvParser implements IdParser {
       }
     }
     if (this.state === UNQUOTED || this.state === QUOTED) this.field += text.slice(start);
+    this.refuseLongRecord();
+  }
+
+  /** Checked per piece and per field, so a row (even one of empty fields) is refused a piece past the bound. */
+  private refuseLongRecord(): void {
+    if (this.recordLength + this.field.length > MAX_ROW_LENGTH)
+      throw tooLong(this.shown, `the CSV row on line ${this.recordLine}`, MAX_ROW_LENGTH);
   }
 
   /** Where the next quote is (or the piece's end), counting the line ends on the way. */
@@ -102,11 +121,14 @@ export class CsvParser implements IdParser {
   /** A comma ends a field; a \n or \r ends the record too (a \n right after a \r is skipped by push). */
   private endOfField(separator: number): void {
     this.record.push(this.field);
+    this.recordLength += this.field.length + 1;
     this.field = "";
+    this.refuseLongRecord();
     this.state = FIELD_START;
     if (separator === COMMA) return;
     this.endOfRecord(this.record);
     this.record = [];
+    this.recordLength = 0;
     this.recordQuoted = false;
     if (separator === CR) this.afterCr = true;
     else this.nextLine();
@@ -129,6 +151,9 @@ export class CsvParser implements IdParser {
       throw invalid(
         `ids_file ${this.shown} has a CSV row on line ${this.recordLine} with no value in the id column (column ${this.idColumn + 1}); fill it in or remove the row.`,
       );
+    // Kept until the plan is made, unlike the row's other fields: the bound of an id, not of a row.
+    if (id.length > MAX_TOKEN_LENGTH)
+      throw tooLong(this.shown, `the id of the CSV row on line ${this.recordLine}`, MAX_TOKEN_LENGTH);
     this.emit(id);
   }
 

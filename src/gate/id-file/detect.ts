@@ -1,8 +1,8 @@
 // Format detection for the ids file (SPEC §4), fed by pass one: collects the ids too while they may be JSON lines.
 import type { IdFileFormat } from "./index.js";
 import { jsonLineValue, NO_INFINITY } from "./json.js";
-import { isBlank, LineSplitter } from "./lines.js";
-import { invalid, tooMany } from "./messages.js";
+import { isBlank, LineSplitter, MAX_ROW_LENGTH, MAX_TOKEN_LENGTH } from "./lines.js";
+import { invalid, tooLong, tooMany } from "./messages.js";
 
 /**
  * `[` first → JSON array, at once; otherwise JSON lines until a line is not a JSON string or number, which makes it
@@ -18,7 +18,12 @@ export class FormatDetector {
   private jsonLines = 0;
   /** The first line holding a number JSON makes ±Infinity: refused if the file is JSON lines. */
   private infiniteLine: number | null = null;
-  private readonly lines = new LineSplitter((line, number) => this.line(line, number));
+  // A line may be a CSV row here: the row's bound; a JSON line holds one id, so a longer one is not JSON lines.
+  private readonly lines = new LineSplitter(
+    (line, number) => this.line(line, number),
+    MAX_ROW_LENGTH,
+    (number) => tooLong(this.shown, `line ${number}`, MAX_ROW_LENGTH),
+  );
 
   constructor(
     private readonly maxIds: number,
@@ -51,7 +56,7 @@ export class FormatDetector {
   private line(line: string, number: number): void {
     if (this.format !== null || isBlank(line)) return;
     this.csvLike ??= line.includes(",") || line.trimStart().startsWith('"');
-    const value = jsonLineValue(line);
+    const value = line.length > MAX_TOKEN_LENGTH ? undefined : jsonLineValue(line);
     if (value === undefined) {
       this.format = this.csvLike ? "csv" : "lines";
       this.values = [];

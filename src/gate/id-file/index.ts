@@ -6,7 +6,8 @@
 // same answer whether or not it exists (checked on the path as written before the filesystem is touched, then
 // again after `..` and symbolic links are resolved); nothing but a regular file is opened, and never in a way that
 // blocks (FIFOs, devices); a message shows at most ~200 characters of the path or the file, JSON-escaped, so
-// neither can smuggle control characters into the agent's context. Not guaranteed: a process that can write under
+// neither can smuggle control characters into the agent's context; no line, JSON token or CSV row longer than a
+// bound well above the longest id is held, so memory stays bounded whatever the file. Not guaranteed: a process that can write under
 // a root can race these checks by swapping a directory for a symbolic link between them, so the roots must be
 // writable by trusted users only.
 import { createHash } from "node:crypto";
@@ -15,8 +16,8 @@ import { pieces } from "./chunks.js";
 import { CsvParser } from "./csv.js";
 import { FormatDetector } from "./detect.js";
 import { JsonArrayParser } from "./json.js";
-import { type Emit, type IdParser, isBlank, LineSplitter } from "./lines.js";
-import { changed, invalid, quote, tooMany } from "./messages.js";
+import { type Emit, type IdParser, isBlank, LineSplitter, MAX_TOKEN_LENGTH } from "./lines.js";
+import { changed, invalid, quote, tooLong, tooMany } from "./messages.js";
 import { confinedRealPath, openRegularFile } from "./paths.js";
 
 export type IdFileFormat = "json" | "jsonl" | "csv" | "lines";
@@ -119,8 +120,12 @@ function makeParser(format: SecondPassFormat, emit: Emit, shown: string): IdPars
     case "csv":
       return new CsvParser(emit, shown);
     case "lines":
-      return new LineSplitter((line) => {
-        if (!isBlank(line)) emit(line);
-      });
+      return new LineSplitter(
+        (line) => {
+          if (!isBlank(line)) emit(line);
+        },
+        MAX_TOKEN_LENGTH,
+        (number) => tooLong(shown, `line ${number}`, MAX_TOKEN_LENGTH),
+      );
   }
 }

@@ -1,7 +1,7 @@
 // JSON in the ids file: a line of JSON lines as its value, and a streaming parser for a JSON array of ids.
 import type { GateError } from "../errors.js";
-import { BACKSLASH, COMMA, CR, type Emit, type IdParser, LF, QUOTE } from "./lines.js";
-import { invalid, quote } from "./messages.js";
+import { BACKSLASH, COMMA, CR, type Emit, type IdParser, LF, MAX_TOKEN_LENGTH, QUOTE } from "./lines.js";
+import { invalid, quote, tooLong } from "./messages.js";
 
 /** As `ids` would refuse it: zod's number takes no ±Infinity, which is what JSON makes of 1e400. */
 export const NO_INFINITY = "a number beyond ±1.8e308, which is no exact id; write that id as a string";
@@ -131,6 +131,7 @@ export class JsonArrayParser implements IdParser {
     }
     this.escaped = escaped;
     this.plain = plain;
+    this.refuseLongToken(at - from);
     if (at === text.length) {
       this.token += text.slice(from);
       return at;
@@ -152,6 +153,7 @@ export class JsonArrayParser implements IdParser {
   private readNumber(text: string, from: number): number {
     let at = from;
     while (at < text.length && isNumberCharacter(text.charCodeAt(at))) at++;
+    this.refuseLongToken(at - from);
     this.token += text.slice(from, at);
     if (at < text.length) this.finishNumber();
     return at;
@@ -164,6 +166,12 @@ export class JsonArrayParser implements IdParser {
     this.emit(value);
     this.token = "";
     this.state = "afterItem";
+  }
+
+  /** Before `more` characters join the token: a string or number cut by pieces must not grow without end. */
+  private refuseLongToken(more: number): void {
+    if (this.token.length + more > MAX_TOKEN_LENGTH)
+      throw tooLong(this.shown, `the JSON array's item on line ${this.line}`, MAX_TOKEN_LENGTH);
   }
 
   private malformed(found: string, expected = EXPECTED[this.state]): GateError {

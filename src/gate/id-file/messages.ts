@@ -1,5 +1,6 @@
 // The ids file's refusals, and how text from the agent or the file is shown in them.
 import { GateError } from "../errors.js";
+import { MAX_ID_LENGTH } from "../plan.js";
 
 export function invalid(message: string): GateError {
   return new GateError("INVALID_INPUT", message);
@@ -7,6 +8,12 @@ export function invalid(message: string): GateError {
 
 export const changed = (shown: string) =>
   invalid(`ids_file ${shown} changed while it was read; send it again once it is complete.`);
+
+/** subject: what is too long, e.g. "line 3" or "the CSV row on line 3". */
+export const tooLong = (shown: string, subject: string, maxLength: number) =>
+  invalid(
+    `ids_file ${shown}: ${subject} is longer than ${maxLength} characters, and no id is longer than ${MAX_ID_LENGTH}; check that this is the erasure list, and fix the file.`,
+  );
 
 export const tooMany = (shown: string, maxIds: number) =>
   new GateError(
