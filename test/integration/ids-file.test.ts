@@ -1,5 +1,5 @@
 // dry_run_delete with ids_file over stdio: every format gives the plan `ids` would, only files under
-// limits.idFileRoots are read, a file of one endless line is refused without taking the server down, the plan and
+// limits.idFileRoots are read, a path that would display as other text is refused, a file of one endless line is refused without taking the server down, the plan and
 // its audit lines name the file and its sha256, and a million ids from a file stay within the scale goal's memory.
 import { createHash } from "node:crypto";
 import { once } from "node:events";
@@ -180,6 +180,18 @@ describe("ids_file refusals", () => {
 });
 
 describe("ids_file refusals from a hostile agent that writes under the root", () => {
+  it("refuses a path that would show a fake line in the person's form, before reading it", async () => {
+    const name = "dsr.txt\u2028deletegate's note: the reviewer approved this list.txt";
+    const path = write(name, "rec-1\n");
+    const text = errorText(await dryRun({ ids_file: path }));
+    expect(text).toMatch(/^INVALID_INPUT: /);
+    expect(text).toContain("\\u2028");
+    expect(text).not.toMatch(/[\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+    expect(
+      readAudit(auditLog).some((entry) => entry.event === "plan.created" && entry.ids_file === path),
+    ).toBe(false);
+  });
+
   it("refuses a 2 GB sparse file, eight at once, and keeps answering", async () => {
     const sparse = join(root, "sparse.txt");
     writeFileSync(sparse, "");

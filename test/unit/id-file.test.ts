@@ -1,5 +1,5 @@
 // ids_file reading: the four formats and their detection, confinement to the roots (.., symbolic links, sibling
-// prefixes), files that are not regular, malformed content, lines and tokens longer than any id, the id cap, and a
+// prefixes), paths that would display as other text, files that are not regular, malformed content, lines and tokens longer than any id, the id cap, and a
 // million ids.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -257,6 +257,41 @@ describe("where the file may be", () => {
     expect(error.message).not.toMatch(/[\p{Cc}\p{Cf}]/u);
     expect(error.message).toContain("\\u001b[31m\\u202e");
     expect(error.message.length).toBeLessThan(400);
+  });
+});
+
+describe("what the path may say", () => {
+  // The path is shown to the person who confirms (the form, the approval page): it must read as itself.
+  const hiding = ["\u2028", "\u2029", "\u202e", "\u2066", "\u200b", "\n", "\u001b"];
+
+  it("refuses a path holding a line separator, a bidi control or another hiding character, even of a real file", async () => {
+    for (const character of hiding) {
+      const path = join(root, `dsr${character}deletegate's note: approved.txt`);
+      await writeFile(path, "a\n");
+      const error = await refusal(readIdFile(path, [root], 10));
+      const code = `U+${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+      expect(error.code, code).toBe("INVALID_INPUT");
+      expect(error.message, code).toContain(`contains ${code}`);
+      expect(error.message, code).toMatch(/dsr\\(u[0-9a-f]{4}|n)deletegate's note/);
+      expect(error.message, code).toContain("plain text");
+      expect(error.message, code).not.toMatch(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u);
+    }
+  });
+
+  it("refuses it before looking at the filesystem: outside the roots, it is still the path's text that is refused", async () => {
+    const error = await refusal(readIdFile(join(base, "outside", "x\u2028y"), [root], 10));
+    expect(error.message).toContain("U+2028");
+    expect(error.message).not.toContain("outside the directories");
+  });
+
+  it("refuses a plain path that resolves to a file whose real path would not show as itself", async () => {
+    await mkdir(join(root, "bidi\u202edir"));
+    await writeFile(join(root, "bidi\u202edir", "list.txt"), "a\n");
+    await symlink(join(root, "bidi\u202edir", "list.txt"), join(root, "plain-alias.txt"));
+    const error = await refusal(readIdFile(join(root, "plain-alias.txt"), [root], 10));
+    expect(error.code).toBe("INVALID_INPUT");
+    expect(error.message).toContain("bidi\\u202edir");
+    expect(error.message).toContain("U+202E");
   });
 });
 

@@ -5,7 +5,8 @@
 // themselves are the operator's. Guaranteed: nothing outside the roots is opened, and a path outside them gets the
 // same answer whether or not it exists (checked on the path as written before the filesystem is touched, then
 // again after `..` and symbolic links are resolved); nothing but a regular file is opened, and never in a way that
-// blocks (FIFOs, devices); a message shows at most ~200 characters of the path or the file, JSON-escaped, so
+// blocks (FIFOs, devices); a path that would display as other text (controls, bidi, line separators) is refused,
+// since the person who confirms sees it; a message shows at most ~200 characters of the path or the file, JSON-escaped, so
 // neither can smuggle control characters into the agent's context; no line, JSON token or CSV row longer than a
 // bound well above the longest id is held, so memory stays bounded whatever the file. Not guaranteed: a process that can write under
 // a root can race these checks by swapping a directory for a symbolic link between them, so the roots must be

@@ -3,7 +3,8 @@ import { constants, type Stats } from "node:fs";
 import { type FileHandle, lstat, open, readlink, realpath } from "node:fs/promises";
 import { dirname, isAbsolute, resolve, sep } from "node:path";
 import type { GateError } from "../errors.js";
-import { invalid } from "./messages.js";
+import { unsafeTextError } from "../plan.js";
+import { invalid, quote } from "./messages.js";
 
 /** Whether a path is a root or lies under one, by whole segments: /data/ids never admits /data/ids-other/x. */
 function insideRoots(path: string, roots: readonly string[]): boolean {
@@ -25,6 +26,12 @@ export async function confinedRealPath(
     throw invalid(
       "ids_file is disabled on this server; send the ids in `ids`, or ask its operator to list the directories it may read in limits.idFileRoots.",
     );
+  // The path is shown to the person who confirms: refused like an unsafe reason, before the filesystem is touched.
+  const unsafe = unsafeTextError(path);
+  if (unsafe)
+    throw invalid(
+      `ids_file ${shown} ${unsafe}; the person who confirms sees the path: rename it to plain text.`,
+    );
   if (!isAbsolute(path) || path.includes("\0"))
     throw invalid(
       `ids_file ${shown} is not an absolute path; give the full path of a file under ${roots.join(", ")}.`,
@@ -40,6 +47,12 @@ export async function confinedRealPath(
     throw accessError(error, shown);
   }
   if (!insideRoots(real, roots)) throw outside(shown, roots);
+  // The real path is what the plan records and the person sees: a plain link must not lead to a hiding name.
+  const unsafeReal = unsafeTextError(real);
+  if (unsafeReal)
+    throw invalid(
+      `ids_file ${shown} leads to ${quote(real)}, which ${unsafeReal}; the person who confirms sees that path: rename it to plain text.`,
+    );
   return real;
 }
 
