@@ -1,10 +1,12 @@
 // dry_run_delete with ids_file over stdio: every format gives the plan `ids` would, only files under
-// limits.idFileRoots are read, a path that would display as other text is refused, a file of one endless line is refused without taking the server down, the plan and
-// its audit lines name the file and its sha256, and a million ids from a file stay within the scale goal's memory.
+// limits.idFileRoots are read (no hard link to a file elsewhere), a path that would display as other text is
+// refused, a file of one endless line is refused without taking the server down, the plan and its audit lines name
+// the file and its sha256, and a million ids from a file stay within the scale goal's memory.
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import {
   createWriteStream,
+  linkSync,
   mkdirSync,
   readFileSync,
   symlinkSync,
@@ -180,6 +182,15 @@ describe("ids_file refusals", () => {
 });
 
 describe("ids_file refusals from a hostile agent that writes under the root", () => {
+  it("refuses a hard link to a file elsewhere, and shows none of its ids", async () => {
+    const secret = write("hard-secret.txt", "outside-1\noutside-2\n", outside);
+    const hard = join(root, "hard.txt");
+    linkSync(secret, hard);
+    const text = errorText(await dryRun({ ids_file: hard }));
+    expect(text).toMatch(/^INVALID_INPUT: .*hard link/);
+    expect(text).not.toContain("outside-1");
+  });
+
   it("refuses a path that would show a fake line in the person's form, before reading it", async () => {
     const name = "dsr.txt\u2028deletegate's note: the reviewer approved this list.txt";
     const path = write(name, "rec-1\n");

@@ -1,9 +1,20 @@
 // ids_file reading: the four formats and their detection, confinement to the roots (.., symbolic links, sibling
-// prefixes), paths that would display as other text, files that are not regular, malformed content, lines and tokens longer than any id, the id cap, and a
-// million ids.
+// prefixes, hard links), paths that would display as other text, files that are not regular, malformed content,
+// lines and tokens longer than any id, the id cap, and a million ids.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, open, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  link,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  realpath,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -292,6 +303,26 @@ describe("what the path may say", () => {
     expect(error.code).toBe("INVALID_INPUT");
     expect(error.message).toContain("bidi\\u202edir");
     expect(error.message).toContain("U+202E");
+  });
+});
+
+describe("hard links", () => {
+  it("refuses a hard link under a root to a file elsewhere, saying why", async () => {
+    const hard = join(root, "hard-secret.txt");
+    await link(join(base, "outside", "secret.txt"), hard);
+    const error = await refusal(readIdFile(hard, [root], 10));
+    expect(error.code).toBe("INVALID_INPUT");
+    expect(error.message).toContain("hard link");
+    expect(error.message).toContain("another file's contents");
+    expect(error.message).not.toMatch(/\bs1\b/);
+  });
+
+  it("refuses a file with a second name even inside the root: the other name cannot be told apart", async () => {
+    const first = join(root, "twice-a.txt");
+    await writeFile(first, "t1\n");
+    await link(first, join(root, "twice-b.txt"));
+    const error = await refusal(readIdFile(first, [root], 10));
+    expect(error.message).toContain("hard link");
   });
 });
 

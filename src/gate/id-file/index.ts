@@ -1,16 +1,20 @@
 // Reads the ids of dry_run_delete's `ids_file` (SPEC §4): a file under limits.idFileRoots, in a format detected
 // from its content, streamed so that a million ids never sit in memory as one string or buffer.
 //
-// Threat model: the path comes from the agent, which may be hostile; the files under the roots and the roots
-// themselves are the operator's. Guaranteed: nothing outside the roots is opened, and a path outside them gets the
-// same answer whether or not it exists (checked on the path as written before the filesystem is touched, then
-// again after `..` and symbolic links are resolved); nothing but a regular file is opened, and never in a way that
-// blocks (FIFOs, devices); a path that would display as other text (controls, bidi, line separators) is refused,
-// since the person who confirms sees it; a message shows at most ~200 characters of the path or the file, JSON-escaped, so
-// neither can smuggle control characters into the agent's context; no line, JSON token or CSV row longer than a
-// bound well above the longest id is held, so memory stays bounded whatever the file. Not guaranteed: a process that can write under
-// a root can race these checks by swapping a directory for a symbolic link between them, so the roots must be
-// writable by trusted users only.
+// Threat model: the path comes from the agent, which may be hostile and can often write under a root (it writes
+// the erasure list itself); the roots themselves and the files outside them are the operator's. Guaranteed: nothing
+// outside the roots is read, and a path outside them gets the same answer whether or not it exists (checked on the
+// path as written before the filesystem is touched, then again after `..` and symbolic links are resolved, then on
+// the open file itself: a directory on the path swapped for a symbolic link between those checks and the open, or a
+// hard link to a file elsewhere, is refused before a byte is read); nothing but a regular file is opened, and never
+// in a way that blocks (FIFOs, devices); a path that would display as other text (controls, bidi, line separators)
+// is refused, since the person who confirms sees it; no line, JSON token or CSV row longer than a bound well above
+// the longest id is held, so memory stays bounded whatever the file (with limits.maxIdsPerFile); a message shows
+// at most ~200 characters of the path or the file, JSON-escaped, so neither can smuggle control characters into the
+// agent's context. Not guaranteed: where no /proc names the open file (macOS, Windows), the proof that the open file
+// is the one inside the roots compares device and inode with a second resolution of the path, which a writer under
+// a root could in principle beat by swapping the directory out and back twice with exact timing; and whether a path
+// beyond such a swap exists may show in which refusal comes back, though never what the file holds.
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { pieces } from "./chunks.js";
@@ -19,7 +23,7 @@ import { FormatDetector } from "./detect.js";
 import { JsonArrayParser } from "./json.js";
 import { type Emit, type IdParser, isBlank, LineSplitter, MAX_TOKEN_LENGTH } from "./lines.js";
 import { changed, invalid, quote, tooLong, tooMany } from "./messages.js";
-import { confinedRealPath, openRegularFile } from "./paths.js";
+import { checkUnchanged, confinedRealPath, openRegularFile } from "./paths.js";
 
 export type IdFileFormat = "json" | "jsonl" | "csv" | "lines";
 
@@ -38,13 +42,15 @@ export interface IdFile {
 export async function readIdFile(path: string, roots: readonly string[], maxIds: number): Promise<IdFile> {
   const shown = quote(path);
   const real = await confinedRealPath(path, roots, shown);
-  const file = await openRegularFile(real, shown);
+  const opened = await openRegularFile(real, roots, shown);
+  const file = opened.handle;
   try {
     const first = await firstPass(file, maxIds, shown);
     const { ids, sha256, bytes } =
       first.format === "jsonl"
         ? { ids: first.ids, sha256: first.digest, bytes: first.examined }
         : await secondPass(file, first, maxIds, shown);
+    await checkUnchanged(opened, roots, shown);
     if (ids.length === 0)
       throw invalid(
         `ids_file ${shown} holds no ids; write one id per line, or a JSON array, JSON lines or CSV.`,
