@@ -1,5 +1,5 @@
 // HTTP for adapters: undici with a per-request timeout, JSON bodies, Retry-After parsing and secret redaction.
-import type { Agent, Dispatcher } from "undici";
+import type { Agent } from "undici";
 import type { BatchOutcome } from "./types.js";
 
 /** The transient answer deletes and reads share: send the same request again after a backoff. */
@@ -36,27 +36,7 @@ export function loadHttpClientSoon(): void {
  * never counted), instead of one request holding the whole body (900 MB once took 1 GB of RSS).
  */
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
-
-/** An answer's text (UTF-8, as undici's text() decodes it), or null past `limit` bytes: the stream is destroyed. */
-async function readCapped(response: Dispatcher.ResponseData, limit: number): Promise<string | null> {
-  const body = response.body;
-  if (Number(response.headers["content-length"]) > limit) {
-    body.destroy();
-    return null;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      // Unread, the answer cannot end: destroying the body closes its connection.
-      body.destroy();
-      return null;
-    }
-    chunks.push(chunk);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks, size));
-}
+const TOO_LARGE = `answer larger than ${MAX_ANSWER_BYTES} bytes, outside any contract`;
 
 export interface HttpResponse {
   type: "response";
@@ -136,7 +116,12 @@ export class HttpClient {
       const { Agent, request, errors } = await loadUndici();
       // As a closed Agent answers: a request after close() fails instead of opening new connections.
       if (this.closed) throw new errors.ClientClosedError();
-      this.agent ??= new Agent({ connections: this.options.connections, keepAliveTimeout: 10_000 });
+      // maxResponseSize: past it undici stops reading, closes the connection and fails the body (declared or not).
+      this.agent ??= new Agent({
+        connections: this.options.connections,
+        keepAliveTimeout: 10_000,
+        maxResponseSize: MAX_ANSWER_BYTES,
+      });
       const response = await request(url, {
         method: req.method,
         headers,
@@ -144,11 +129,12 @@ export class HttpClient {
         dispatcher: this.agent,
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
-      const text = await readCapped(response, MAX_ANSWER_BYTES);
-      if (text === null) {
-        const why = `answer larger than ${MAX_ANSWER_BYTES} bytes, outside any contract`;
-        return { type: "network-error", error: this.redact(`request to ${url.host} failed: ${why}`) };
+      // A declared length past the cap is refused before a byte of it is read; an undeclared one, by maxResponseSize.
+      if (Number(response.headers["content-length"]) > MAX_ANSWER_BYTES) {
+        response.body.destroy();
+        return { type: "network-error", error: this.redact(`request to ${url.host} failed: ${TOO_LARGE}`) };
       }
+      const text = await response.body.text();
       let parsed: unknown = text;
       try {
         parsed = text.length > 0 ? JSON.parse(text) : null;
@@ -161,7 +147,9 @@ export class HttpClient {
       const timedOut = err.name === "TimeoutError" || err.name === "AbortError";
       const reason = timedOut
         ? `no answer within ${this.options.timeoutMs} ms`
-        : `${err.code ?? err.name}: ${err.message}`;
+        : err.code === "UND_ERR_RES_EXCEEDED_MAX_SIZE"
+          ? TOO_LARGE
+          : `${err.code ?? err.name}: ${err.message}`;
       return { type: "network-error", error: this.redact(`request to ${url.host} failed: ${reason}`) };
     }
   }
