@@ -99,6 +99,18 @@ function setup(
   return { runner, store: jobs, entries, lane } satisfies Setup;
 }
 
+/** The memory store, whose first write of a batch done fails (a disk error): the run stops on it. */
+function storeFailingOnce(): Store {
+  const store = openStore("memory");
+  let failures = 1;
+  const flaky: Store = Object.create(store);
+  flaky.putBatch = async (jobId, batch) => {
+    if (batch.status === "done" && failures-- > 0) throw new Error("disk I/O error");
+    return store.putBatch(jobId, batch);
+  };
+  return flaky;
+}
+
 let planNumber = 0;
 
 /** Stores a plan of `count` ids in batches of `size`, its job, and its claim; returns the job id. */
@@ -203,14 +215,7 @@ describe("Runner", () => {
 
   it("a run stopped by a failing store is started again, and the job finishes", async () => {
     const backend = fakeBackend(completed);
-    const store = openStore("memory");
-    let failures = 1;
-    const flaky: Store = Object.create(store);
-    flaky.putBatch = async (jobId, batch) => {
-      if (batch.status === "done" && failures-- > 0) throw new Error("disk I/O error");
-      return store.putBatch(jobId, batch);
-    };
-    const run = setup(backend, {}, flaky);
+    const run = setup(backend, {}, storeFailingOnce());
     const jobId = await jobOf(run, 30);
     await run.runner.start(jobId);
     await new Promise((done) => setTimeout(done, RESTART_FIRST_MS + 500));
@@ -221,14 +226,7 @@ describe("Runner", () => {
 
   it("a cancel that arrives while a failed run waits to start again holds: the restart sends nothing more", async () => {
     const backend = fakeBackend(completed);
-    const store = openStore("memory");
-    let failures = 1;
-    const flaky: Store = Object.create(store);
-    flaky.putBatch = async (jobId, batch) => {
-      if (batch.status === "done" && failures-- > 0) throw new Error("disk I/O error");
-      return store.putBatch(jobId, batch);
-    };
-    const run = setup(backend, {}, flaky);
+    const run = setup(backend, {}, storeFailingOnce());
     const jobId = await jobOf(run, 30);
     await run.runner.start(jobId);
     // The run stops on the store error after its first batch; the restart waits RESTART_FIRST_MS.
