@@ -119,8 +119,10 @@ export class Approvals {
    * One removed since, or whose password the operator changed (a compromised account, say), leaves the approval
    * given, but it no longer makes up the number (SPEC §10: names re-checked at each approval).
    */
-  private standing(job: JobRecord): NonNullable<JobRecord["approval"]>["approvals"] {
-    const credentials = this.credentials();
+  private standing(
+    job: JobRecord,
+    credentials = this.credentials(),
+  ): NonNullable<JobRecord["approval"]>["approvals"] {
     return (job.approval?.approvals ?? []).filter(
       (given) => credentials.get(given.approver) === given.credential && given.approver !== job.requested_by,
     );
@@ -142,11 +144,11 @@ export class Approvals {
       if (approver === job.requested_by) {
         return refused(403, "FORBIDDEN", "The requester of a delete cannot approve it.");
       }
-      const credential = this.credentials().get(approver) ?? "";
+      const credentials = this.credentials();
+      const credential = credentials.get(approver) ?? "";
       const earlier = approval.approvals.find((given) => given.approver === approver);
       if (earlier?.credential === credential) return this.answer(job);
-      const standing = this.standing(job);
-      const last = standing.length + 1 >= approval.required;
+      const last = this.standing(job, credentials).length + 1 >= approval.required;
       // The policy in force now decides, at each approval, not the one the request was made under (SPEC §3).
       try {
         await this.gate.checkApprovedPlan(job, approver, last);
@@ -154,6 +156,19 @@ export class Approvals {
         if (!(error instanceof GateError)) throw error;
         return refused(409, error.code, `${error.message} The approval was not recorded.`);
       }
+      // The check may take seconds (the last one reads the backend), and the operator may change the approvers
+      // meanwhile: this approver must still be one, with the password signed in with; and if the approvals that count
+      // changed, whether this one is the last is decided again.
+      const now = this.credentials();
+      if (now.get(approver) !== credential) {
+        return refused(
+          403,
+          "FORBIDDEN",
+          `${approver} was removed from the approvers, or their password changed, while this approval was checked; it was not recorded.`,
+        );
+      }
+      const standing = this.standing(job, now);
+      if (standing.length + 1 >= approval.required !== last) return CHANGED;
       // An earlier approval of this approver, with a password changed since, is replaced by this one.
       approval.approvals = approval.approvals.filter((given) => given !== earlier);
       approval.approvals.push({ approver, at: new Date().toISOString(), comment, credential });

@@ -451,13 +451,15 @@ export class DeletionGate {
   }
 
   /** Refuses a previewed plan whose found items changed at the backend since the dry run, beyond staleShare. */
-  private async checkNotStale(plan: PlanRecord, backend: BackendConfig): Promise<void> {
-    if (!plan.preview || plan.preview.found.length === 0) return;
+  /** Throws PLAN_STALE when what the preview found changed; true when it read the backend to know. */
+  private async checkNotStale(plan: PlanRecord, backend: BackendConfig): Promise<boolean> {
+    if (!plan.preview || plan.preview.found.length === 0) return false;
     await checkStale(
       this.lanes.get(backend.name),
       { id: plan.id, target: plan.target, reason: plan.reason, found: plan.preview.found },
       backend.preview.staleShare,
     );
+    return true;
   }
 
   /** The approval a job of this plan waits for: the number of approvers and the expiry of the config now. */
@@ -520,10 +522,10 @@ export class DeletionGate {
     const caller: Caller = { actor: approver, owner: null, askHuman: null };
     await this.checkApprovedNow(plan, job.id, caller);
     if (!last) return;
-    // The last approval lets the job run: what the approvers saw must still be what is there (PLAN_STALE).
-    await this.checkNotStale(plan, this.backend(plan.backend));
-    // The read may take seconds, and the operator may tighten the config meanwhile: the last look comes after it.
-    await this.checkApprovedNow(plan, job.id, caller);
+    // The last approval lets the job run: what the approvers saw must still be what is there (PLAN_STALE). The read
+    // may take seconds, and the operator may tighten the config meanwhile: the last look comes after it.
+    if (await this.checkNotStale(plan, this.backend(plan.backend)))
+      await this.checkApprovedNow(plan, job.id, caller);
   }
 
   /**

@@ -1,6 +1,7 @@
 // The stale check at the last approval: a previewed plan whose examples another client deleted while it waited is
 // refused with PLAN_STALE when the approver approves (409, the approval not recorded, nothing sent); an unchanged
 // previewed plan runs. deletegate --http with a LangSmith backend in approval mode, the console's JSON API.
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../../src/approval/password.js";
 import type { KindSimulator } from "../../tools/simulators/fixture.js";
@@ -133,31 +134,63 @@ describe("the stale check at the last approval", () => {
     expect(html).toContain("Found ids with the backend's summary");
   });
 
-  it("judges the last approval by the config in force after its stale read, which the operator tightened meanwhile", async () => {
-    const ids = FIXTURE.ids(20).slice(13);
-    const { job } = await previewedJob(ids);
-    const reloads = () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
-    const reloaded = reloads();
-    // The stale check's read takes 1.5 s; the operator lowers maxItemsPerJob below the job while it runs.
-    sim.faults.add({ route: "read", fault: { type: "latency", ms: 1_500 } });
-    const before = deletes().length;
-    const approving = approve(origin, dana, job.job_id, "Matches the ticket");
-    await until(
-      () => sim.requests.some((request) => request.route === "read" && request.fault !== null),
-      5_000,
-    );
-    editConfig(configPath, (raw) => {
-      raw.backends.langsmith.maxItemsPerJob = 3;
-    });
-    process.kill(server.pid, "SIGHUP");
-    await until(() => reloads() > reloaded, 5_000);
-    const refused = await approving;
-    expect(refused.status).toBe(409);
-    expect(refused.body).toMatchObject({ error: "JOB_LIMIT_EXCEEDED" });
-    await new Promise((done) => setTimeout(done, 300));
-    expect(deletes()).toHaveLength(before);
-    expect(structured(await agent.call("get_delete_job", { job_id: job.job_id })).status).toBe(
-      "awaiting_approval",
-    );
-  });
+  // What the operator changes while the last approval's stale read runs (it takes 1.5 s here), and the refusal.
+  // biome-ignore lint/suspicious/noExplicitAny: config files are edited key by key
+  const meanwhile: [string, number, string, (raw: Record<string, any>) => Promise<void>][] = [
+    [
+      "maxItemsPerJob lowered below the job",
+      409,
+      "JOB_LIMIT_EXCEEDED",
+      async (raw) => {
+        raw.backends.langsmith.maxItemsPerJob = 3;
+      },
+    ],
+    [
+      "the approver's password changed (a leak, say)",
+      403,
+      "FORBIDDEN",
+      async (raw) => {
+        raw.approval.approvers = [{ name: "dana", passwordHash: await hashPassword("dana's new password") }];
+      },
+    ],
+  ];
+  it.each(meanwhile)(
+    "judges the last approval by the config in force after its stale read: %s → %i %s",
+    async (_, status, code, tighten) => {
+      const original = readFileSync(configPath, "utf8");
+      const reloads = () => readAudit(auditLog).filter((line) => line.event === "config.reloaded").length;
+      const reload = async (write: () => void) => {
+        const reloaded = reloads();
+        write();
+        process.kill(server.pid, "SIGHUP");
+        await until(() => reloads() > reloaded, 5_000);
+      };
+      try {
+        const { job } = await previewedJob(FIXTURE.ids(20).slice(13));
+        sim.faults.add({ route: "read", fault: { type: "latency", ms: 1_500 } });
+        const before = deletes().length;
+        const approving = approve(origin, dana, job.job_id, "Matches the ticket");
+        await until(
+          () => sim.requests.some((request) => request.route === "read" && request.fault !== null),
+          5_000,
+        );
+        const edited = JSON.parse(original);
+        await tighten(edited);
+        await reload(() => writeFileSync(configPath, JSON.stringify(edited, null, 2)));
+        const refused = await approving;
+        expect(refused.status).toBe(status);
+        expect(refused.body).toMatchObject({ error: code });
+        await new Promise((done) => setTimeout(done, 300));
+        expect(deletes()).toHaveLength(before);
+        expect(structured(await agent.call("get_delete_job", { job_id: job.job_id }))).toMatchObject({
+          status: "awaiting_approval",
+          approval: { approvals: [] },
+        });
+      } finally {
+        sim.faults.clear();
+        await reload(() => writeFileSync(configPath, original));
+        dana = await login(origin, "dana", PASSWORD);
+      }
+    },
+  );
 });
